@@ -1,0 +1,48 @@
+"""Permission decorator and access helpers that views use: roles are enforced on the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+
+from matches import roles
+from matches.models import Domain, MatchGroup
+
+
+def require_perm(perm: str) -> Callable:
+    """Anonymous users go to login (LoginRequiredMiddleware); logged-in users without `perm` get 403."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                from django.contrib.auth.views import redirect_to_login
+
+                return redirect_to_login(request.get_full_path())
+            if not request.user.is_active or not request.user.has_perm(perm):
+                raise PermissionDenied(f"Your role does not allow this ({perm.split('.')[-1]}).")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def get_domain_or_404(request: HttpRequest, name: str) -> Domain:
+    domain = get_object_or_404(Domain, name=name)
+    if not request.user.has_perm(roles.VIEW_QUEUES):
+        raise PermissionDenied
+    return domain
+
+
+def get_group_or_404(request: HttpRequest, pk: int, *, for_decision: bool = False) -> MatchGroup:
+    group = get_object_or_404(MatchGroup.objects.select_related("run__domain", "claimed_by"), pk=pk)
+    if for_decision and not request.user.has_perm(roles.DECIDE):
+        raise PermissionDenied("Your role cannot claim or decide groups.")
+    if not request.user.has_perm(roles.VIEW_QUEUES):
+        raise PermissionDenied
+    return group

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class MatchesConfig(AppConfig):
+    name = "matches"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from matches import signals  # noqa: F401

@@ -1,0 +1,14 @@
+from matches import roles
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    names = roles.role_names(user)
+    return {
+        "user_roles": names,
+        "can_decide": user.has_perm(roles.DECIDE),
+        "can_administer": user.has_perm(roles.ADMINISTER),
+        "can_view_audit": user.has_perm(roles.VIEW_AUDIT),
+    }

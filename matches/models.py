@@ -1,0 +1,362 @@
+"""Matchdesk's data model (DESIGN.md). Field and model names are a contract other checks rely on."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+DOMAIN_NAME_RE = r"^[a-zA-Z0-9_-]{1,64}$"
+PROFILE_ID_RE = r"^[a-f0-9]{32}$"
+
+append_only = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+
+
+def profile_set_key(profile_ids: list[str] | tuple[str, ...]) -> str:
+    """Identity of a group across weekly runs: a hash of its sorted, distinct profile ids."""
+    return hashlib.sha256(",".join(sorted(set(profile_ids))).encode()).hexdigest()
+
+
+class Bucket(models.TextChoices):
+    MERGE = "merge", "Merge"
+    REVIEW = "review", "Review"
+    REJECT = "reject", "Reject"
+
+
+class Domain(models.Model):
+    name = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(DOMAIN_NAME_RE, "Letters, digits, '_' and '-' only, at most 64.")],
+    )
+    region = models.CharField(max_length=32, default="us-east-1")
+    endpoint_url = models.URLField(blank=True, help_text="Blank: standard boto3 resolution.")
+    role_arn = models.CharField(max_length=2048, blank=True)
+    enabled = models.BooleanField(default=True)
+    merges_paused = models.BooleanField(default=False)
+    undo_window_seconds = models.PositiveIntegerField(default=120)
+    merge_rate_per_second = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    blind_review_enforced = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("view_queues", "Can see queues, groups and history"),
+            ("decide_groups", "Can claim and decide groups"),
+            ("administer", "Can administer domains, thresholds, pulls and users"),
+            ("view_audit", "Can read and export the audit history"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def policy(self) -> ThresholdPolicy:
+        """The threshold policy in force: the newest row."""
+        return self.threshold_policies.order_by("-created_at", "-id").first()
+
+    def latest_completed_run(self) -> MatchRun | None:
+        return self.runs.filter(status=MatchRun.Status.COMPLETED).order_by("-finished_at", "-id").first()
+
+
+class ThresholdPolicy(models.Model):
+    """Append-only; the newest row per domain is in force."""
+
+    DEFAULT_MERGE_MIN = Decimal("0.950")
+    DEFAULT_REJECT_BELOW = Decimal("0.600")
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="threshold_policies")
+    merge_min = models.DecimalField(max_digits=4, decimal_places=3)
+    reject_below = models.DecimalField(max_digits=4, decimal_places=3)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "-created_at", "-id"], name="policy_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reject_below__gte=0) & Q(reject_below__lte=models.F("merge_min")) & Q(merge_min__lte=1),
+                name="policy_order",
+            )
+        ]
+        triggers = [append_only]
+
+    def bucket(self, score: float) -> str:
+        if score >= float(self.merge_min):
+            return Bucket.MERGE
+        if score < float(self.reject_below):
+            return Bucket.REJECT
+        return Bucket.REVIEW
+
+
+class MatchRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        SUPERSEDED = "superseded"
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="runs")
+    generated_at = models.DateTimeField(null=True, blank=True, help_text="MatchGenerationDate")
+    job_id = models.CharField(max_length=255, blank=True, help_text="Identity resolution job that produced it")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    potential_matches = models.PositiveIntegerField(null=True, blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    groups_seen = models.PositiveIntegerField(default=0)
+    groups_stored = models.PositiveIntegerField(default=0)
+    quarantined = models.PositiveIntegerField(default=0)
+    restarts = models.PositiveSmallIntegerField(default=0)
+    next_token = models.TextField(blank=True, help_text="Checkpoint: the token of the next page")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "status", "-finished_at"], name="run_domain_status")]
+        constraints = [
+            # One pull per domain at a time, enforced by the database.
+            models.UniqueConstraint(fields=["domain"], condition=Q(status="running"), name="one_running_pull"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} run {self.pk} ({self.status})"
+
+
+class RunScoreBin(models.Model):
+    """Per-run score histogram in 0.001 bins, kept current inside the transactions that change group status,
+    so queue counts and threshold previews never scan the run."""
+
+    run = models.ForeignKey(MatchRun, on_delete=models.CASCADE, related_name="score_bins")
+    bin = models.PositiveSmallIntegerField(help_text="floor(score * 1000), 0..1000")
+    total = models.PositiveIntegerField(default=0)
+    open = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "bin"], name="run_bin_unique")]
+
+
+class MatchGroup(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        APPROVED = "approved"
+        MERGED = "merged"
+        REJECTED = "rejected"
+        SPLIT = "split"
+        CARRIED_OVER = "carried_over"
+        STALE = "stale"
+        SUPERSEDED = "superseded"
+        FAILED = "failed"
+
+    run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="groups")
+    match_id = models.CharField(max_length=255)
+    profile_ids = ArrayField(models.CharField(max_length=32))
+    profile_set_key = models.CharField(max_length=64)
+    confidence_score = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    size = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    status_reason = models.TextField(blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="claims"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # Denormalised for the queue row and its search; filled when the members are hydrated.
+    display_names = models.TextField(blank=True)
+    search_text = models.TextField(blank=True)
+    linked_decision = models.ForeignKey(
+        "Decision", on_delete=models.PROTECT, null=True, blank=True, related_name="carried_groups"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "match_id"], name="group_run_match_unique"),
+            models.CheckConstraint(
+                condition=Q(confidence_score__gte=0) & Q(confidence_score__lte=1), name="group_score_range"
+            ),
+        ]
+        indexes = [
+            # Queues: one run, one status, a score range, keyset on (score, id) in either direction.
+            models.Index(fields=["run", "status", "confidence_score", "id"], name="group_queue"),
+            models.Index(fields=["profile_set_key"], name="group_set_key"),
+            GinIndex(fields=["profile_ids"], name="group_profile_ids"),
+            GinIndex(fields=["search_text"], name="group_search_trgm", opclasses=["gin_trgm_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"group {self.match_id} ({self.confidence_score:.3f})"
+
+
+class QuarantinedMatch(models.Model):
+    run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="quarantined_items")
+    raw = models.JSONField(help_text="The item as received")
+    raw_hash = models.CharField(max_length=64)
+    reason = models.TextField()
+    page = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "raw_hash"], name="quarantine_run_raw_unique")]
+
+
+class Profile(models.Model):
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="profiles")
+    profile_id = models.CharField(max_length=32, validators=[RegexValidator(PROFILE_ID_RE)])
+    attributes = models.JSONField(default=dict, help_text="As BatchGetProfile returned it")
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    missing = models.BooleanField(default=False)
+    merged_into = models.CharField(max_length=32, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["domain", "profile_id"], name="profile_domain_id_unique")]
+
+    def __str__(self) -> str:
+        return self.profile_id
+
+
+class ProfileSnapshot(models.Model):
+    """The profiles as a steward saw them when deciding. Kept apart from the Decision so that a data subject's
+    request can erase the contents while the Decision, and the audit hash of the contents, remain."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    profile_ids = ArrayField(models.CharField(max_length=32), default=list)
+    profiles = models.JSONField(default=dict, help_text="profile_id -> attributes")
+    content_hash = models.CharField(max_length=64)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    erased_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        indexes = [GinIndex(fields=["profile_ids"], name="snapshot_profile_ids")]
+
+
+class Decision(models.Model):
+    """Append-only. The latest decision on a group counts."""
+
+    class Action(models.TextChoices):
+        MERGE = "merge"
+        REJECT = "reject"
+        SPLIT = "split"
+        UNDO = "undo"
+        REOPEN = "reopen"
+
+    group = models.ForeignKey(MatchGroup, on_delete=models.PROTECT, related_name="decisions")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    reverts = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reverted_by")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confidence_score = models.FloatField()
+    bucket = models.CharField(max_length=8, choices=Bucket.choices)
+    threshold_policy = models.ForeignKey(ThresholdPolicy, on_delete=models.PROTECT, null=True, blank=True)
+    main_profile_id = models.CharField(max_length=32, blank=True)
+    merged_profile_ids = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    excluded_profile_ids = ArrayField(
+        models.CharField(max_length=32), default=list, blank=True, help_text="Split: recorded as not this customer"
+    )
+    field_sources = models.JSONField(default=dict, blank=True, help_text="field -> profile id whose value wins")
+    reason = models.TextField(blank=True)
+    bulk = models.BooleanField(default=False)
+    snapshot = models.ForeignKey(ProfileSnapshot, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["group", "-created_at", "-id"], name="decision_group_latest"),
+            models.Index(fields=["actor", "-created_at"], name="decision_actor"),
+            models.Index(fields=["-created_at", "-id"], name="decision_recent"),
+        ]
+        triggers = [append_only]
+
+
+class MergeJob(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="merge_job")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    not_before = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    aws_messages = models.JSONField(default=list, blank=True)
+    gone_profile_ids = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "not_before"], name="mergejob_due")]
+
+
+class Comment(models.Model):
+    group = models.ForeignKey(MatchGroup, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    body = models.TextField(max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class OpsSwitch(models.Model):
+    """Global operational switches (e.g. pause merges for all domains), changed only through an audited service."""
+
+    PAUSE_ALL_MERGES = "pause_all_merges"
+
+    name = models.CharField(max_length=64, unique=True)
+    on = models.BooleanField(default=False)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    @classmethod
+    def is_on(cls, name: str) -> bool:
+        return cls.objects.filter(name=name, on=True).exists()
+
+
+class AuditEvent(models.Model):
+    """Append-only, one global HMAC hash chain (see matches/services/audit.py)."""
+
+    seq = models.BigIntegerField(unique=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=255)
+    domain = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["action", "-seq"], name="audit_action"),
+            models.Index(fields=["actor", "-seq"], name="audit_actor"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(fields=["domain", "-seq"], name="audit_domain"),
+            models.Index(fields=["created_at"], name="audit_created"),
+            GinIndex(fields=["details"], name="audit_details", opclasses=["jsonb_path_ops"]),
+        ]
+        triggers = [append_only]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,73 @@
+"""Domains: created or changed only here, each change audited; a new domain gets a default threshold policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from matches.models import Domain, ThresholdPolicy
+from matches.services.audit import audit_log
+
+EDITABLE = (
+    "region",
+    "endpoint_url",
+    "role_arn",
+    "enabled",
+    "undo_window_seconds",
+    "merge_rate_per_second",
+    "blind_review_enforced",
+)
+
+
+def domain_save(*, actor, name: str, **values: Any) -> tuple[Domain, bool]:
+    """Create the domain or update the given fields; returns (domain, created)."""
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        domain = Domain.objects.select_for_update().filter(name=name).first()
+        created = domain is None
+        if created:
+            domain = Domain(name=name, **values)
+            domain.full_clean()
+            domain.save()
+            ThresholdPolicy.objects.create(
+                domain=domain,
+                merge_min=ThresholdPolicy.DEFAULT_MERGE_MIN,
+                reject_below=ThresholdPolicy.DEFAULT_REJECT_BELOW,
+                created_by=actor,
+                note="default",
+            )
+            changes = {k: str(getattr(domain, k)) for k in EDITABLE}
+        else:
+            changes = {k: [str(getattr(domain, k)), str(v)] for k, v in values.items() if getattr(domain, k) != v}
+            for key, value in values.items():
+                setattr(domain, key, value)
+            domain.full_clean()
+            domain.save()
+        if created or changes:
+            audit_log(
+                actor=actor,
+                action="domain.created" if created else "domain.updated",
+                object_type="domain",
+                object_id=domain.pk,
+                domain=domain,
+                details={"name": domain.name, "changes": changes},
+            )
+    return domain, created
+
+
+def domain_set_merges_paused(*, actor, domain: Domain, paused: bool) -> None:
+    """Pause or resume merge execution for one domain."""
+    with transaction.atomic():
+        Domain.objects.filter(pk=domain.pk).update(merges_paused=paused)
+        domain.merges_paused = paused
+        audit_log(
+            actor=actor,
+            action="merges.paused" if paused else "merges.resumed",
+            object_type="domain",
+            object_id=domain.pk,
+            domain=domain,
+            details={"scope": "domain"},
+        )

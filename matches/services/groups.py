@@ -1,0 +1,83 @@
+"""Group status changes keep the run's score histogram current in the same transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db import connection, transaction
+from django.db.models import F
+
+from matches.models import MatchGroup, MatchRun, RunScoreBin
+
+Status = MatchGroup.Status
+
+
+def score_bin(score: float) -> int:
+    """floor(score * 1000), computed on the score's shortest decimal form so it agrees with `score >= 0.xyz`."""
+    return int((Decimal(repr(float(score))) * 1000).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def bins_add(*, run: MatchRun, scores: Iterable[float], open_: bool = True) -> None:
+    """Count newly stored groups into the run's histogram (one statement however many groups)."""
+    counts = Counter(score_bin(s) for s in scores)
+    if not counts:
+        return
+    rows = [(run.pk, b, n, n if open_ else 0) for b, n in counts.items()]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"""
+            INSERT INTO {RunScoreBin._meta.db_table} (run_id, bin, total, open) VALUES (%s, %s, %s, %s)
+            ON CONFLICT (run_id, bin) DO UPDATE
+            SET total = {RunScoreBin._meta.db_table}.total + EXCLUDED.total,
+                open = {RunScoreBin._meta.db_table}.open + EXCLUDED.open
+            """,
+            rows,
+        )
+
+
+def _bump_open(run_id: int, scores: Iterable[float], delta: int) -> None:
+    for b, n in Counter(score_bin(s) for s in scores).items():
+        RunScoreBin.objects.filter(run_id=run_id, bin=b).update(open=F("open") + delta * n)
+
+
+def group_set_status(*, group: MatchGroup, status: str, reason: str = "", **extra) -> None:
+    """Change one group's status (caller holds its row lock inside a transaction)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("group_set_status must run inside a transaction")
+    was_open = group.status == Status.OPEN
+    group.status = status
+    group.status_reason = reason
+    fields = ["status", "status_reason", "updated_at"]
+    for name, value in extra.items():
+        setattr(group, name, value)
+        fields.append(name)
+    group.save(update_fields=fields)
+    if was_open != (status == Status.OPEN):
+        _bump_open(group.run_id, [group.confidence_score], 1 if status == Status.OPEN else -1)
+
+
+def groups_set_status(*, queryset, status: str, reason: str = "") -> int:
+    """Change many groups' status at once, keeping the histograms of their runs current."""
+    with transaction.atomic():
+        rows = list(
+            queryset.select_for_update()
+            .exclude(status=status)
+            .values_list("pk", "run_id", "status", "confidence_score")
+        )
+        if not rows:
+            return 0
+        MatchGroup.objects.filter(pk__in=[r[0] for r in rows]).update(status=status, status_reason=reason)
+        by_run_closed: dict[int, list[float]] = {}
+        by_run_opened: dict[int, list[float]] = {}
+        for _, run_id, old, score in rows:
+            if old == Status.OPEN and status != Status.OPEN:
+                by_run_closed.setdefault(run_id, []).append(score)
+            elif old != Status.OPEN and status == Status.OPEN:
+                by_run_opened.setdefault(run_id, []).append(score)
+        for run_id, scores in by_run_closed.items():
+            _bump_open(run_id, scores, -1)
+        for run_id, scores in by_run_opened.items():
+            _bump_open(run_id, scores, 1)
+        return len(rows)

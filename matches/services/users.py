@@ -1,0 +1,74 @@
+"""Users and roles: every change audited; the last admin cannot be removed."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from matches import roles
+from matches.services.audit import audit_log
+
+User = get_user_model()
+
+
+class LastAdminError(Exception):
+    pass
+
+
+def _active_admin_ids() -> set[int]:
+    return set(User.objects.filter(is_active=True, groups__name=roles.ADMIN).values_list("pk", flat=True))
+
+
+def user_set_roles(*, actor, user, role_names: list[str]) -> None:
+    """Give `user` exactly these roles."""
+    unknown = set(role_names) - set(roles.ROLES)
+    if unknown:
+        raise ValueError(f"Unknown role: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        # Serialise role changes so two admins cannot demote each other into having none.
+        Group.objects.select_for_update().filter(name=roles.ADMIN).first()
+        before = sorted(user.groups.filter(name__in=roles.ROLES).values_list("name", flat=True))
+        if roles.ADMIN in before and roles.ADMIN not in role_names and _active_admin_ids() <= {user.pk}:
+            raise LastAdminError("This is the last admin: make someone else an admin first.")
+        user.groups.remove(*Group.objects.filter(name__in=roles.ROLES).exclude(name__in=role_names))
+        user.groups.add(*Group.objects.filter(name__in=role_names))
+        audit_log(
+            actor=actor,
+            action="user.roles_changed",
+            object_type="user",
+            object_id=user.pk,
+            details={"username": user.get_username(), "before": before, "after": sorted(role_names)},
+        )
+
+
+def user_set_active(*, actor, user, active: bool) -> None:
+    """Deactivate or reactivate a user (users are never deleted: decisions and audit events point at them)."""
+    with transaction.atomic():
+        Group.objects.select_for_update().filter(name=roles.ADMIN).first()
+        if not active and _active_admin_ids() <= {user.pk} and user.groups.filter(name=roles.ADMIN).exists():
+            raise LastAdminError("This is the last admin: make someone else an admin first.")
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        audit_log(
+            actor=actor,
+            action="user.activated" if active else "user.deactivated",
+            object_type="user",
+            object_id=user.pk,
+            details={"username": user.get_username()},
+        )
+
+
+def user_create(*, actor, username: str, password: str, role_names: list[str], email: str = "") -> User:
+    """Create a user with roles."""
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, password=password, email=email)
+        user.groups.add(*Group.objects.filter(name__in=role_names))
+        audit_log(
+            actor=actor,
+            action="user.created",
+            object_type="user",
+            object_id=user.pk,
+            details={"username": username, "roles": sorted(role_names)},
+        )
+    return user

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Bring Matchdesk up on its embedded default: the emulator with demo data, demo users, a first pull,
+# then web, worker and beat in the background. Logs in var/log, pids in var/run; `make stop` stops them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+PORT="${PORT:-8000}"
+EMULATOR_PORT="${EMULATOR_PORT:-8765}"
+DEMO_DOMAIN="${DEMO_DOMAIN:-demo}"
+mkdir -p var/log var/run
+
+bash scripts/stop.sh >/dev/null 2>&1 || true
+
+start() {  # name, command...
+  local name=$1; shift
+  nohup "$@" >"var/log/$name.log" 2>&1 &
+  echo $! >"var/run/$name.pid"
+}
+wait_http() {  # url, what
+  for _ in $(seq 1 150); do
+    if "$PY" - "$1" <<'PYEOF' 2>/dev/null; then return 0; fi
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=1)
+PYEOF
+    sleep 0.2
+  done
+  echo "$2 did not start; see var/log" >&2
+  exit 1
+}
+
+echo "== emulator (Customer Profiles stand-in) on :$EMULATOR_PORT"
+start emulator "$PY" -m emulator serve --host 127.0.0.1 --port "$EMULATOR_PORT" --seed 7 \
+  --domain "$DEMO_DOMAIN" --customers "${DEMO_CUSTOMERS:-600}" --state-file var/emulator-state.json
+wait_http "http://127.0.0.1:$EMULATOR_PORT/_emulator/health" "the emulator"
+
+echo "== demo domain and users"
+"$PY" manage.py add_domain "$DEMO_DOMAIN" --region us-east-1 --endpoint-url "http://127.0.0.1:$EMULATOR_PORT"
+LOGINS=$("$PY" manage.py seed_demo_users)
+
+echo "== first pull of $DEMO_DOMAIN"
+"$PY" manage.py pull_matches "$DEMO_DOMAIN"
+
+echo "== worker, beat and web"
+start worker .venv/bin/celery -A reviewapp worker --loglevel INFO --concurrency 2
+start beat .venv/bin/celery -A reviewapp beat --loglevel INFO
+start web "$PY" manage.py runserver "127.0.0.1:$PORT" --noreload
+wait_http "http://127.0.0.1:$PORT/login/" "the web server"
+
+cat <<MSG
+
+Matchdesk is running: open http://127.0.0.1:$PORT/ and log in.
+$LOGINS
+
+Logs: var/log/   Stop everything: make stop
+MSG

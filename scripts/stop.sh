@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Stop what `make demo` started.
+cd "$(dirname "$0")/.."
+for pidfile in var/run/*.pid; do
+  [ -e "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "stopped $(basename "$pidfile" .pid)"
+  fi
+  rm -f "$pidfile"
+done
