@@ -1,0 +1,242 @@
+"""The only module that talks to AWS. Clients per domain with explicit timeouts; botocore's own retries are off
+(max_attempts=1) because each caller retries deliberately: pulls retry throttling and 5xx with backoff, merges never
+blind-retry. botocore errors become MatchdeskAwsError subclasses whose message an admin can act on."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from django.conf import settings
+
+SERVICE = "customer-profiles"
+MAX_IDS_PER_CALL = 20  # BatchGetProfileIdList and ProfileIdToBeMergedList
+
+
+class MatchdeskAwsError(Exception):
+    """An AWS call failed. `retryable` says whether the same call may simply be tried again later."""
+
+    retryable = False
+    code = "Error"
+
+    def __init__(self, message: str, *, code: str | None = None, aws_message: str = "", status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.aws_message = aws_message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AwsThrottled(MatchdeskAwsError):
+    retryable = True
+    code = "ThrottlingException"
+
+
+class AwsServerError(MatchdeskAwsError):
+    retryable = True
+    code = "InternalServerException"
+
+
+class AwsUnavailable(MatchdeskAwsError):
+    """No answer: connection refused, connect or read timeout. For a merge the outcome is unknown."""
+
+    retryable = True
+    code = "Unavailable"
+
+
+class AwsBadRequest(MatchdeskAwsError):
+    code = "BadRequestException"
+
+
+class AwsAccessDenied(MatchdeskAwsError):
+    code = "AccessDeniedException"
+
+
+class AwsNotFound(MatchdeskAwsError):
+    code = "ResourceNotFoundException"
+
+
+class AwsConfigError(MatchdeskAwsError):
+    code = "Configuration"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What identifies a client: the parts of a Domain that change how we reach AWS."""
+
+    name: str
+    region: str
+    endpoint_url: str = ""
+    role_arn: str = ""
+
+    @classmethod
+    def of(cls, domain: Any) -> Target:
+        return cls(domain.name, domain.region, domain.endpoint_url or "", domain.role_arn or "")
+
+
+_client_lock = threading.Lock()
+
+
+@lru_cache(maxsize=64)
+def _client(region: str, endpoint_url: str, role_arn: str):
+    config = Config(
+        region_name=region,
+        connect_timeout=settings.MATCHDESK["AWS_CONNECT_TIMEOUT"],
+        read_timeout=settings.MATCHDESK["AWS_READ_TIMEOUT"],
+        retries={"mode": "standard", "total_max_attempts": 1},
+        user_agent_extra="matchdesk",
+    )
+    with _client_lock:  # boto3 sessions are not thread-safe to create; clients are safe to share
+        session = boto3.Session(botocore_session=_botocore_session(role_arn))
+        return session.client(SERVICE, config=config, endpoint_url=endpoint_url or None)
+
+
+def _botocore_session(role_arn: str) -> botocore.session.Session:
+    session = botocore.session.Session()
+    if role_arn:
+        # boto3's own assume-role machinery: credentials refresh themselves before they expire.
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=session.create_client,
+            source_credentials=session.get_credentials(),
+            role_arn=role_arn,
+            extra_args={"RoleSessionName": "matchdesk"},
+        )
+        session._credentials = DeferredRefreshableCredentials(
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
+    return session
+
+
+def client_for(domain: Any):
+    target = Target.of(domain)
+    return _client(target.region, target.endpoint_url, target.role_arn)
+
+
+_CODE_TO_ERROR: dict[str, type[MatchdeskAwsError]] = {
+    "ThrottlingException": AwsThrottled,
+    "TooManyRequestsException": AwsThrottled,
+    "InternalServerException": AwsServerError,
+    "ServiceUnavailableException": AwsServerError,
+    "BadRequestException": AwsBadRequest,
+    "ValidationException": AwsBadRequest,
+    "AccessDeniedException": AwsAccessDenied,
+    "UnrecognizedClientException": AwsAccessDenied,
+    "InvalidSignatureException": AwsAccessDenied,
+    "ExpiredTokenException": AwsAccessDenied,
+    "ResourceNotFoundException": AwsNotFound,
+}
+
+_ADVICE = {
+    AwsThrottled: "AWS is throttling requests; Matchdesk backs off and tries again.",
+    AwsServerError: "AWS had an internal error; Matchdesk tries again later.",
+    AwsBadRequest: "AWS refused the request as invalid.",
+    AwsAccessDenied: "Check that the credentials or the domain's role allow this Customer Profiles action "
+    "on this domain and region.",
+    AwsNotFound: "Check the domain name and region: AWS does not know this domain (or the profile is gone).",
+}
+
+
+def translate(exc: Exception, *, operation: str, domain: Any) -> MatchdeskAwsError:
+    """Turn a botocore exception into one of ours, with a message a person can act on."""
+    where = f"{operation} on domain '{domain.name}' ({domain.region})"
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "Unknown")
+        aws_message = err.get("Message", "") or str(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        cls = _CODE_TO_ERROR.get(code)
+        if cls is None:
+            cls = AwsServerError if (status or 0) >= 500 else AwsBadRequest
+        advice = _ADVICE.get(cls, "")
+        return cls(
+            f"{where} failed: {code}: {aws_message}. {advice}".strip(),
+            code=code,
+            aws_message=aws_message,
+            status=status,
+        )
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)):
+        return AwsUnavailable(f"{where}: no answer from AWS ({exc}). Check the network and the endpoint URL.")
+    if isinstance(exc, NoCredentialsError):
+        return AwsConfigError(f"{where}: no AWS credentials found. Configure the standard boto3 credential chain.")
+    if isinstance(exc, ParamValidationError):
+        return AwsBadRequest(f"{where}: invalid request: {exc}")
+    if isinstance(exc, BotoCoreError):
+        return AwsUnavailable(f"{where}: {exc}")
+    raise exc
+
+
+def _call(domain: Any, operation: str, **params: Any) -> dict[str, Any]:
+    client = client_for(domain)
+    try:
+        return getattr(client, operation)(**params)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation=_pascal(operation), domain=domain) from exc
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))
+
+
+# Operations ---------------------------------------------------------------------------------------------------------
+
+
+def get_matches(domain: Any, *, next_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
+    """One GetMatches page, as boto3 parsed it (items are not validated here)."""
+    params: dict[str, Any] = {"DomainName": domain.name, "MaxResults": max_results}
+    if next_token:
+        params["NextToken"] = next_token
+    return _call(domain, "get_matches", **params)
+
+
+def batch_get_profiles(domain: Any, profile_ids: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """BatchGetProfile for at most 20 ids: (profiles by id, errors by id)."""
+    if not 1 <= len(profile_ids) <= MAX_IDS_PER_CALL:
+        raise ValueError(f"BatchGetProfile takes 1 to {MAX_IDS_PER_CALL} ids, got {len(profile_ids)}")
+    response = _call(domain, "batch_get_profile", DomainName=domain.name, ProfileIds=list(profile_ids))
+    profiles = {p["ProfileId"]: p for p in response.get("Profiles", [])}
+    errors = {e.get("ProfileId", ""): e for e in response.get("Errors", [])}
+    return profiles, errors
+
+
+def merge_profiles(
+    domain: Any, *, main_profile_id: str, profile_ids: list[str], field_sources: dict[str, str] | None = None
+) -> str:
+    """One MergeProfiles call (irreversible; never retried here). Returns AWS's message."""
+    if not 1 <= len(profile_ids) <= MAX_IDS_PER_CALL:
+        raise ValueError(f"MergeProfiles takes 1 to {MAX_IDS_PER_CALL} ids to merge, got {len(profile_ids)}")
+    params: dict[str, Any] = {
+        "DomainName": domain.name,
+        "MainProfileId": main_profile_id,
+        "ProfileIdsToBeMerged": list(profile_ids),
+    }
+    if field_sources:
+        params["FieldSourceProfileIds"] = field_sources
+    return _call(domain, "merge_profiles", **params).get("Message", "")
+
+
+def get_domain(domain: Any) -> dict[str, Any]:
+    return _call(domain, "get_domain", DomainName=domain.name)
+
+
+def list_identity_resolution_jobs(domain: Any, *, max_results: int = 20) -> list[dict[str, Any]]:
+    response = _call(domain, "list_identity_resolution_jobs", DomainName=domain.name, MaxResults=max_results)
+    return response.get("IdentityResolutionJobsList", [])
