@@ -72,3 +72,11 @@ class ProfileFactory(factory.django.DjangoModelFactory):
     domain = factory.SubFactory(DomainFactory)
     profile_id = factory.Sequence(lambda n: hex_id(100000 + n))
     attributes = factory.LazyAttribute(lambda o: {"ProfileId": o.profile_id, "FirstName": "Ann", "LastName": "Lee"})
+
+
+def at_time(when):
+    """Make `timezone.now()` return `when` inside the block (audit events and auto_now_add dates)."""
+    import contextlib
+    from unittest import mock
+
+    return mock.patch("django.utils.timezone.now", return_value=when) if when else contextlib.nullcontext()

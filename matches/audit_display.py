@@ -1,0 +1,180 @@
+"""How audit events read on a page: a one-line summary and the links to what they concern."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.urls import NoReverseMatch, reverse
+
+from matches.models import PROFILE_ID_RE, AuditEvent
+
+_PROFILE_ID = re.compile(PROFILE_ID_RE)
+
+
+def group_url(pk: int | str) -> str:
+    """The group page (built by the review desk); a plain path until its route exists."""
+    try:
+        return reverse("group_detail", args=[pk])
+    except NoReverseMatch:
+        return f"/groups/{pk}/"
+
+
+def profile_url(domain: str, profile_id: str) -> str:
+    return reverse("profile_timeline", args=[domain, profile_id])
+
+
+def _short(pid: str) -> str:
+    return pid[:8] + "…" if len(pid) > 9 else pid
+
+
+def event_summary(event: AuditEvent) -> str:
+    """Plain text (escaped by the template): what happened, in a line."""
+    d = event.details if isinstance(event.details, dict) else {}
+    action = event.action
+    if action.startswith("decision."):
+        parts = [f"match {d.get('match_id', '?')}"]
+        if d.get("confidence_score") is not None:
+            parts.append(f"score {float(d['confidence_score']):.3f}")
+        if d.get("bucket"):
+            parts.append(f"{d['bucket']} queue")
+        if d.get("main_profile_id"):
+            parts.append(f"main {_short(d['main_profile_id'])}")
+        if d.get("merged_profile_ids"):
+            parts.append(f"{len(d['merged_profile_ids'])} merged in")
+        if d.get("excluded_profile_ids") and action != "decision.reject":
+            parts.append(f"{len(d['excluded_profile_ids'])} excluded")
+        if d.get("bulk"):
+            parts.append("bulk")
+        if d.get("reverts"):
+            parts.append(f"takes back decision {d['reverts']}")
+        if d.get("reason"):
+            parts.append(f"“{d['reason']}”")
+        return " · ".join(parts)
+    if action == "profile.erased":
+        return (
+            f"erased profile {_short(d.get('profile_id', ''))} from {d.get('snapshots_erased', 0)} snapshot(s)"
+            f" ({d.get('snapshots_emptied', 0)} emptied entirely); cached attributes cleared"
+            + (f" · “{d['reason']}”" if d.get("reason") else "")
+        )
+    if action == "audit.verified":
+        if d.get("ok"):
+            return f"chain intact: {d.get('checked', 0)} events verified"
+        return f"chain BROKEN at #{d.get('first_bad_seq')}: {d.get('reason', '')}"
+    if action.startswith("export."):
+        filters = d.get("filters") or {}
+        return "export with " + (", ".join(f"{k}={v}" for k, v in filters.items()) if filters else "no filters")
+    if not d:
+        return ""
+    return ", ".join(f"{k}={_compact(v)}" for k, v in list(d.items())[:6])
+
+
+def _compact(value) -> str:
+    if isinstance(value, str):
+        return _short(value) if _PROFILE_ID.match(value) else value[:60]
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def event_links(event: AuditEvent) -> dict:
+    """The group and profiles an event concerns, as URLs."""
+    d = event.details if isinstance(event.details, dict) else {}
+    links: dict = {"group": None, "profiles": []}
+    if event.object_type == "group" and event.object_id.isdigit():
+        links["group"] = group_url(event.object_id)
+    elif isinstance(d.get("group_id"), int):
+        links["group"] = group_url(d["group_id"])
+    ids = list(d.get("profile_ids") or [])
+    if event.object_type == "profile":
+        ids.append(event.object_id)
+    elif isinstance(d.get("profile_id"), str):
+        ids.append(d["profile_id"])
+    if event.domain:
+        links["profiles"] = [
+            (pid, profile_url(event.domain, pid))
+            for pid in dict.fromkeys(ids)
+            if isinstance(pid, str) and _PROFILE_ID.match(pid)
+        ]
+    return links
+
+
+def decorate(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Attach `summary`, `links` and pretty `details_json` for templates."""
+    for e in events:
+        e.summary = event_summary(e)
+        e.links = event_links(e)
+        e.details_json = json.dumps(e.details, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return events
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "–"
+
+
+def weekly_matrix(rows: list[dict], *, by: str) -> dict:
+    """Pivot (week, key, n) rows into weeks × keys, with totals; a handful of weeks and keys, not raw decisions."""
+    weeks = sorted({r["week"] for r in rows})
+    keys = sorted({r[by] or "" for r in rows})
+    cell = {(r["week"], r[by] or ""): r["n"] for r in rows}
+    table = [
+        {"key": k, "counts": [cell.get((w, k), 0) for w in weeks], "total": sum(cell.get((w, k), 0) for w in weeks)}
+        for k in keys
+    ]
+    week_totals = [sum(cell.get((w, k), 0) for k in keys) for w in weeks]
+    return {"weeks": weeks, "keys": keys, "rows": table, "week_totals": week_totals, "total": sum(week_totals)}
+
+
+BUCKET_COLOURS = {"merge": "#1f7a4d", "review": "#b08a2e", "reject": "#9b3b3b", "": "#9aa3ae"}
+
+
+def stacked_bars(matrix: dict, *, width: int = 720, height: int = 180, colours: dict | None = None) -> dict:
+    """Geometry of a stacked weekly bar chart for an inline SVG (drawn by the template, numbers only)."""
+    colours = colours or BUCKET_COLOURS
+    weeks, peak = matrix["weeks"], max(matrix["week_totals"] or [0])
+    left, bottom, top = 36, 22, 8
+    plot_h = height - bottom - top
+    slot = (width - left) / max(len(weeks), 1)
+    bar_w = max(min(slot * 0.7, 48), 4)
+    bars = []
+    for i, week in enumerate(weeks):
+        x = left + i * slot + (slot - bar_w) / 2
+        y = height - bottom
+        segments = []
+        for row in matrix["rows"]:
+            n = row["counts"][i]
+            if not n:
+                continue
+            h = plot_h * n / peak if peak else 0
+            y -= h
+            segments.append(
+                {
+                    "y": round(y, 1),
+                    "h": round(h, 1),
+                    "n": n,
+                    "key": row["key"],
+                    "colour": colours.get(row["key"], "#5b7fa6"),
+                }
+            )
+        bars.append(
+            {
+                "x": round(x, 1),
+                "w": round(bar_w, 1),
+                "label": week.strftime("%d %b"),
+                "lx": round(x + bar_w / 2, 1),
+                "total": matrix["week_totals"][i],
+                "ty": round(y - 3, 1),
+                "segments": segments,
+            }
+        )
+    ticks = (
+        [] if not peak else [{"y": round(height - bottom - plot_h * f, 1), "v": round(peak * f)} for f in (0, 0.5, 1)]
+    )
+    return {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "ticks": ticks,
+        "axis_y": height - bottom,
+        "left": left,
+        "legend": [(k, colours.get(k, "#5b7fa6")) for k in matrix["keys"]],
+    }

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from matches.views import audit
+
+urlpatterns = [
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("audit/verify/", audit.audit_verify, name="audit_verify"),
+    path("audit/export/events.csv", audit.export_events, name="audit_export_events"),
+    path("audit/export/decisions.csv", audit.export_decisions, name="audit_export_decisions"),
+    path("audit/reports/", audit.reports, name="audit_reports"),
+    path("groups/<int:pk>/history/", audit.group_history, name="group_history"),
+    path("profiles/<str:domain>/<str:profile_id>/", audit.profile_timeline, name="profile_timeline"),
+    path("profiles/<str:domain>/<str:profile_id>/erase/", audit.profile_erase, name="profile_erase"),
+    path("d/<str:domain>/carried-over/", audit.carried_over, name="carried_over"),
+    path("d/<str:domain>/carried-over/<int:pk>/reopen/", audit.carried_over_reopen, name="carried_over_reopen"),
+]

@@ -1,0 +1,284 @@
+"""Audit history pages: the event log, chain verification, CSV exports, timelines, carried-over groups, reports and
+erasure. Auditors and admins read; only admins erase; stewards and admins reopen carried-over groups."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from matches import audit_display, exports, roles, selectors_audit
+from matches.access import get_domain_or_404, get_group_or_404, require_perm
+from matches.forms_audit import AuditFilterForm, ErasureForm, ReopenForm, ReportFilterForm
+from matches.models import PROFILE_ID_RE, AuditEvent, Domain, MatchGroup
+from matches.services.audit_history import audit_chain_verify, export_start
+from matches.services.decisions import DecisionRefused, group_reopen
+from matches.services.erasure import ErasureRefused, profile_snapshots_erase
+
+ACTION_HINTS = (
+    "decision.",
+    "decision.merge",
+    "decision.reject",
+    "decision.split",
+    "decision.undo",
+    "decision.reopen",
+    "group.",
+    "comment.added",
+    "merge.",
+    "merges.",
+    "pull.",
+    "threshold.changed",
+    "profile.erased",
+    "export.",
+    "audit.verified",
+    "auth.",
+    "user.",
+    "domain.",
+)
+
+
+def _query_without(request, *names: str) -> str:
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+@require_GET
+@require_perm(roles.VIEW_AUDIT)
+def audit_list(request):
+    form = AuditFilterForm(request.GET or None)
+    filters = form.filters()
+    before = form.cleaned_data.get("before") if form.is_bound and form.is_valid() else None
+    page = (
+        selectors_audit.audit_page(filters, before=before) if not form.errors else selectors_audit.AuditPage([], None)
+    )
+    audit_display.decorate(page.events)
+    context = {
+        "form": form,
+        "filters": filters,
+        "page": page,
+        "before": before,
+        "query": _query_without(request, "before"),
+        "action_hints": ACTION_HINTS,
+        "domains": Domain.objects.order_by("name").values_list("name", flat=True),
+        "last_check": AuditEvent.objects.filter(action="audit.verified")
+        .select_related("actor")
+        .order_by("-seq")
+        .first(),
+    }
+    template = (
+        "matches/audit/list.html#events"
+        if request.htmx and request.htmx.target == "events"
+        else "matches/audit/list.html"
+    )
+    return render(request, template, context)
+
+
+@require_POST
+@require_perm(roles.VIEW_AUDIT)
+def audit_verify(request):
+    status = audit_chain_verify(actor=request.user)
+    if status.ok:
+        messages.success(request, f"Audit chain intact: {status.checked} events verified.")
+    else:
+        messages.error(
+            request,
+            f"Audit chain BROKEN at event #{status.first_bad_seq}: {status.reason} "
+            f"({status.checked} verified before it).",
+        )
+    return redirect("audit_list")
+
+
+def _export_response(rows, name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="matchdesk-{name}-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@require_GET
+@require_perm(roles.VIEW_AUDIT)
+def export_events(request):
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
+    filters = form.filters()
+    _, upto = export_start(actor=request.user, kind="events", filters=filters)
+    return _export_response(exports.events_csv(filters, upto_seq=upto), "audit-events")
+
+
+@require_GET
+@require_perm(roles.VIEW_AUDIT)
+def export_decisions(request):
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
+    filters = form.filters()
+    _, upto = export_start(actor=request.user, kind="decisions", filters=filters)
+    return _export_response(exports.decisions_csv(filters, upto_id=upto), "decisions")
+
+
+# Timelines -----------------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@require_perm(roles.VIEW_QUEUES)
+def group_history(request, pk: int):
+    group = get_group_or_404(request, pk)
+    return render(
+        request,
+        "matches/audit/group_history.html",
+        {"group": group, "group_page_url": audit_display.group_url(group.pk)},
+    )
+
+
+def _profile_id_or_404(profile_id: str) -> str:
+    if not re.match(PROFILE_ID_RE, profile_id):
+        raise Http404("Not a profile id")
+    return profile_id
+
+
+@require_GET
+@require_perm(roles.VIEW_AUDIT)
+def profile_timeline(request, domain: str, profile_id: str):
+    domain_obj = get_domain_or_404(request, domain)
+    timeline = selectors_audit.profile_timeline(domain=domain_obj, profile_id=_profile_id_or_404(profile_id))
+    audit_display.decorate(timeline.events)
+    return render(
+        request,
+        "matches/audit/profile.html",
+        {"t": timeline, "erase_form": ErasureForm(), "attributes": _flat_attributes(timeline)},
+    )
+
+
+def _flat_attributes(timeline) -> list[tuple[str, str]]:
+    attrs = timeline.profile.attributes if timeline.profile else {}
+    rows = []
+    for key, value in sorted((attrs or {}).items()):
+        if isinstance(value, dict):
+            rows += [(f"{key}.{k}", str(v)) for k, v in sorted(value.items()) if v not in ("", None)]
+        elif value not in ("", None, [], {}):
+            rows.append((key, str(value)))
+    return rows
+
+
+@require_POST
+@require_perm(roles.ADMINISTER)
+def profile_erase(request, domain: str, profile_id: str):
+    domain_obj = get_domain_or_404(request, domain)
+    profile_id = _profile_id_or_404(profile_id)
+    form = ErasureForm(request.POST)
+    back = reverse("profile_timeline", args=[domain_obj.name, profile_id])
+    if not form.is_valid():
+        messages.error(request, "Give a reason and confirm the erasure: it cannot be undone.")
+        return redirect(back)
+    try:
+        result = profile_snapshots_erase(
+            actor=request.user, domain=domain_obj, profile_id=profile_id, reason=form.cleaned_data["reason"]
+        )
+    except ErasureRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    messages.success(
+        request,
+        f"Erased profile {profile_id} from {result.snapshots_erased} snapshot(s) "
+        f"({result.snapshots_emptied} emptied entirely); cached attributes cleared. "
+        "Decisions and the audit chain remain.",
+    )
+    return redirect(back)
+
+
+# Carried-over groups -------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@require_perm(roles.VIEW_QUEUES)
+def carried_over(request, domain: str):
+    domain_obj = get_domain_or_404(request, domain)
+    after = request.GET.get("after")
+    run, groups, next_after = selectors_audit.carried_over_groups(
+        domain=domain_obj, after_id=int(after) if after and after.isdigit() else None
+    )
+    for g in groups:
+        g.page_url = audit_display.group_url(g.pk)
+    return render(
+        request,
+        "matches/audit/carried_over.html",
+        {"domain": domain_obj, "run": run, "groups": groups, "next_after": next_after, "form": ReopenForm()},
+    )
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def carried_over_reopen(request, domain: str, pk: int):
+    domain_obj = get_domain_or_404(request, domain)
+    group = get_object_or_404(MatchGroup.objects.select_related("run__domain"), pk=pk, run__domain=domain_obj)
+    if group.status != MatchGroup.Status.CARRIED_OVER:
+        messages.error(request, f"Match {group.match_id} is no longer carried over (it is {group.status}).")
+        return redirect("carried_over", domain=domain_obj.name)
+    form = ReopenForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        group_reopen(group=group, actor=request.user, reason=reason)
+    except DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Reopened match {group.match_id}: it is back in its queue.")
+    return redirect("carried_over", domain=domain_obj.name)
+
+
+# Reports -------------------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@require_perm(roles.VIEW_AUDIT)
+def reports(request):
+    form = ReportFilterForm(request.GET or None)
+    f = form.filters()
+    by_steward = audit_display.weekly_matrix(
+        selectors_audit.decisions_per_week(f, by="actor__username"), by="actor__username"
+    )
+    by_bucket = audit_display.weekly_matrix(selectors_audit.decisions_per_week(f, by="bucket"), by="bucket")
+    agreement = selectors_audit.agreement_by_steward(f)
+    for row in agreement:
+        row["merge_rate"] = audit_display.pct(row["merge_agreed"], row["merge_queue"])
+        row["reject_rate"] = audit_display.pct(row["reject_agreed"], row["reject_queue"])
+    reversals = selectors_audit.reversal_rates(f)
+    for row in reversals:
+        row["undo_rate"] = audit_display.pct(row["undone"], row["merges"])
+        row["reopen_rate"] = audit_display.pct(row["reopened"], row["rejects"])
+    totals = {k: sum(r[k] for r in reversals) for k in ("merges", "undone", "rejects", "reopened")}
+    totals["undo_rate"] = audit_display.pct(totals["undone"], totals["merges"])
+    totals["reopen_rate"] = audit_display.pct(totals["reopened"], totals["rejects"])
+    agree_totals = {
+        k: sum(r[k] for r in agreement)
+        for k in ("decided", "merge_queue", "merge_agreed", "reject_queue", "reject_agreed", "review_queue")
+    }
+    agree_totals["merge_rate"] = audit_display.pct(agree_totals["merge_agreed"], agree_totals["merge_queue"])
+    agree_totals["reject_rate"] = audit_display.pct(agree_totals["reject_agreed"], agree_totals["reject_queue"])
+    qa_model = selectors_audit.qa_sample_model()
+    return render(
+        request,
+        "matches/audit/reports.html",
+        {
+            "form": form,
+            "domains": Domain.objects.order_by("name").values_list("name", flat=True),
+            "by_steward": by_steward,
+            "by_bucket": by_bucket,
+            "bucket_chart": audit_display.stacked_bars(by_bucket),
+            "agreement": agreement,
+            "agree_totals": agree_totals,
+            "reversals": reversals,
+            "reversal_totals": totals,
+            "qa_model": qa_model,
+            "qa_count": qa_model.objects.count() if qa_model else None,
+        },
+    )
