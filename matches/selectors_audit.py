@@ -108,9 +108,10 @@ def audit_page(f: AuditFilters, *, before: int | None = None, size: int = PAGE_S
     return AuditPage(events=rows, older_than=rows[-1].seq if more else None)
 
 
-def keyset_batches(qs: QuerySet, *, key: str, batch_size: int = EXPORT_BATCH) -> Iterator[list[tuple]]:
+def keyset_batches(qs: QuerySet, *, key: str, batch_size: int | None = None) -> Iterator[list[tuple]]:
     """Walk a values_list queryset whose first column is `key`, ascending, one bounded batch per query:
     the memory held is one batch, whatever the number of rows."""
+    batch_size = batch_size or EXPORT_BATCH
     last = None
     while True:
         page = qs.order_by(key)

@@ -1,0 +1,123 @@
+"""Group and profile timelines across runs, and the carried-over page with its Reopen button."""
+
+import pytest
+from django.urls import reverse
+
+from matches.models import AuditEvent, Decision, MatchGroup, Profile
+from matches.selectors_audit import group_timeline, profile_timeline
+from matches.services.decisions import comment_add, group_reject
+from tests.audit_scenarios import IDS, cache_profiles, carry_over, run_with_groups
+
+P, Q, R = sorted(IDS[:3])
+
+
+@pytest.fixture
+def two_runs(domain, steward, steward2):
+    _, (first, unrelated) = run_with_groups(domain, [([P, Q], 0.7), ([IDS[5], IDS[6]], 0.7)])
+    cache_profiles(domain, [P, Q, R])
+    comment_add(group=first, actor=steward, body="both named Lee, different birthdays")
+    rejected = group_reject(group=first, actor=steward, reason="different birthdays")
+    group_reject(group=unrelated, actor=steward2, reason="unrelated")
+    carried = carry_over(first, rejected)
+    _, (other_set,) = run_with_groups(domain, [([P, R], 0.9)], run=carried.run)
+    return {"first": first, "carried": carried, "rejected": rejected, "other_set": other_set}
+
+
+def test_group_timeline_includes_the_same_profile_set_in_earlier_runs(two_runs, steward2):
+    carried = two_runs["carried"]
+    timeline = group_timeline(carried)
+    assert [g.pk for g in timeline.groups] == [two_runs["first"].pk, carried.pk]
+    decisions = [e.decision for e in timeline.entries if e.decision]
+    assert decisions == [two_runs["rejected"]]
+    assert all(e.earlier_run for e in timeline.entries)
+    events = [e.event.action for e in timeline.entries if e.event]
+    assert events == ["comment.added"]  # the decision's own event is shown as the decision
+    assert (
+        decisions[0].audit_seq
+        == AuditEvent.objects.get(action="decision.reject", object_id=str(two_runs["first"].pk)).seq
+    )
+
+
+def test_earlier_group_timeline_points_to_the_later_run_but_leaves_it_out(two_runs, steward2):
+    from matches.services.decisions import group_reopen
+
+    group_reopen(group=two_runs["carried"], actor=steward2, reason="new evidence")
+    timeline = group_timeline(two_runs["first"])
+    assert [g.pk for g in timeline.later_groups] == [two_runs["carried"].pk]
+    assert [e.decision.action for e in timeline.entries if e.decision] == ["reject"]
+    later = group_timeline(MatchGroup.objects.get(pk=two_runs["carried"].pk))
+    assert [(e.decision.action, e.earlier_run) for e in later.entries if e.decision] == [
+        ("reopen", False),
+        ("reject", True),
+    ]
+
+
+def test_group_history_page_renders_the_timeline(login, steward, outsider, two_runs, django_assert_max_num_queries):
+    url = reverse("group_history", args=[two_runs["carried"].pk])
+    client = login(steward)
+    with django_assert_max_num_queries(15):
+        body = client.get(url).content.decode()
+    assert "and the same profiles in 1 earlier run" in body
+    assert "different birthdays" in body and "run " + str(two_runs["first"].run_id) in body
+    assert login(outsider).get(url).status_code == 403
+
+
+def test_profile_timeline_lists_every_group_and_decision_across_runs(domain, two_runs):
+    Profile.objects.filter(domain=domain, profile_id=Q).update(merged_into=P)
+    timeline = profile_timeline(domain=domain, profile_id=P)
+    assert {g.pk for g in timeline.groups} == {two_runs["first"].pk, two_runs["carried"].pk, two_runs["other_set"].pk}
+    assert [d.pk for d in timeline.decisions] == [two_runs["rejected"].pk]
+    assert timeline.profile.attributes["FirstName"] == "Ann0"
+    q_timeline = profile_timeline(domain=domain, profile_id=Q)
+    assert q_timeline.profile.merged_into == P
+    assert two_runs["other_set"] not in q_timeline.groups
+
+
+def test_profile_page_shows_groups_decisions_and_merged_into(login, auditor, domain, two_runs):
+    Profile.objects.filter(domain=domain, profile_id=Q).update(merged_into=P)
+    body = login(auditor).get(reverse("profile_timeline", args=["demo", Q])).content.decode()
+    assert f'Merged into <a class="mono" href="/profiles/demo/{P}/">{P}</a>' in body
+    assert "different birthdays" in body
+    assert two_runs["carried"].match_id in body
+    assert login(auditor).get(reverse("profile_timeline", args=["demo", "NOTANID"])).status_code == 404
+
+
+# Carried-over ---------------------------------------------------------------------------------------------------------
+
+
+def test_carried_over_page_lists_the_latest_runs_groups_with_their_decision(login, steward, two_runs):
+    response = login(steward).get(reverse("carried_over", args=["demo"]))
+    assert [g.pk for g in response.context["groups"]] == [two_runs["carried"].pk]
+    body = response.content.decode()
+    assert "<strong>Reject</strong> by steward" in body and "different birthdays" in body
+    assert body.count(">Reopen</button>") == 1
+
+
+def test_auditor_sees_no_reopen_button_and_cannot_post(login, auditor, two_runs):
+    client = login(auditor)
+    body = client.get(reverse("carried_over", args=["demo"])).content.decode()
+    assert two_runs["carried"].match_id in body and ">Reopen</button>" not in body
+    url = reverse("carried_over_reopen", args=["demo", two_runs["carried"].pk])
+    assert client.post(url).status_code == 403
+    assert MatchGroup.objects.get(pk=two_runs["carried"].pk).status == "carried_over"
+
+
+def test_steward_reopens_a_carried_over_group(login, steward2, two_runs):
+    carried = two_runs["carried"]
+    url = reverse("carried_over_reopen", args=["demo", carried.pk])
+    response = login(steward2).post(url, {"reason": "new evidence"}, follow=True)
+    assert "back in its queue" in response.content.decode()
+    carried.refresh_from_db()
+    assert carried.status == "open"
+    reopen = Decision.objects.get(group=carried)
+    assert (reopen.action, reopen.reverts, reopen.actor, reopen.reason) == (
+        "reopen",
+        two_runs["rejected"],
+        steward2,
+        "new evidence",
+    )
+    assert AuditEvent.objects.filter(action="decision.reopen", object_id=str(carried.pk)).exists()
+    assert response.context["groups"] == []
+    again = login(steward2).post(url, follow=True)
+    assert "no longer carried over" in again.content.decode()
+    assert Decision.objects.filter(group=carried).count() == 1
