@@ -131,7 +131,7 @@ def stacked_bars(matrix: dict, *, width: int = 720, height: int = 180, colours: 
     """Geometry of a stacked weekly bar chart for an inline SVG (drawn by the template, numbers only)."""
     colours = colours or BUCKET_COLOURS
     weeks, peak = matrix["weeks"], max(matrix["week_totals"] or [0])
-    left, bottom, top = 36, 22, 8
+    left, bottom, top = 36, 22, 16
     plot_h = height - bottom - top
     slot = (width - left) / max(len(weeks), 1)
     bar_w = max(min(slot * 0.7, 48), 4)

@@ -35,10 +35,17 @@ def cache_profiles(domain, ids, **attrs):
 
 def carry_over(group, decision):
     """What the ingestion helper does on a new run: the rejected profile set comes back carried over."""
-    run, (carried,) = run_with_groups(group.run.domain, [(group.profile_ids, group.confidence_score)])
-    MatchGroup.objects.filter(pk=carried.pk).update(status="carried_over", linked_decision=decision)
-    carried.refresh_from_db()
-    return carried
+    return carry_over_many([decision])[0]
+
+
+def carry_over_many(decisions):
+    """One new run in which each decision's profile set comes back carried over."""
+    domain = decisions[0].group.run.domain
+    run, groups = run_with_groups(domain, [(d.group.profile_ids, d.group.confidence_score) for d in decisions])
+    for group, decision in zip(groups, decisions):
+        MatchGroup.objects.filter(pk=group.pk).update(status="carried_over", linked_decision=decision)
+        group.refresh_from_db()
+    return groups
 
 
 IDS = [hex_id(10 + i) for i in range(8)]
