@@ -111,9 +111,12 @@ def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "–"
 
 
-def weekly_matrix(rows: list[dict], *, by: str) -> dict:
-    """Pivot (week, key, n) rows into weeks × keys, with totals; a handful of weeks and keys, not raw decisions."""
-    weeks = sorted({r["week"] for r in rows})
+def weekly_matrix(rows: list[dict], *, by: str, max_weeks: int = 26) -> dict:
+    """Pivot (week, key, n) rows into weeks × keys, with totals; a handful of weeks and keys, not raw decisions.
+    Only the latest `max_weeks` are kept (`hidden_weeks` says how many earlier ones were left out)."""
+    all_weeks = sorted({r["week"] for r in rows})
+    weeks = all_weeks[-max_weeks:]
+    rows = [r for r in rows if r["week"] in set(weeks)]
     keys = sorted({r[by] or "" for r in rows})
     cell = {(r["week"], r[by] or ""): r["n"] for r in rows}
     table = [
@@ -121,7 +124,14 @@ def weekly_matrix(rows: list[dict], *, by: str) -> dict:
         for k in keys
     ]
     week_totals = [sum(cell.get((w, k), 0) for k in keys) for w in weeks]
-    return {"weeks": weeks, "keys": keys, "rows": table, "week_totals": week_totals, "total": sum(week_totals)}
+    return {
+        "weeks": weeks,
+        "keys": keys,
+        "rows": table,
+        "week_totals": week_totals,
+        "total": sum(week_totals),
+        "hidden_weeks": len(all_weeks) - len(weeks),
+    }
 
 
 BUCKET_COLOURS = {"merge": "#1f7a4d", "review": "#b08a2e", "reject": "#9b3b3b", "": "#9aa3ae"}

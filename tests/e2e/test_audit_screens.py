@@ -4,6 +4,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from matches import roles
 from matches.models import Profile
@@ -102,6 +103,9 @@ def test_auditor_filters_the_log_and_reads_the_reports(
     screenshot(page, "audit")
     page.fill("input[name=action]", "decision.reject")
     page.click("#audit-filters button[type=submit]")
+    page.wait_for_url("**action=decision.reject**")  # htmx swapped the events and pushed the URL
+    expect(page.locator("#events tbody tr").first.locator(".action")).to_have_text("decision.reject")
+    assert "action=decision.reject" in page.locator("#export-events").get_attribute("href")
     actions = set(page.locator("#events .action").all_inner_texts())
     assert actions == {"decision.reject"}
     page.locator("#events tbody tr").first.locator("summary").click()

@@ -1,5 +1,6 @@
 """The audit log page: roles, every filter, keyset pages, chain verification."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -180,3 +181,15 @@ def test_verify_names_the_first_bad_event(login, admin, events):
 def test_steward_cannot_verify(login, steward, events):
     assert login(steward).post(reverse("audit_verify")).status_code == 403
     assert not AuditEvent.objects.filter(action="audit.verified").exists()
+
+
+def test_htmx_filter_request_gets_only_the_events_partial(login, auditor, events):
+    response = login(auditor).get(
+        reverse("audit_list"), {"action": "decision."}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="events"
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="events">')
+    assert "<html" not in body and "audit-filters" not in body
+    assert "action=decision." in body  # the export links carry the new filters
+    rows = re.findall(r'<tr id="event-(\d+)"', body)
+    assert rows == [str(events["reject"].seq), str(events["merge"].seq)]

@@ -105,3 +105,15 @@ def test_reports_page_shows_the_rates_and_a_chart(login, auditor, history, djang
     assert '<th class="num" id="reopen-rate">1 (33%)</th>' in body
     assert "<svg" in body and body.count("<rect") == 5  # week 1: merge+reject, week 2: merge+review+reject
     assert "QA samples are not part of this build yet." in body
+
+
+def test_weekly_matrix_keeps_the_latest_weeks():
+    from matches.audit_display import weekly_matrix
+
+    rows = [
+        {"week": datetime(2026, 1, 5, tzinfo=UTC).replace(day=5 + 7 * i), "bucket": "merge", "n": i} for i in range(4)
+    ]
+    matrix = weekly_matrix(rows, by="bucket", max_weeks=2)
+    assert [w.day for w in matrix["weeks"]] == [19, 26]
+    assert matrix["rows"] == [{"key": "merge", "counts": [2, 3], "total": 5}]
+    assert matrix["hidden_weeks"] == 2
