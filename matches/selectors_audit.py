@@ -9,7 +9,7 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncWeek
 
 from matches.models import (
@@ -462,3 +462,44 @@ def qa_sample_model():
         return apps.get_model("matches", "QASample")
     except LookupError:
         return None
+
+
+def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None:
+    """Per QA sample (newest first): how stewards decided its groups against the sampled queue's suggestion.
+    The verdict of a group is its latest individual merge, split or reject. None when QA samples are not built in."""
+    sample_model = qa_sample_model()
+    if sample_model is None:
+        return None
+    item_model = apps.get_model("matches", "QASampleItem")
+    samples = sample_model.objects.select_related("domain", "created_by").order_by("-created_at", "-id")
+    if f.domain:
+        samples = samples.filter(domain__name=f.domain)
+    samples = list(
+        samples.filter(_created_range("created_at", AuditFilters(date_from=f.date_from, date_to=f.date_to)))[:limit]
+    )
+    verdict = Subquery(
+        Decision.objects.filter(group=OuterRef("group"), bulk=False, action__in=DECIDING)
+        .order_by("-created_at", "-id")
+        .values("action")[:1]
+    )
+    counts = {
+        row["sample_id"]: row
+        for row in item_model.objects.filter(sample__in=samples)
+        .annotate(verdict=verdict)
+        .values("sample_id")
+        .annotate(
+            items=Count("id"),
+            merged=Count("id", filter=Q(verdict=Action.MERGE)),
+            split=Count("id", filter=Q(verdict=Action.SPLIT)),
+            rejected=Count("id", filter=Q(verdict=Action.REJECT)),
+        )
+    }
+    results = []
+    for sample in samples:
+        row = counts.get(sample.pk, {"items": 0, "merged": 0, "split": 0, "rejected": 0})
+        decided = row["merged"] + row["split"] + row["rejected"]
+        agreed = row["merged"] if sample.queue == Bucket.MERGE else row["rejected"]
+        results.append(
+            {"sample": sample, **row, "decided": decided, "agreed": agreed, "pending": row["items"] - decided}
+        )
+    return results

@@ -264,7 +264,9 @@ def reports(request):
     }
     agree_totals["merge_rate"] = audit_display.pct(agree_totals["merge_agreed"], agree_totals["merge_queue"])
     agree_totals["reject_rate"] = audit_display.pct(agree_totals["reject_agreed"], agree_totals["reject_queue"])
-    qa_model = selectors_audit.qa_sample_model()
+    qa = selectors_audit.qa_sample_results(f)
+    for row in qa or []:
+        row["agree_rate"] = audit_display.pct(row["agreed"], row["decided"])
     return render(
         request,
         "matches/audit/reports.html",
@@ -278,7 +280,6 @@ def reports(request):
             "agree_totals": agree_totals,
             "reversals": reversals,
             "reversal_totals": totals,
-            "qa_model": qa_model,
-            "qa_count": qa_model.objects.count() if qa_model else None,
+            "qa": qa,
         },
     )

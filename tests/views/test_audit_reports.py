@@ -117,3 +117,34 @@ def test_weekly_matrix_keeps_the_latest_weeks():
     assert [w.day for w in matrix["weeks"]] == [19, 26]
     assert matrix["rows"] == [{"key": "merge", "counts": [2, 3], "total": 5}]
     assert matrix["hidden_weeks"] == 2
+
+
+def test_qa_sample_results_against_the_sampled_queue(login, auditor, domain, steward, admin):
+    from matches.selectors_audit import qa_sample_model, qa_sample_results
+
+    sample_model = qa_sample_model()
+    if sample_model is None:
+        pytest.skip("QA samples are not part of this build")
+    from django.apps import apps
+
+    ids = [hex_id(700 + i) for i in range(6)]
+    run, groups = run_with_groups(domain, [(ids[0:2], 0.97), (ids[2:4], 0.98), (ids[4:6], 0.99)])
+    sample = sample_model.objects.create(
+        domain=domain, run=run, queue="merge", rate="0.0300", seed=42, size=3, population=3, created_by=admin
+    )
+    for g in groups:
+        apps.get_model("matches", "QASampleItem").objects.create(sample=sample, group=g)
+    group_merge_approve(group=groups[0], actor=steward, main_profile_id=groups[0].profile_ids[0])
+    group_reject(group=groups[1], actor=steward)
+    (row,) = qa_sample_results(ReportFilters())
+    assert {k: row[k] for k in ("items", "decided", "merged", "split", "rejected", "agreed", "pending")} == {
+        "items": 3,
+        "decided": 2,
+        "merged": 1,
+        "split": 0,
+        "rejected": 1,
+        "agreed": 1,
+        "pending": 1,
+    }
+    body = login(auditor).get(reverse("audit_reports")).content.decode()
+    assert f'id="qa-{sample.pk}"' in body and '<strong>1</strong> <span class="muted">(50%)</span>' in body
