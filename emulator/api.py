@@ -22,6 +22,7 @@ ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazonaws.profile/"
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as boto3's connection pool expects
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms delayed-ACK stalls
     server: "EmulatorServer"
 
     def log_message(self, format: str, *args: Any) -> None:
