@@ -246,7 +246,6 @@ class Generator:
         """A different person who resembles `person`: relative, namesake, colleague or junior/senior."""
         kind = rng.choices(("relative", "namesake", "colleague", "junior"), (0.45, 0.25, 0.15, 0.15))[0]
         other = self.person(rng, customer_id, person.locale)
-        other.extra = {**other.extra, "lookalike": kind}
         if kind in ("relative", "junior"):
             other.last = person.last
             other.address = dict(person.address)
