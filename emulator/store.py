@@ -9,7 +9,7 @@ from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 from emulator.bulk import BulkGroups
 from emulator.generator import Generator, generate
@@ -109,6 +109,42 @@ class Job:
             out["JobExpirationTime"] = (self.end or self.start) + 30 * 86400
             out["AutoMerging"] = domain.auto_merging
         return out
+
+
+class _Tally:
+    """Running counts per cut-off and band, so a report over a million groups needs no list of them."""
+
+    def __init__(self) -> None:
+        self.groups = 0
+        self.cut = {c: [0, 0, 0] for c in CUTOFFS}  # groups, true groups, true pairs
+        self.bands = {b: [0, 0] for b in BANDS}  # true, false
+
+    def add(self, score: float, is_true: bool, pairs: int) -> None:
+        self.groups += 1
+        for c, counts in self.cut.items():
+            if score >= c:
+                counts[0] += 1
+                counts[1] += is_true
+                counts[2] += pairs
+        for (lo, hi), counts in self.bands.items():
+            if lo <= score < hi or (hi == 1.0 and score == 1.0):
+                counts[0 if is_true else 1] += 1
+
+    def report(self, total_pairs: int) -> dict[str, Any]:
+        return {
+            "groups": self.groups,
+            "cutoffs": [
+                {
+                    "score": c,
+                    "groups": n,
+                    "true_groups": t,
+                    "precision": round(t / n, 4) if n else None,
+                    "recall": round(pairs / total_pairs, 4) if total_pairs else None,
+                }
+                for c, (n, t, pairs) in self.cut.items()
+            ],
+            "bands": [{"lo": lo, "hi": hi, "true": t, "false": f} for (lo, hi), (t, f) in self.bands.items()],
+        }
 
 
 def _default_auto_merging() -> dict[str, Any]:
@@ -248,52 +284,41 @@ class Domain:
         A group is true when all its profiles belong to one customer. Recall is pairwise: the share of
         same-customer profile pairs (among live profiles) that sit together in a group at or above the cut-off.
         """
-        scored: list[tuple[float, bool, int]] = []  # score, is_true, true pairs inside
+        tally = _Tally()
+        for score, is_true, pairs in self._scored_groups():
+            tally.add(score, is_true, pairs)
+        return {"domain": self.name, "true_pairs": self._true_pairs(), **tally.report(self._true_pairs())}
+
+    def _scored_groups(self) -> Iterator[tuple[float, bool, int]]:
+        """(score, all one customer, same-customer pairs inside) per well-formed served group."""
         if isinstance(self.matches, BulkMatches) and self.bulk is not None:
-            bm = self.matches
-            lost_at_run = self.bulk_losses(bm.gone)
-            for g in bm.order:
-                size = self.bulk.sizes[g] - lost_at_run.get(g, 0)
-                is_true = bool(self.bulk.true[g])
-                scored.append((float(self.bulk.scores[g]), is_true, size * (size - 1) // 2 if is_true else 0))
+            lost_at_run = self.bulk_losses(self.matches.gone)
+            sizes, true, scores = self.bulk.sizes, self.bulk.true, self.bulk.scores
+            for g in self.matches.order:
+                size = sizes[g] - lost_at_run.get(g, 0)
+                yield float(scores[g]), bool(true[g]), size * (size - 1) // 2 if true[g] else 0
+            return
+        for item in self.matches.page(0, len(self.matches)):
+            if not isinstance(item, dict):
+                continue
+            ids, score = item.get("ProfileIds"), item.get("ConfidenceScore")
+            if not isinstance(ids, list) or not isinstance(score, (int, float)) or isinstance(score, bool):
+                continue
+            customers = [self.truth.get(p, f"?{p}") for p in ids if isinstance(p, str)]
+            pairs = sum(1 for a, b in combinations(customers, 2) if a == b)
+            yield float(score), len(set(customers)) == 1 and len(customers) > 1, pairs
+
+    def _true_pairs(self) -> int:
+        if self.bulk is not None:
             lost_now = self.bulk_losses(self.deleted)
-            total_pairs = 0
             sizes, true = self.bulk.sizes, self.bulk.true
-            for g in range(self.bulk.count):
-                if true[g]:
-                    size = sizes[g] - lost_now.get(g, 0)
-                    total_pairs += size * (size - 1) // 2
-        else:
-            for item in self.matches.page(0, len(self.matches)):
-                if not isinstance(item, dict):
-                    continue
-                ids, score = item.get("ProfileIds"), item.get("ConfidenceScore")
-                if not isinstance(ids, list) or not isinstance(score, (int, float)) or isinstance(score, bool):
-                    continue
-                customers = [self.truth.get(p, f"?{p}") for p in ids if isinstance(p, str)]
-                pairs = sum(1 for a, b in combinations(customers, 2) if a == b)
-                scored.append((float(score), len(set(customers)) == 1 and len(customers) > 1, pairs))
-            live = Counter(self.truth[p] for p in self.profiles if p in self.truth)
-            total_pairs = sum(n * (n - 1) // 2 for n in live.values())
-        cutoffs = []
-        for cut in CUTOFFS:
-            sel = [s for s in scored if s[0] >= cut]
-            true_groups = sum(1 for s in sel if s[1])
-            pairs = sum(s[2] for s in sel)
-            cutoffs.append(
-                {
-                    "score": cut,
-                    "groups": len(sel),
-                    "true_groups": true_groups,
-                    "precision": round(true_groups / len(sel), 4) if sel else None,
-                    "recall": round(pairs / total_pairs, 4) if total_pairs else None,
-                }
+            return sum(
+                (sizes[g] - lost_now.get(g, 0)) * (sizes[g] - lost_now.get(g, 0) - 1) // 2
+                for g in range(self.bulk.count)
+                if true[g]
             )
-        bands = []
-        for lo, hi in BANDS:
-            inside = [s for s in scored if lo <= s[0] < hi or (hi == 1.0 and s[0] == 1.0)]
-            bands.append({"lo": lo, "hi": hi, "true": sum(1 for s in inside if s[1]), "false": sum(1 for s in inside if not s[1])})
-        return {"domain": self.name, "groups": len(scored), "true_pairs": total_pairs, "cutoffs": cutoffs, "bands": bands}
+        live = Counter(self.truth[p] for p in self.profiles if p in self.truth)
+        return sum(n * (n - 1) // 2 for n in live.values())
 
     # -- persistence --------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
