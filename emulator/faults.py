@@ -61,7 +61,7 @@ class FaultConfig:
     fail_next: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "FaultConfig":
+    def from_json(cls, data: dict[str, Any]) -> FaultConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:

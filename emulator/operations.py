@@ -7,7 +7,8 @@ import binascii
 import json
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from emulator.matching import normalise_email, normalise_phone
 from emulator.merge import field_source_ids, merge_profiles
@@ -58,7 +59,12 @@ def list_domains(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     names = sorted(emu.domains)
     start, stop = _page_bounds(emu, params, "domains", DEFAULT_PAGE)
     items = [
-        {"DomainName": n, "CreatedAt": emu.domains[n].created_at, "LastUpdatedAt": emu.domains[n].updated_at, "Tags": {}}
+        {
+            "DomainName": n,
+            "CreatedAt": emu.domains[n].created_at,
+            "LastUpdatedAt": emu.domains[n].updated_at,
+            "Tags": {},
+        }
         for n in names[start:stop]
     ]
     out: dict[str, Any] = {"Items": items}
@@ -73,7 +79,12 @@ def get_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "DomainName": dom.name,
         "DefaultExpirationDays": 366,
-        "Stats": {"ProfileCount": count, "MeteringProfileCount": count, "ObjectCount": count, "TotalSize": count * 1200},
+        "Stats": {
+            "ProfileCount": count,
+            "MeteringProfileCount": count,
+            "ObjectCount": count,
+            "TotalSize": count * 1200,
+        },
         "Matching": {"Enabled": dom.matching_enabled, "JobSchedule": dom.job_schedule, "AutoMerging": dom.auto_merging},
         "CreatedAt": dom.created_at,
         "LastUpdatedAt": dom.updated_at,

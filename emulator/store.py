@@ -7,9 +7,10 @@ import secrets
 import time
 from array import array
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 from emulator.bulk import BulkGroups
 from emulator.generator import Generator, generate
@@ -93,8 +94,13 @@ class Job:
     stats: dict[str, int]
     message: str | None = None
 
-    def to_api(self, domain: "Domain", full: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"DomainName": domain.name, "JobId": self.job_id, "Status": self.status, "JobStartTime": self.start}
+    def to_api(self, domain: Domain, full: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "DomainName": domain.name,
+            "JobId": self.job_id,
+            "Status": self.status,
+            "JobStartTime": self.start,
+        }
         if self.end is not None:
             out["JobEndTime"] = self.end
         out["JobStats"] = {
@@ -214,7 +220,9 @@ class Domain:
         job_id = secrets.token_hex(16)
         if status not in TERMINAL_WITH_RESULTS:
             # A job that is still running or failed leaves the previous results in place.
-            job = Job(job_id, status, float(int(time.time())), None if status != "FAILED" else float(int(time.time())), {})
+            job = Job(
+                job_id, status, float(int(time.time())), None if status != "FAILED" else float(int(time.time())), {}
+            )
             self.jobs.append(job)
             return job
         generation = self.next_generation(at)
@@ -229,7 +237,9 @@ class Domain:
                     self.auto_merge(list(grp.profile_ids))
                     merges += 1
                     continue
-                items.append({"MatchId": f"{salt}{i:08x}", "ProfileIds": list(grp.profile_ids), "ConfidenceScore": grp.score})
+                items.append(
+                    {"MatchId": f"{salt}{i:08x}", "ProfileIds": list(grp.profile_ids), "ConfidenceScore": grp.score}
+                )
             self.matches = ListMatches(items)
             reviewed = len(self.profiles)
         else:
@@ -241,7 +251,13 @@ class Domain:
             reviewed = self.profile_count()
         self.generation = generation
         duration = 30 + reviewed // 500
-        job = Job(job_id, status, generation - duration, generation, {"reviewed": reviewed, "matches": len(self.matches), "merges": merges})
+        job = Job(
+            job_id,
+            status,
+            generation - duration,
+            generation,
+            {"reviewed": reviewed, "matches": len(self.matches), "merges": merges},
+        )
         self.jobs.append(job)
         return job
 
@@ -273,7 +289,13 @@ class Domain:
         gen = generation if generation is not None else self.next_generation()
         self.generation = gen
         self.matches = ListMatches(list(items))
-        job = Job(secrets.token_hex(16), status, gen - 30, gen, {"reviewed": self.profile_count(), "matches": len(items), "merges": 0})
+        job = Job(
+            secrets.token_hex(16),
+            status,
+            gen - 30,
+            gen,
+            {"reviewed": self.profile_count(), "matches": len(items), "merges": 0},
+        )
         self.jobs.append(job)
         return job
 
@@ -349,7 +371,7 @@ class Domain:
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "Domain":
+    def from_state(cls, state: dict[str, Any]) -> Domain:
         dom = cls(
             name=state["name"],
             seed=state["seed"],
@@ -405,4 +427,3 @@ def build_domain(
     if run_job and matching_enabled:
         dom.run_job()
     return dom
-

@@ -16,8 +16,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 from emulator.api import EmulatorServer, make_server, serve_in_thread
 from emulator.state import Emulator
@@ -63,8 +64,11 @@ class EmulatorProcess:
         self._stderr: IO[str] | None = None
         self.output: list[str] = []
 
-    def start(self) -> "EmulatorProcess":
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
+    def start(self) -> EmulatorProcess:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])),
+        }
         env["PYTHONUNBUFFERED"] = "1"
         self._stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
@@ -118,7 +122,7 @@ class EmulatorProcess:
             self.proc.kill()
             self.proc.wait()
 
-    def __enter__(self) -> "EmulatorProcess":
+    def __enter__(self) -> EmulatorProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +159,7 @@ class EmulatorThread:
         self.server.server_close()
         self._thread.join(timeout=10)
 
-    def __enter__(self) -> "EmulatorThread":
+    def __enter__(self) -> EmulatorThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -256,5 +260,7 @@ def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1) -> A
         region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        config=Config(
+            retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60
+        ),
     )

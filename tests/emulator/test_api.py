@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ParamValidationError
@@ -44,7 +44,9 @@ def test_get_domain_shows_matching_schedule_and_auto_merging(client, ctl):
         "ConflictResolution": {"ConflictResolvingModel": "RECENCY"},
         "MinAllowedConfidenceScoreForMerging": 0.99,
     }
-    ctl.create_domain("d1", seed=1, customers=30, auto_merging=auto, job_schedule={"DayOfTheWeek": "MONDAY", "Time": "3:30"})
+    ctl.create_domain(
+        "d1", seed=1, customers=30, auto_merging=auto, job_schedule={"DayOfTheWeek": "MONDAY", "Time": "3:30"}
+    )
     resp = client.get_domain(DomainName="d1")
     assert resp["Matching"]["Enabled"] is True
     assert resp["Matching"]["JobSchedule"] == {"DayOfTheWeek": "MONDAY", "Time": "3:30"}
@@ -215,4 +217,4 @@ def test_unsupported_operation_is_a_clear_bad_request(client, small):
 def test_generation_is_epoch_seconds_on_the_wire(raw, small):
     _, _, body = raw("GET", "/domains/small/matches?max-results=1")
     assert isinstance(body["MatchGenerationDate"], (int, float))
-    assert abs(body["MatchGenerationDate"] - datetime.now(timezone.utc).timestamp()) < 120
+    assert abs(body["MatchGenerationDate"] - datetime.now(UTC).timestamp()) < 120

@@ -53,8 +53,12 @@ def test_merge_then_rerun_drops_merged_profiles(client, ctl, bulk):
     items = client.get_matches(DomainName="big", MaxResults=10)["Matches"]
     pair = next(m for m in items if len(m["ProfileIds"]) == 2)
     triple = next(m for m in items if len(m["ProfileIds"]) >= 3)
-    client.merge_profiles(DomainName="big", MainProfileId=pair["ProfileIds"][0], ProfileIdsToBeMerged=pair["ProfileIds"][1:])
-    client.merge_profiles(DomainName="big", MainProfileId=triple["ProfileIds"][0], ProfileIdsToBeMerged=[triple["ProfileIds"][1]])
+    client.merge_profiles(
+        DomainName="big", MainProfileId=pair["ProfileIds"][0], ProfileIdsToBeMerged=pair["ProfileIds"][1:]
+    )
+    client.merge_profiles(
+        DomainName="big", MainProfileId=triple["ProfileIds"][0], ProfileIdsToBeMerged=[triple["ProfileIds"][1]]
+    )
     assert ctl.get_profile("big", pair["ProfileIds"][1]) is None
     merged = ctl.get_profile("big", pair["ProfileIds"][0])
     assert merged["ProfileId"] == pair["ProfileIds"][0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -59,14 +59,17 @@ def test_set_matches_serves_items_verbatim(ctl, client, raw):
     assert out["groups"] == 5
     status, _, body = raw("GET", "/domains/g/matches?max-results=100")
     assert status == 200 and body["Matches"] == weird
-    assert body["MatchGenerationDate"] == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc).timestamp()
+    assert body["MatchGenerationDate"] == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
     jobs = client.list_identity_resolution_jobs(DomainName="g")["IdentityResolutionJobsList"]
     assert jobs[0]["Status"] == "PARTIAL_SUCCESS"
 
 
 def test_set_matches_pages_and_generation_by_epoch(ctl, client):
     ctl.create_domain("g", run_job=False, profiles=[])
-    items = [{"MatchId": f"m{i}", "ProfileIds": [f"{i:032x}", f"{i + 1000:032x}"], "ConfidenceScore": 0.5} for i in range(250)]
+    items = [
+        {"MatchId": f"m{i}", "ProfileIds": [f"{i:032x}", f"{i + 1000:032x}"], "ConfidenceScore": 0.5}
+        for i in range(250)
+    ]
     ctl.set_matches("g", items, generation=1_900_000_000)
     seen, token = [], None
     while True:
@@ -112,7 +115,11 @@ def test_calls_are_recorded_in_order_with_subsecond_times(ctl, client):
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_domain(DomainName="missing")
     calls = ctl.calls()
-    assert [(c["operation"], c["status"]) for c in calls] == [("GetDomain", 200), ("GetMatches", 200), ("GetDomain", 404)]
+    assert [(c["operation"], c["status"]) for c in calls] == [
+        ("GetDomain", 200),
+        ("GetMatches", 200),
+        ("GetDomain", 404),
+    ]
     assert calls[1]["params"] == {"DomainName": "g", "MaxResults": 10}
     assert calls[0]["at"] <= calls[1]["at"] <= calls[2]["at"]
     assert any(c["at"] != int(c["at"]) for c in calls)

@@ -62,7 +62,12 @@ def test_fail_next_counts_down(client, ctl, dom):
 
 @pytest.mark.parametrize(
     ("status", "name"),
-    [(404, "ResourceNotFoundException"), (500, "InternalServerException"), (429, "ThrottlingException"), (400, "BadRequestException")],
+    [
+        (404, "ResourceNotFoundException"),
+        (500, "InternalServerException"),
+        (429, "ThrottlingException"),
+        (400, "BadRequestException"),
+    ],
 )
 def test_fail_next_raises_the_real_exception_class(client, ctl, dom, status, name):
     ctl.set_faults(fail_next=[{"operation": "GetMatches", "status": status}])
@@ -89,7 +94,9 @@ def test_latency_is_added(client, ctl, dom):
 
 def test_merge_500_after_merge_merges_and_then_fails(client, ctl):
     main, other = "a" * 32, "b" * 32
-    ctl.create_domain("f", run_job=False, profiles=[{"ProfileId": main, "FirstName": "A"}, {"ProfileId": other, "LastName": "B"}])
+    ctl.create_domain(
+        "f", run_job=False, profiles=[{"ProfileId": main, "FirstName": "A"}, {"ProfileId": other, "LastName": "B"}]
+    )
     ctl.set_faults(merge_500_after_merge=1)
     with pytest.raises(client.exceptions.InternalServerException):
         client.merge_profiles(DomainName="f", MainProfileId=main, ProfileIdsToBeMerged=[other])

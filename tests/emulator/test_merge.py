@@ -128,7 +128,9 @@ def test_more_than_20_ids_refused_by_server(client, raw, trio):
 
 def test_merge_is_recorded_with_its_request(client, ctl, trio):
     ctl.clear_calls()
-    client.merge_profiles(DomainName="m", MainProfileId=MAIN, ProfileIdsToBeMerged=[B], FieldSourceProfileIds={"FirstName": B})
+    client.merge_profiles(
+        DomainName="m", MainProfileId=MAIN, ProfileIdsToBeMerged=[B], FieldSourceProfileIds={"FirstName": B}
+    )
     (call,) = ctl.calls(operation="MergeProfiles")
     assert call["status"] == 200
     assert call["params"]["MainProfileId"] == MAIN

@@ -65,7 +65,9 @@ def test_bulk_state_survives_a_restart(tmp_path):
     with EmulatorProcess(seed=3, domains=["big"], bulk_groups=500, state_file=state) as proc:
         client = boto_client(proc.url)
         first = client.get_matches(DomainName="big", MaxResults=3)["Matches"]
-        client.merge_profiles(DomainName="big", MainProfileId=first[0]["ProfileIds"][0], ProfileIdsToBeMerged=first[0]["ProfileIds"][1:])
+        client.merge_profiles(
+            DomainName="big", MainProfileId=first[0]["ProfileIds"][0], ProfileIdsToBeMerged=first[0]["ProfileIds"][1:]
+        )
         EmulatorControl(proc.url).run_job("big")
         before = client.get_matches(DomainName="big", MaxResults=100)
     assert state.stat().st_size < 100_000  # the groups are regenerated from the seed, not stored

@@ -42,7 +42,11 @@ def test_truth_report_over_http_matches_control(ctl):
     ctl.create_domain("t", seed=7, customers=100)
     report = ctl.truth("t")
     assert [c["score"] for c in report["cutoffs"]] == [0.5, 0.7, 0.8, 0.9, 0.95]
-    assert sum(b["true"] + b["false"] for b in report["bands"]) == report["groups"] == ctl.create_domain("u", seed=7, customers=100)["groups"]
+    assert (
+        sum(b["true"] + b["false"] for b in report["bands"])
+        == report["groups"]
+        == ctl.create_domain("u", seed=7, customers=100)["groups"]
+    )
 
 
 def test_truth_report_follows_injected_matches(ctl):
@@ -120,9 +124,24 @@ def test_same_profiles_same_scores(dataset):
 
 def test_classic_duplicates_are_matched():
     profiles = {
-        "a" * 32: {"FirstName": "John", "LastName": "Doe", "EmailAddress": "JOHN_DOE@ANYCOMPANY.COM", "PhoneNumber": "555-010-0000"},
-        "b" * 32: {"FirstName": "Jhn", "LastName": "Doe", "EmailAddress": "john_doe@anycompany.com", "PhoneNumber": "+1-555-010-0000"},
-        "c" * 32: {"FirstName": "Maria", "LastName": "Rossi", "EmailAddress": "maria@example.com", "PhoneNumber": "+1 312 555 0199"},
+        "a" * 32: {
+            "FirstName": "John",
+            "LastName": "Doe",
+            "EmailAddress": "JOHN_DOE@ANYCOMPANY.COM",
+            "PhoneNumber": "555-010-0000",
+        },
+        "b" * 32: {
+            "FirstName": "Jhn",
+            "LastName": "Doe",
+            "EmailAddress": "john_doe@anycompany.com",
+            "PhoneNumber": "+1-555-010-0000",
+        },
+        "c" * 32: {
+            "FirstName": "Maria",
+            "LastName": "Rossi",
+            "EmailAddress": "maria@example.com",
+            "PhoneNumber": "+1 312 555 0199",
+        },
     }
     (group,) = resolve(profiles)
     assert group.profile_ids == ("a" * 32, "b" * 32)
