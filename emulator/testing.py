@@ -155,9 +155,11 @@ class EmulatorThread:
         self._thread = serve_in_thread(self.server)
 
     def stop(self) -> None:
+        """Stop serving; like the process on SIGTERM, write the state file if one was given."""
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=10)
+        self.emulator.save()
 
     def __enter__(self) -> EmulatorThread:
         return self

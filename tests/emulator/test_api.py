@@ -218,3 +218,14 @@ def test_generation_is_epoch_seconds_on_the_wire(raw, small):
     _, _, body = raw("GET", "/domains/small/matches?max-results=1")
     assert isinstance(body["MatchGenerationDate"], (int, float))
     assert abs(body["MatchGenerationDate"] - datetime.now(UTC).timestamp()) < 120
+
+
+def test_standard_endpoint_variable_needs_no_code_change(server, small, monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CUSTOMER_PROFILES", server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "dummy")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dummy")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    plain = boto3.client("customer-profiles", region_name="ap-southeast-2")
+    assert plain.get_matches(DomainName="small", MaxResults=2)["PotentialMatches"] == small["groups"]

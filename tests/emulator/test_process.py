@@ -88,3 +88,13 @@ def test_report_command_prints_cutoffs():
     )
     report = json.loads(out.stdout)
     assert [c["score"] for c in report["cutoffs"]] == [0.5, 0.7, 0.8, 0.9, 0.95]
+
+
+def test_thread_server_saves_state_on_stop(tmp_path):
+    from emulator.testing import EmulatorThread
+
+    state = tmp_path / "state.json"
+    with EmulatorThread(seed=2, domains=["t"], customers=30, state_file=state) as srv:
+        groups = len(srv.emulator.domains["t"].matches)
+    with EmulatorThread(state_file=state) as srv:
+        assert len(srv.emulator.domains["t"].matches) == groups > 0
