@@ -152,8 +152,13 @@ class Handler(BaseHTTPRequestHandler):
                 model.validate(route.input_shape, params)
             with emu.lock:
                 result = handler(emu, params)
-                if route.operation == "MergeProfiles" and emu.faults.take_merge_500():
-                    raise ApiError("InternalServerException", "An internal error occurred. Try again later.")
+                merge_500 = route.operation == "MergeProfiles" and emu.faults.take_merge_500()
+                slow_answer = emu.faults.config.merge_response_delay_ms if route.operation == "MergeProfiles" else 0
+            if slow_answer:
+                # After the merge and outside the lock: a client timing out here has still merged.
+                time.sleep(float(slow_answer) / 1000.0)
+            if merge_500:
+                raise ApiError("InternalServerException", "An internal error occurred. Try again later.")
         except model.ValidationError as exc:
             raise ApiError("BadRequestException", str(exc)) from None
         except ApiError:

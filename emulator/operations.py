@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -183,13 +184,34 @@ def merge_profiles_op(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         missing.insert(0, main_id)
     if missing:
         raise ApiError("BadRequestException", f"Profiles not found in domain {dom.name}: {', '.join(missing)}.")
-    others = [dom.get_profile(pid, emu.generator) for pid in merge_ids]
-    merged = merge_profiles(main, [o for o in others if o is not None], params.get("FieldSourceProfileIds"))
-    dom.profiles[main_id] = merged
-    for pid in merge_ids:
-        dom.delete_profile(pid)
-    dom.updated_at = float(int(time.time()))
+    delay = float(emu.faults.config.merge_apply_delay_seconds or 0)
+    if delay > 0:
+        # MergeProfiles is documented as running a Lambda job: the answer can come before the merge is visible.
+        timer = threading.Timer(
+            delay, _merge_later, args=(emu, dom, main_id, merge_ids, params.get("FieldSourceProfileIds"))
+        )
+        timer.daemon = True
+        timer.start()
+    else:
+        _apply_merge(emu, dom, main_id, merge_ids, params.get("FieldSourceProfileIds"))
     return {"Message": f"Merged {len(merge_ids)} profiles into {main_id}."}
+
+
+def _apply_merge(emu: Emulator, dom: Domain, main_id: str, merge_ids: list[str], sources: Any) -> None:
+    main = dom.get_profile(main_id, emu.generator)
+    others = [p for p in (dom.get_profile(pid, emu.generator) for pid in merge_ids) if p is not None]
+    if main is None:
+        return
+    dom.profiles[main_id] = merge_profiles(main, others, sources)
+    for prof in others:
+        dom.delete_profile(prof["ProfileId"])
+    dom.updated_at = float(int(time.time()))
+
+
+def _merge_later(emu: Emulator, dom: Domain, main_id: str, merge_ids: list[str], sources: Any) -> None:
+    with emu.lock:
+        if emu.domains.get(dom.name) is dom:  # the domain may have been reset or replaced meanwhile
+            _apply_merge(emu, dom, main_id, merge_ids, sources)
 
 
 def list_identity_resolution_jobs(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:

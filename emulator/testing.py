@@ -251,7 +251,7 @@ class EmulatorControl:
         return self._call("POST", "/save")
 
 
-def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1) -> Any:
+def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1, read_timeout: float = 60.0) -> Any:
     """A customer-profiles client with dummy credentials; `max_attempts` counts the first try, so 1 = no retries."""
     import boto3
     from botocore.config import Config
@@ -263,6 +263,8 @@ def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1) -> A
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(
-            retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=read_timeout,
         ),
     )

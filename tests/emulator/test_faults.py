@@ -119,3 +119,29 @@ def test_bad_fault_settings_are_refused(ctl):
         ctl.set_faults(operations=["NoSuchOperation"])
     with pytest.raises(EmulatorError):
         ctl.set_faults(throttel_rate=0.1)
+
+
+def test_async_merge_answers_before_the_merge_is_visible(client, ctl):
+    main, other = "a" * 32, "b" * 32
+    ctl.create_domain("f", run_job=False, profiles=[{"ProfileId": main, "FirstName": "A"}, {"ProfileId": other}])
+    ctl.set_faults(merge_apply_delay_seconds=0.5)
+    client.merge_profiles(DomainName="f", MainProfileId=main, ProfileIdsToBeMerged=[other])
+    assert ctl.get_profile("f", other) is not None
+    deadline = time.monotonic() + 5
+    while ctl.get_profile("f", other) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ctl.get_profile("f", other) is None
+
+
+def test_slow_merge_answer_times_out_after_merging(server, ctl):
+    from botocore.exceptions import ReadTimeoutError
+
+    from emulator.testing import boto_client
+
+    main, other = "a" * 32, "b" * 32
+    ctl.create_domain("f", run_job=False, profiles=[{"ProfileId": main}, {"ProfileId": other}])
+    ctl.set_faults(merge_response_delay_ms=1500)
+    impatient = boto_client(server.url, read_timeout=0.3)
+    with pytest.raises(ReadTimeoutError):
+        impatient.merge_profiles(DomainName="f", MainProfileId=main, ProfileIdsToBeMerged=[other])
+    assert ctl.get_profile("f", other) is None
