@@ -23,6 +23,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         if create and extracted:
+            ensure_role_groups()
             self.groups.add(*Group.objects.filter(name__in=extracted))
 
 
@@ -80,3 +81,17 @@ def at_time(when):
     from unittest import mock
 
     return mock.patch("django.utils.timezone.now", return_value=when) if when else contextlib.nullcontext()
+
+
+def ensure_role_groups() -> None:
+    """Transactional tests flush every table, and with them the role groups the data migration made (permissions
+    come back with post_migrate, groups do not): recreate them so personas keep their roles in any test order."""
+    from django.contrib.auth.models import Permission
+
+    from matches import roles as matchdesk_roles
+
+    if Group.objects.filter(name__in=matchdesk_roles.ROLES).count() == len(matchdesk_roles.ROLES):
+        return
+    for role, codenames in matchdesk_roles.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(Permission.objects.filter(content_type__app_label="matches", codename__in=codenames))

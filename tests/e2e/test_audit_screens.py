@@ -19,17 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 START = datetime(2026, 9, 7, 9, tzinfo=UTC)  # a Monday
 
 
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    """A transactional test flushes the tables, and with them the role groups the data migration made; the
-    permissions come back with post_migrate, the groups do not."""
-    from django.contrib.auth.models import Group, Permission
-
-    for role, codenames in roles.ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.set(Permission.objects.filter(content_type__app_label="matches", codename__in=codenames))
-
-
 @pytest.fixture
 def busy_history(domain, steward, steward2, admin, monkeypatch):
     # Approved merges queue a Celery job on commit; the executor is not part of these pages.
