@@ -73,9 +73,13 @@ def test_profile_timeline_lists_every_group_and_decision_across_runs(domain, two
     assert two_runs["other_set"] not in q_timeline.groups
 
 
-def test_profile_page_shows_groups_decisions_and_merged_into(login, auditor, domain, two_runs):
+def test_profile_page_shows_groups_decisions_and_merged_into(
+    login, auditor, domain, two_runs, django_assert_max_num_queries
+):
     Profile.objects.filter(domain=domain, profile_id=Q).update(merged_into=P)
-    body = login(auditor).get(reverse("profile_timeline", args=["demo", Q])).content.decode()
+    client = login(auditor)
+    with django_assert_max_num_queries(15):
+        body = client.get(reverse("profile_timeline", args=["demo", Q])).content.decode()
     assert f'Merged into <a class="mono" href="/profiles/demo/{P}/">{P}</a>' in body
     assert "different birthdays" in body
     assert two_runs["carried"].match_id in body
@@ -121,3 +125,13 @@ def test_steward_reopens_a_carried_over_group(login, steward2, two_runs):
     again = login(steward2).post(url, follow=True)
     assert "no longer carried over" in again.content.decode()
     assert Decision.objects.filter(group=carried).count() == 1
+
+
+def test_the_group_page_can_include_the_timeline_with_one_tag(rf, steward, two_runs):
+    from django.template import engines
+
+    template = engines["django"].from_string("{% load audit_tags %}{% group_timeline group %}")
+    html = template.render({"group": two_runs["carried"], "can_view_audit": False})
+    assert f'id="group-timeline-{two_runs["carried"].pk}"' in html
+    assert "different birthdays" in html
+    assert "/profiles/" not in html  # profile pages are for auditors and admins
