@@ -104,3 +104,28 @@ def max_calls_in_any_second(times: list[float]) -> int:
             j += 1
         best = max(best, i - j + 1)
     return best
+
+
+def make_groups(ctl: EmulatorControl, domain: Domain, count: int, size: int) -> list[MatchGroup]:
+    """Many small groups with one emulator call and one run."""
+    run = MatchRunFactory(domain=domain)
+    groups, people = [], []
+    for g in range(count):
+        ids = new_ids(size)
+        people += [person(pid, i) for i, pid in enumerate(ids)]
+        groups.append(MatchGroupFactory(run=run, profile_ids=ids, confidence_score=0.9))
+    ctl.add_profiles(domain.name, people)
+    bins_add(run=run, scores=[g.confidence_score for g in groups])
+    return groups
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a `manage.py` child that works on this test's database (transactional tests only)."""
+    import os
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1", **extra}
