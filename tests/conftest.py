@@ -48,5 +48,5 @@ def login(client):
     return _login
 
 
-# Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges).
-pytest_plugins = ["tests.merging"]
+# Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges); celery_worker.
+pytest_plugins = ["tests.merging", "tests.worker"]
