@@ -40,6 +40,9 @@ GroupStatus = MatchGroup.Status
 MAX_IDS = aws.MAX_IDS_PER_CALL
 # BatchGetProfile error codes that mean "this profile does not exist (any more)".
 _GONE_CODES = {"404", "ResourceNotFoundException", "NotFound", "ProfileNotFound"}
+# Confirming that AWS finished merging the field-source chunk: checks per attempt, attempts before giving up.
+CONFIRM_TRIES = 3
+CONFIRM_MAX_ATTEMPTS = 8
 
 
 class MergeRefused(Exception):
@@ -428,6 +431,10 @@ class _Execution:
                 f"The main profile {self.main} no longer exists at AWS (merged or deleted since the decision); "
                 f"{'nothing more' if resumed else 'nothing'} was merged.{before}"
             )
+        if inflight is not None and inflight < done:
+            # AWS answered the field-source chunk but had not finished merging it when we last looked.
+            self._confirm_merged(Chunk(inflight, plan[inflight]))
+            inflight = None
         # Ids missing from chunks never sent were gone before we touched them (AWS auto-merge, a deletion); ids
         # missing from the chunk in flight were merged by the call whose answer we never got.
         never_sent_from = inflight + 1 if inflight is not None else done
@@ -532,7 +539,30 @@ class _Execution:
             raise _Failed(
                 f"MergeProfiles refused chunk {chunk.index + 1} of {len(self.job.plan)}: {exc}{partial}"
             ) from None
-        self._chunk_done(chunk, message=message, ids=ids, called=True)
+        # MergeProfiles may finish asynchronously. Later chunks name the main profile as the source of every decided
+        # field, so they must not start before the field-source chunk has really been merged into it.
+        confirm = chunk.index == 0 and len(self.job.plan) > 1 and bool(self.decision.field_sources)
+        self._chunk_done(chunk, message=message, ids=ids, called=True, confirm=confirm)
+        if confirm:
+            self._confirm_merged(chunk)
+
+    def _confirm_merged(self, chunk: Chunk) -> None:
+        """Wait until the profiles of an answered chunk are gone at AWS; never send them again."""
+        for _ in range(CONFIRM_TRIES):
+            still = self._present(chunk.profile_ids)
+            if not still:
+                self._heartbeat(inflight_chunk=None)
+                return
+            time.sleep(settings.MATCHDESK["MERGE_RECHECK_DELAY"])
+        waiting = f"AWS accepted chunk {chunk.index + 1} but {len(still)} of its profiles still exist"
+        if self.job.attempts >= CONFIRM_MAX_ATTEMPTS:
+            raise _Failed(
+                f"{waiting} after {self.job.attempts} attempts ({', '.join(sorted(still))}); the remaining chunks "
+                "were not sent. Check these profiles at AWS before retrying."
+            )
+        raise _Deferred(
+            f"{waiting}; the remaining chunks wait so they cannot overwrite the chosen fields.", self._backoff()
+        )
 
     def _record_call(self, chunk: Chunk, ids: list[str], **entry: Any) -> None:
         extra = {k: entry.pop(k) for k in list(entry) if k == "inflight_chunk"}
@@ -553,12 +583,16 @@ class _Execution:
             self._backoff(),
         )
 
-    def _chunk_done(self, chunk: Chunk, *, message: str, ids: list[str], called: bool = False) -> None:
+    def _chunk_done(
+        self, chunk: Chunk, *, message: str, ids: list[str], called: bool = False, confirm: bool = False
+    ) -> None:
+        """Record a chunk as merged. With `confirm` it stays marked (inflight_chunk < chunks_done) until
+        BatchGetProfile shows its profiles gone, so that a rerun confirms before sending the next chunk."""
         now = timezone.now()
         with transaction.atomic():
             current = _locked_job(self.job, self.token)
             current.chunks_done = chunk.index + 1
-            current.inflight_chunk = None
+            current.inflight_chunk = chunk.index if confirm else None
             current.heartbeat_at = now
             current.aws_messages = [
                 *current.aws_messages,

@@ -306,3 +306,37 @@ def test_bad_request_fails_and_an_admin_retry_rechecks_first(merge_ctl, merge_do
     assert [c["status"] for c in merge_calls(merge_ctl, merge_domain)] == [400, 200]
     with pytest.raises(MergeRefused, match="Only a failed merge"):
         merge_job_retry(job=job, actor=admin)
+
+
+def test_later_chunks_wait_until_aws_has_really_merged_the_field_source_chunk(
+    merge_ctl, merge_domain, steward, monkeypatch
+):
+    """MergeProfiles may answer before it has merged. Sending chunk 2 (main named as every source) before chunk 1
+    has landed could lock in the main profile's old values, so chunk 2 waits for BatchGetProfile to confirm."""
+    from matches import aws
+
+    group = make_group(merge_ctl, merge_domain, 25)
+    ids = group.profile_ids
+    main = ids[0]
+    job = approve(group, steward, main=main, field_sources={"FirstName": ids[-1]})
+    real = aws.merge_profiles
+    accepted = []
+
+    def answers_before_merging(domain, **kwargs):
+        if not accepted:
+            accepted.append(kwargs)
+            return "Accepted: merging"
+        return real(domain, **kwargs)
+
+    monkeypatch.setattr(aws, "merge_profiles", answers_before_merging)
+    assert merge_jobs_run_due().deferred == [job.pk]
+    job.refresh_from_db()
+    assert job.chunks_done == 1 and job.inflight_chunk == 0 and "still exist" in job.last_error
+    assert merge_calls(merge_ctl, merge_domain) == []  # chunk 2 was not sent
+
+    real(merge_domain, **accepted[0])  # AWS finishes chunk 1 in its own time
+    MergeJob.objects.filter(pk=job.pk).update(not_before=timezone.now())
+    assert merge_jobs_run_due().succeeded == [job.pk]
+    calls = merge_calls(merge_ctl, merge_domain)
+    assert len(calls) == 2 and len(calls[1]["params"]["ProfileIdsToBeMerged"]) == 4  # chunk 1 never sent twice
+    assert merge_ctl.get_profile(merge_domain.name, main)["FirstName"] == "First24"
