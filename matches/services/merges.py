@@ -485,6 +485,8 @@ class _Execution:
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), MAX_IDS):
             batch = wanted[start : start + MAX_IDS]
+            if start:
+                self._heartbeat()  # a big group's re-check takes many calls: show we are alive
             try:
                 profiles, errors = aws.batch_get_profiles(self.domain, batch)
             except aws.MatchdeskAwsError as exc:

@@ -340,3 +340,17 @@ def test_later_chunks_wait_until_aws_has_really_merged_the_field_source_chunk(
     calls = merge_calls(merge_ctl, merge_domain)
     assert len(calls) == 2 and len(calls[1]["params"]["ProfileIdsToBeMerged"]) == 4  # chunk 1 never sent twice
     assert merge_ctl.get_profile(merge_domain.name, main)["FirstName"] == "First24"
+
+
+def test_run_due_merges_command_fails_when_a_job_failed(merge_ctl, merge_domain, steward):
+    from django.core.management import CommandError, call_command
+
+    ok = make_group(merge_ctl, merge_domain, 2)
+    bad = make_group(merge_ctl, merge_domain, 2)
+    approve(ok, steward, main=ok.profile_ids[0])
+    failing = approve(bad, steward, main=bad.profile_ids[0])
+    merge_ctl.delete_profile(merge_domain.name, bad.profile_ids[0])
+    with pytest.raises(CommandError, match=f"1 merge job\\(s\\) failed: {failing.pk}"):
+        call_command("run_due_merges")
+    assert MergeJob.objects.filter(status=JobStatus.SUCCEEDED).count() == 1
+    call_command("run_due_merges")  # nothing due any more: success
