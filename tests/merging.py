@@ -32,6 +32,19 @@ def merge_ctl(merge_emulator: EmulatorThread) -> Iterator[EmulatorControl]:
 
 
 @pytest.fixture
+def merge_role_groups(transactional_db):
+    """A transactional test starts from a flushed database: permissions come back with post_migrate, the role
+    groups of the data migration do not (unless a post_migrate handler recreates them), so make sure they exist."""
+    from django.contrib.auth.models import Group, Permission
+
+    from matches import roles
+
+    for role, codenames in roles.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(Permission.objects.filter(content_type__app_label="matches", codename__in=codenames))
+
+
+@pytest.fixture
 def fast_merges(settings):
     """Short waits so that re-checks and backoffs fit in a test."""
     settings.MATCHDESK = {
@@ -110,7 +123,7 @@ def make_groups(ctl: EmulatorControl, domain: Domain, count: int, size: int) -> 
     """Many small groups with one emulator call and one run."""
     run = MatchRunFactory(domain=domain)
     groups, people = [], []
-    for g in range(count):
+    for _ in range(count):
         ids = new_ids(size)
         people += [person(pid, i) for i, pid in enumerate(ids)]
         groups.append(MatchGroupFactory(run=run, profile_ids=ids, confidence_score=0.9))

@@ -33,7 +33,8 @@ def test_the_sweep_is_scheduled_every_ten_seconds(db):
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("merge_role_groups")
 def test_worker_merges_when_the_undo_window_ends_and_not_after_an_undo(merge_ctl, merge_domain, steward, celery_worker):
     merge_domain.undo_window_seconds = 3
     merge_domain.save()
@@ -54,7 +55,8 @@ def test_worker_merges_when_the_undo_window_ends_and_not_after_an_undo(merge_ctl
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("merge_role_groups")
 def test_the_sweep_runs_a_job_its_eta_task_skipped_while_paused(merge_ctl, merge_domain, steward, admin, celery_worker):
     merge_domain.undo_window_seconds = 1
     merge_domain.save()

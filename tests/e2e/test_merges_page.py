@@ -10,7 +10,7 @@ from matches.services.groups import groups_set_status
 from tests.factories import DomainFactory
 from tests.views.test_merges import fail, scheduled_job
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("merge_role_groups")]
 
 
 def test_merges_page_shows_each_stage_and_undo_works_in_place(page, live_server, browser_login, screenshot, steward):

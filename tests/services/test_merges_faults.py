@@ -23,7 +23,7 @@ from tests.merging import (
 
 ROOT = Path(__file__).resolve().parents[2]
 JobStatus = MergeJob.Status
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("merge_role_groups")]
 
 
 def run_due_merges(**env: str) -> subprocess.Popen:
