@@ -354,3 +354,62 @@ def test_run_due_merges_command_fails_when_a_job_failed(merge_ctl, merge_domain,
         call_command("run_due_merges")
     assert MergeJob.objects.filter(status=JobStatus.SUCCEEDED).count() == 1
     call_command("run_due_merges")  # nothing due any more: success
+
+
+def test_a_worker_that_lost_its_claim_stops_before_calling(merge_ctl, merge_domain, steward):
+    from matches.services.merges import merge_job_claim, merge_job_execute
+
+    group = make_group(merge_ctl, merge_domain, 3)
+    job = approve(group, steward, main=group.profile_ids[0])
+    claimed, token = merge_job_claim(worker_id="slow")
+    # Presumed dead, its job was taken over by another worker.
+    MergeJob.objects.filter(pk=job.pk).update(worker="fresh:abc")
+    assert merge_job_execute(job=claimed, token=token) == "lost"
+    assert merge_calls(merge_ctl, merge_domain) == []
+    assert MergeJob.objects.get(pk=job.pk).worker == "fresh:abc"
+
+
+def test_only_a_running_job_with_a_stale_heartbeat_is_taken_over(merge_ctl, merge_domain, steward, settings):
+    from matches.services.merges import merge_job_claim
+
+    group = make_group(merge_ctl, merge_domain, 2)
+    job = approve(group, steward, main=group.profile_ids[0])
+    assert merge_job_claim(worker_id="first") is not None
+    assert merge_job_claim(worker_id="second") is None  # alive: its heartbeat is fresh
+    stale = timezone.now() - timezone.timedelta(seconds=settings.MATCHDESK["MERGE_STALE_SECONDS"] + 1)
+    MergeJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
+    taken, token = merge_job_claim(worker_id="second")
+    assert taken.pk == job.pk and token.startswith("second:") and taken.attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("merge_role_groups")
+def test_two_workers_claiming_at_once_get_one_job_each_never_the_same(merge_ctl, merge_domain, steward):
+    import threading
+
+    from django.db import connection
+
+    from matches.services.merges import merge_job_claim
+
+    groups = [make_group(merge_ctl, merge_domain, 2) for _ in range(6)]
+    jobs = [approve(g, steward, main=g.profile_ids[0]) for g in groups]
+    barrier = threading.Barrier(4)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            while (claimed := merge_job_claim(worker_id=f"w{n}")) is not None:
+                with lock:
+                    got.append(claimed[0].pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(j.pk for j in jobs)  # each claimed exactly once
+    assert set(MergeJob.objects.values_list("attempts", flat=True)) == {1}

@@ -132,7 +132,7 @@ def test_undo_with_htmx_returns_the_row(login, steward, job):
     response = login(steward).post(reverse("merge-undo", args=[job.pk]), HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert body.lstrip().startswith(f'<tr id="job-{job.pk}"')
-    assert "cancelled" in body and "back in its queue" in body
+    assert "undone" in body and "back in its queue" in body
     assert "hx-trigger" not in body  # a finished job stops polling
 
 
