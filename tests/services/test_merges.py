@@ -413,3 +413,34 @@ def test_two_workers_claiming_at_once_get_one_job_each_never_the_same(merge_ctl,
         t.join()
     assert sorted(got) == sorted(j.pk for j in jobs)  # each claimed exactly once
     assert set(MergeJob.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_more_field_sources_than_one_call_takes_fails_with_a_reason():
+    from matches.models import Decision
+    from matches.services.merges import MergePlanError
+    from tests.merging import new_ids
+
+    ids = new_ids(23)
+    decision = Decision(
+        main_profile_id=ids[0],
+        merged_profile_ids=ids[1:],
+        field_sources={f"Attributes.k{i}": pid for i, pid in enumerate(ids[1:22])},
+    )
+    with pytest.raises(MergePlanError, match="21 different profiles are chosen as field sources"):
+        merge_plan(decision)
+    decision.field_sources = {f"Attributes.k{i}": pid for i, pid in enumerate(ids[1:21])}
+    plan = merge_plan(decision)
+    assert plan == [sorted(ids[1:21]), ids[21:]]
+
+
+def test_aws_unreachable_defers_the_job_without_a_call(merge_ctl, merge_domain, steward):
+    group = make_group(merge_ctl, merge_domain, 2)
+    job = approve(group, steward, main=group.profile_ids[0])
+    merge_domain.endpoint_url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    merge_domain.save()
+    assert merge_jobs_run_due().deferred == [job.pk]
+    job.refresh_from_db()
+    assert job.status == JobStatus.SCHEDULED and "Could not re-check the profiles" in job.last_error
+    assert job.aws_messages[-1]["operation"] == "BatchGetProfile" and not job.aws_messages[-1]["ok"]
+    assert merge_calls(merge_ctl, merge_domain) == []
+    assert MatchGroup.objects.get(pk=group.pk).status == Status.APPROVED
