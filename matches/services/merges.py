@@ -249,11 +249,12 @@ def merge_job_execute(*, job: MergeJob, token: str) -> str:
 
 
 class _Deferred(Exception):
-    def __init__(self, reason: str, delay: float, *, keep_inflight: bool = True) -> None:
+    """Back to scheduled after `delay` seconds; the in-flight marker stays, so the next attempt re-checks first."""
+
+    def __init__(self, reason: str, delay: float) -> None:
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
-        self.keep_inflight = keep_inflight
 
 
 class _Failed(Exception):
@@ -383,8 +384,6 @@ class _Execution:
             current.not_before = timezone.now() + timedelta(seconds=exc.delay)
             current.worker = ""
             current.last_error = exc.reason
-            if not exc.keep_inflight:
-                current.inflight_chunk = None
             current.save()
             self.job = current
             self._audit(
