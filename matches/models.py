@@ -302,6 +302,11 @@ class MergeJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Execution bookkeeping (matches/services/merges.py): the chunk plan computed from the Decision, the chunk whose
+    # MergeProfiles call was sent but whose outcome is not known yet, and the claim token of the worker running it.
+    plan = models.JSONField(default=list, blank=True, help_text="Chunks of profile ids to merge, in call order")
+    inflight_chunk = models.SmallIntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "not_before"], name="mergejob_due")]

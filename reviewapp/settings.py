@@ -156,6 +156,12 @@ MATCHDESK = {
     "AWS_READ_TIMEOUT": env.float("MATCHDESK_AWS_READ_TIMEOUT", default=30.0),
     "PROFILE_CACHE_SECONDS": env.int("MATCHDESK_PROFILE_CACHE_SECONDS", default=300),
     "CLAIM_SECONDS": env.int("MATCHDESK_CLAIM_SECONDS", default=600),
+    # Merge execution (matches/services/merges.py): the wait before re-checking after a MergeProfiles timeout or 5xx,
+    # when a running job's worker counts as dead, and the backoff (base, cap) of a throttled or uncertain job.
+    "MERGE_RECHECK_DELAY": env.float("MATCHDESK_MERGE_RECHECK_DELAY", default=5.0),
+    "MERGE_STALE_SECONDS": env.int("MATCHDESK_MERGE_STALE_SECONDS", default=300),
+    "MERGE_BACKOFF_BASE": env.float("MATCHDESK_MERGE_BACKOFF_BASE", default=15.0),
+    "MERGE_BACKOFF_MAX": env.float("MATCHDESK_MERGE_BACKOFF_MAX", default=900.0),
 }
 
 LOGGING = {

@@ -46,3 +46,7 @@ def login(client):
         return client
 
     return _login
+
+
+# Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges); celery_worker.
+pytest_plugins = ["tests.merging", "tests.worker"]
