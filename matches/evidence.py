@@ -107,6 +107,11 @@ def suggest_reject_below(
     return edge
 
 
+def unanimous_needed(target: float, z: float = Z95) -> int:
+    """Fewest decisions, all agreeing, whose Wilson bound clears the target: n / (n + z²) >= target."""
+    return math.ceil(target * z * z / (1 - target) - 1e-9)
+
+
 @dataclass(frozen=True)
 class Evidence:
     bands: list[Band]

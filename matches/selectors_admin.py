@@ -124,6 +124,12 @@ def score_chart(
         return round(pad_l + plot_w * float(value), 2)
 
     ticks = [{"x": xpos(Decimal(t) / 10), "label": f"{t / 10:.1f}"} for t in range(11)]
+    reject_x, merge_x = xpos(Decimal(reject_below)), xpos(Decimal(merge_min))
+    # Labels sit beside their line, on the side away from the other line, flipped at the chart's edges, and on
+    # a second row when the lines are close.
+    merge_end = merge_x > pad_l + plot_w - 100
+    reject_start = reject_x < pad_l + 100
+    close = merge_x - reject_x < 210
     yticks = [
         {"y": round(pad_t + plot_h - plot_h * f, 2), "label": _short(round(peak * f))} for f in (0, 0.5, 1) if peak > 1
     ]
@@ -138,8 +144,22 @@ def score_chart(
         "peak": peak,
         "field": field,
         "lines": [
-            {"queue": "reject", "x": xpos(Decimal(reject_below)), "label": f"reject < {Decimal(reject_below):.3f}"},
-            {"queue": "merge", "x": xpos(Decimal(merge_min)), "label": f"merge ≥ {Decimal(merge_min):.3f}"},
+            {
+                "queue": "reject",
+                "x": reject_x,
+                "label": f"reject < {Decimal(reject_below):.3f}",
+                "anchor": "start" if reject_start else "end",
+                "dx": 4 if reject_start else -4,
+                "y": pad_t + (12 if close else 0),
+            },
+            {
+                "queue": "merge",
+                "x": merge_x,
+                "label": f"merge ≥ {Decimal(merge_min):.3f}",
+                "anchor": "end" if merge_end else "start",
+                "dx": -4 if merge_end else 4,
+                "y": pad_t,
+            },
         ],
     }
 
@@ -233,6 +253,10 @@ class QAResult:
     @property
     def pending(self) -> int:
         return self.sample.size - self.decided
+
+    @property
+    def rate_label(self) -> str:
+        return f"{float(self.sample.rate) * 100:g}%"
 
     @property
     def precision(self) -> float | None:

@@ -154,7 +154,9 @@ def _thresholds_context(request, domain: Domain, merge: Decimal, reject: Decimal
         "evidence": evidence,
         "band_rows": sel.band_rows(evidence),
         "target": target,
+        "target_label": f"{target * 100:g}%",
         "min_n": ev.MIN_DECISIONS,
+        "needed": max(ev.MIN_DECISIONS, ev.unanimous_needed(target)),
         "history": sel.policy_history(domain=domain),
         "qa_results": sel.qa_results(domain=domain),
         "latest_run": run,
@@ -311,6 +313,7 @@ def runs(request):
         "runs": recent,
         "any_running": any(r.status == MatchRun.Status.RUNNING for r in recent),
     }
+    context["running_domains"] = {r.domain_id for r in MatchRun.objects.filter(status=MatchRun.Status.RUNNING)}
     return _render(request, "matches/admin/runs.html", context, partial="runs-table")
 
 
