@@ -27,7 +27,7 @@ def _stamp_heartbeat(sender=None, body=None, **_kwargs) -> None:
         body[1].setdefault("sent_at", timezone.now().isoformat())
 
 
-@shared_task(name=HEARTBEAT_TASK, bind=True, ignore_result=True, time_limit=30, expires=60)
+@shared_task(name=HEARTBEAT_TASK, bind=True, ignore_result=True, time_limit=30, soft_time_limit=25, expires=60)
 def heartbeat(self, sent_at: str | None = None) -> None:
     from matches.models import Heartbeat
     from matches.services.ops import heartbeat_record

@@ -166,5 +166,9 @@ LOGGING = {
 
 # Workers and beat prove they are alive through this task (admin operations page; stale after 2 minutes).
 CELERY_BEAT_SCHEDULE = {
-    "matchdesk-heartbeat": {"task": "matches.tasks.heartbeat", "schedule": 30.0, "options": {"expires": 60}},
+    "matchdesk-heartbeat": {
+        "task": "matches.tasks.heartbeat",
+        "schedule": env.float("MATCHDESK_HEARTBEAT_SECONDS", default=30.0),
+        "options": {"expires": 60},
+    },
 }
