@@ -15,10 +15,17 @@ class DomainForm(forms.Form):
     name = forms.CharField(max_length=200, validators=[RegexValidator(DOMAIN_NAME_RE, NAME_MESSAGE)])
     region = forms.CharField(max_length=32, initial="us-east-1")
     endpoint_url = forms.URLField(
-        required=False, assume_scheme="https", help_text="Blank: the standard boto3 resolution."
+        required=False,
+        assume_scheme="https",
+        label="Endpoint URL override",
+        help_text="Blank: the standard boto3 resolution (honours AWS_ENDPOINT_URL_CUSTOMER_PROFILES).",
     )
-    role_arn = forms.CharField(max_length=2048, required=False, label="Role to assume")
-    undo_window_seconds = forms.IntegerField(min_value=0, initial=120, label="Undo window (s)")
+    role_arn = forms.CharField(
+        max_length=2048, required=False, label="Role to assume", help_text="Optional IAM role ARN; blank: none."
+    )
+    undo_window_seconds = forms.IntegerField(
+        min_value=0, initial=120, label="Undo window (s)", help_text="Approved merges wait this long; 0: run at once."
+    )
     merge_rate_per_second = forms.IntegerField(min_value=1, max_value=100, initial=2, label="Merge calls / s")
     enabled = forms.BooleanField(required=False, initial=True)
     blind_review_enforced = forms.BooleanField(required=False, label="Enforce blind review")

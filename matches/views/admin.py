@@ -239,7 +239,7 @@ def qa_draw(request, name: str):
 
 # Bulk decisions ------------------------------------------------------------------------------------------------------
 
-BULK_LIST_LIMIT = 200
+BULK_LIST_LIMIT = 100
 
 
 @require_http_methods(["GET", "POST"])
