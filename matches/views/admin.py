@@ -257,6 +257,7 @@ def bulk_page(request, name: str, queue: str):
         "run": run,
         "policy": policy,
         "qa": sel.latest_qa_result(domain=domain, queue=queue, run=run),
+        "qa_drawn": domain.qa_samples.filter(queue=queue, run=run).order_by("-created_at", "-id").first(),
         "jobs": sel.bulk_jobs_recent(domain=domain),
         "action_label": "Approve merges" if queue == "merge" else "Reject",
     }

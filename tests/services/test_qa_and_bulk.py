@@ -123,3 +123,22 @@ def test_a_large_batch_runs_in_chunks_and_is_handed_to_a_worker(
     assert job.cursor == max(g.pk for g in groups)
     assert Decision.objects.filter(bulk=True).count() == 23
     assert job.finished_at <= timezone.now()
+
+
+def test_evidence_counts_the_latest_decision_and_undo_or_reopen_take_it_back(domain, admin, steward):
+    from matches.services.decisions import group_reopen
+
+    run, g = run_with_scores(domain, [0.91, 0.92, 0.93, 0.94, 0.95, 0.96])
+    group_merge_approve(group=g[0], actor=steward, main_profile_id=g[0].profile_ids[0])  # merged
+    group_reject(group=g[1], actor=steward)  # not merged
+    undone = group_merge_approve(group=g[2], actor=steward, main_profile_id=g[2].profile_ids[0])
+    decision_undo(decision=undone, actor=steward)  # taken back: no evidence
+    group_reject(group=g[3], actor=steward)
+    group_reopen(group=g[3], actor=steward)  # taken back: no evidence
+    group_reject(group=g[4], actor=steward)
+    group_reopen(group=g[4], actor=steward)
+    group_merge_approve(group=g[4], actor=steward, main_profile_id=g[4].profile_ids[0])  # decided again: merged
+    group_reject(group=g[5], actor=steward)
+    group_reopen(group=g[5], actor=steward)
+    group_reject(group=g[5], actor=admin, bulk=True)  # the latest decision is a bulk one: no evidence
+    assert sorted(evidence_pairs(domain=domain)) == [(0.91, True), (0.92, False), (0.95, True)]
