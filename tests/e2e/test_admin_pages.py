@@ -33,6 +33,8 @@ def test_admin_adds_a_domain_and_tests_the_connection(page, live_server, browser
         assert "matching on" in text and "Saturday at 00:00 UTC" in text
         assert "AWS merges profiles itself when a match scores at least 0.97" in text
         screenshot(page, "admin_domain")
+        page.goto(f"{live_server.url}/admin/domains/")
+        screenshot(page, "admin_domains")
 
 
 def test_admin_bulk_rejects_after_confirming(page, live_server, browser_login, screenshot, admin, steward):

@@ -134,3 +134,4 @@ def test_a_running_pull_shows_live_progress(page, live_server, browser_login, sc
     assert '"<b>x</b>"' in page.locator("pre.raw").inner_text()
     page.click("#quarantine button:has-text('Acknowledge')")
     page.wait_for_selector("#quarantine td:has-text('admin')")
+    screenshot(page, "admin_run")

@@ -188,6 +188,22 @@ def test_the_htmx_preview_returns_only_the_chart_and_counts(login, admin, domain
     assert "cannot be higher" in bad.content.decode()
 
 
+def test_without_javascript_the_preview_button_reloads_the_page_with_the_proposal(login, admin, domain):
+    run_with_scores(domain, [0.1, 0.5, 0.65, 0.9, 0.96, 0.99])
+    client = login(admin)
+    html = client.get(reverse("admin_thresholds", args=["demo"]), {"merge_min": "0.9", "reject_below": "0.6"})
+    html = html.content.decode()
+    assert (
+        'data-q="after-merge">3<' in html
+        and 'name="merge_min" id="merge_min" min="0" max="1" step="0.001" value="0.900"' in html
+    )
+    # The sliders carry no name: the form submits one value per threshold.
+    assert html.count('name="merge_min"') == 1 and html.count('name="reject_below"') == 1
+    # The htmx endpoint, opened directly, sends the browser to the full page.
+    response = client.get(reverse("admin_thresholds_preview", args=["demo"]), {"merge_min": "0.9"})
+    assert response.status_code == 302 and "merge_min=0.9" in response.url
+
+
 def test_thresholds_page_shows_evidence_and_qa_precision(login, admin, steward, domain):
     run, groups = run_with_scores(domain, [0.96, 0.97, 0.4])
     qa_sample_draw(actor=admin, domain=domain, queue="merge", rate=Decimal("1"), seed=5)
