@@ -170,3 +170,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Workers and beat prove they are alive through this task (admin operations page; stale after 2 minutes).
+CELERY_BEAT_SCHEDULE = {
+    "matchdesk-heartbeat": {
+        "task": "matches.tasks.heartbeat",
+        "schedule": env.float("MATCHDESK_HEARTBEAT_SECONDS", default=30.0),
+        "options": {"expires": 60},
+    },
+}
