@@ -8,4 +8,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("matches.urls_audit")),
+    path("", include("matches.urls_merges")),
+    path("", include("matches.urls_admin")),
 ]
