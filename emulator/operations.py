@@ -1,0 +1,211 @@
+"""Customer Profiles operations. Each takes the emulator and the parsed, model-validated input."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from typing import Any, Callable
+
+from emulator.matching import normalise_email, normalise_phone
+from emulator.merge import field_source_ids, merge_profiles
+from emulator.state import Emulator
+from emulator.store import ApiError, Domain
+
+DEFAULT_PAGE = 100
+SEARCH_DEFAULT_PAGE = 20
+EXPIRED_TOKEN = "The NextToken provided is invalid or has expired. Start again without a NextToken."
+
+Operation = Callable[[Emulator, dict[str, Any]], dict[str, Any]]
+
+
+def _domain(emu: Emulator, params: dict[str, Any]) -> Domain:
+    name = params.get("DomainName")
+    dom = emu.domains.get(name) if isinstance(name, str) else None
+    if dom is None:
+        raise ApiError("ResourceNotFoundException", f"Domain {name} does not exist.")
+    return dom
+
+
+# -- NextToken: opaque to clients, but carries what the server needs to resume and to expire it --------------
+def encode_token(kind: str, offset: int, generation: float | None = None) -> str:
+    raw = json.dumps({"k": kind, "o": offset, "g": generation, "t": time.time(), "n": secrets.token_hex(4)})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_token(emu: Emulator, token: str, kind: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("o"), int) or data["o"] < 0:
+            raise ValueError
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError("BadRequestException", EXPIRED_TOKEN) from None
+    ttl = emu.faults.config.token_ttl_seconds
+    if ttl is not None and time.time() - float(data.get("t", 0)) > float(ttl):
+        raise ApiError("BadRequestException", EXPIRED_TOKEN)
+    return data
+
+
+def _page_bounds(emu: Emulator, params: dict[str, Any], kind: str, default: int) -> tuple[int, int]:
+    start = decode_token(emu, params["NextToken"], kind)["o"] if params.get("NextToken") else 0
+    return start, start + int(params.get("MaxResults") or default)
+
+
+# -- operations -----------------------------------------------------------------------------------------------
+def list_domains(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    names = sorted(emu.domains)
+    start, stop = _page_bounds(emu, params, "domains", DEFAULT_PAGE)
+    items = [
+        {"DomainName": n, "CreatedAt": emu.domains[n].created_at, "LastUpdatedAt": emu.domains[n].updated_at, "Tags": {}}
+        for n in names[start:stop]
+    ]
+    out: dict[str, Any] = {"Items": items}
+    if stop < len(names):
+        out["NextToken"] = encode_token("domains", stop)
+    return out
+
+
+def get_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    count = dom.profile_count()
+    return {
+        "DomainName": dom.name,
+        "DefaultExpirationDays": 366,
+        "Stats": {"ProfileCount": count, "MeteringProfileCount": count, "ObjectCount": count, "TotalSize": count * 1200},
+        "Matching": {"Enabled": dom.matching_enabled, "JobSchedule": dom.job_schedule, "AutoMerging": dom.auto_merging},
+        "CreatedAt": dom.created_at,
+        "LastUpdatedAt": dom.updated_at,
+        "Tags": {},
+    }
+
+
+def get_matches(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    if not dom.matching_enabled:
+        raise ApiError("BadRequestException", f"Matching is not enabled for domain {dom.name}.")
+    start, stop = _page_bounds(emu, params, "matches", DEFAULT_PAGE)
+    # A token from an older generation resumes at its offset in the newest one, as AWS serves only the
+    # latest run; the changed MatchGenerationDate is how a client notices.
+    total = len(dom.matches)
+    out: dict[str, Any] = {"PotentialMatches": total, "Matches": dom.matches.page(start, stop)}
+    if dom.generation is not None:
+        out["MatchGenerationDate"] = dom.generation
+    if stop < total:
+        out["NextToken"] = encode_token("matches", stop, dom.generation)
+    return out
+
+
+def batch_get_profile(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    profiles, errors = [], []
+    for pid in dict.fromkeys(params["ProfileIds"]):
+        prof = dom.get_profile(pid, emu.generator)
+        if prof is None:
+            errors.append({"Code": "404", "Message": "Profile not found", "ProfileId": pid})
+        else:
+            profiles.append(prof)
+    return {"Errors": errors, "Profiles": profiles}
+
+
+_SEARCH_FIELDS: dict[str, tuple[str, ...]] = {
+    "_email": ("EmailAddress", "PersonalEmailAddress", "BusinessEmailAddress"),
+    "_phone": ("PhoneNumber", "MobilePhoneNumber", "HomePhoneNumber", "BusinessPhoneNumber"),
+    "_account": ("AccountNumber",),
+}
+
+
+def search_profiles(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    key, values = params["KeyName"], params["Values"]
+    found: list[dict[str, Any]] = []
+    if key == "_profileId":
+        for pid in dict.fromkeys(values):
+            prof = dom.get_profile(pid, emu.generator)
+            if prof is not None:
+                found.append(prof)
+    elif key in _SEARCH_FIELDS or key == "_fullName":
+        # Searches scan stored profiles only: bulk domains' lazily made profiles have no index.
+        wanted = {_search_norm(key, v) for v in values}
+        for prof in dom.profiles.values():
+            if key == "_fullName":
+                have = {_search_norm(key, " ".join(str(prof.get(f, "")) for f in ("FirstName", "LastName")).strip())}
+            else:
+                have = {_search_norm(key, str(prof[f])) for f in _SEARCH_FIELDS[key] if prof.get(f)}
+            if have & wanted:
+                found.append(prof)
+    else:
+        raise ApiError("BadRequestException", f"KeyName {key} is not a searchable key in domain {dom.name}.")
+    start, stop = _page_bounds(emu, params, "search", SEARCH_DEFAULT_PAGE)
+    out: dict[str, Any] = {"Items": found[start:stop]}
+    if stop < len(found):
+        out["NextToken"] = encode_token("search", stop)
+    return out
+
+
+def _search_norm(key: str, value: str) -> str:
+    if key == "_email":
+        return normalise_email(value)
+    if key == "_phone":
+        return normalise_phone(value, None)
+    return value.strip().lower()
+
+
+def merge_profiles_op(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    main_id, merge_ids = params["MainProfileId"], list(params["ProfileIdsToBeMerged"])
+    if main_id in merge_ids:
+        raise ApiError("BadRequestException", "MainProfileId must not be one of ProfileIdsToBeMerged.")
+    if len(set(merge_ids)) != len(merge_ids):
+        raise ApiError("BadRequestException", "ProfileIdsToBeMerged contains duplicate profile ids.")
+    involved = {main_id, *merge_ids}
+    stray = field_source_ids(params.get("FieldSourceProfileIds")) - involved
+    if stray:
+        raise ApiError(
+            "BadRequestException",
+            f"FieldSourceProfileIds must name the main profile or a profile to be merged: {', '.join(sorted(stray))}.",
+        )
+    main = dom.get_profile(main_id, emu.generator)
+    missing = [pid for pid in [main_id, *merge_ids] if pid != main_id and dom.get_profile(pid, emu.generator) is None]
+    if main is None:
+        missing.insert(0, main_id)
+    if missing:
+        raise ApiError("BadRequestException", f"Profiles not found in domain {dom.name}: {', '.join(missing)}.")
+    others = [dom.get_profile(pid, emu.generator) for pid in merge_ids]
+    merged = merge_profiles(main, [o for o in others if o is not None], params.get("FieldSourceProfileIds"))
+    dom.profiles[main_id] = merged
+    for pid in merge_ids:
+        dom.delete_profile(pid)
+    dom.updated_at = float(int(time.time()))
+    return {"Message": f"Merged {len(merge_ids)} profiles into {main_id}."}
+
+
+def list_identity_resolution_jobs(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    jobs = list(reversed(dom.jobs))  # newest first
+    start, stop = _page_bounds(emu, params, "jobs", DEFAULT_PAGE)
+    out: dict[str, Any] = {"IdentityResolutionJobsList": [j.to_api(dom) for j in jobs[start:stop]]}
+    if stop < len(jobs):
+        out["NextToken"] = encode_token("jobs", stop)
+    return out
+
+
+def get_identity_resolution_job(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    for job in dom.jobs:
+        if job.job_id == params["JobId"]:
+            return job.to_api(dom, full=True)
+    raise ApiError("ResourceNotFoundException", f"Identity resolution job {params['JobId']} not found.")
+
+
+OPERATIONS: dict[str, Operation] = {
+    "ListDomains": list_domains,
+    "GetDomain": get_domain,
+    "GetMatches": get_matches,
+    "BatchGetProfile": batch_get_profile,
+    "SearchProfiles": search_profiles,
+    "MergeProfiles": merge_profiles_op,
+    "ListIdentityResolutionJobs": list_identity_resolution_jobs,
+    "GetIdentityResolutionJob": get_identity_resolution_job,
+}

@@ -1,0 +1,383 @@
+"""Domain state: profiles, the served match list, identity-resolution jobs and the hidden truth."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from array import array
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from typing import Any, Protocol, Sequence
+
+from emulator.bulk import BulkGroups
+from emulator.generator import Generator, generate
+from emulator.matching import resolve
+
+TERMINAL_WITH_RESULTS = ("COMPLETED", "PARTIAL_SUCCESS")
+JOB_STATUSES = ("PENDING", "PREPROCESSING", "FIND_MATCHING", "MERGING", "COMPLETED", "PARTIAL_SUCCESS", "FAILED")
+CUTOFFS = (0.5, 0.7, 0.8, 0.9, 0.95)
+BANDS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.0))
+
+
+class ApiError(Exception):
+    """An AWS-style error: the exception name becomes x-amzn-ErrorType."""
+
+    STATUS = {
+        "BadRequestException": 400,
+        "AccessDeniedException": 403,
+        "ResourceNotFoundException": 404,
+        "ThrottlingException": 429,
+        "InternalServerException": 500,
+    }
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = self.STATUS.get(code, 400)
+
+
+class MatchSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def page(self, start: int, stop: int) -> list[Any]: ...
+
+
+class ListMatches:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def page(self, start: int, stop: int) -> list[Any]:
+        return self.items[start:stop]
+
+
+class BulkMatches:
+    """The groups of a bulk run: the group order is an index array, ids are rebuilt on the fly."""
+
+    def __init__(self, groups: BulkGroups, order: array, gone: frozenset[str], salt: str) -> None:
+        self.groups = groups
+        self.order = order
+        self.gone = gone
+        self.salt = salt
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def ids(self, g: int) -> list[str]:
+        return [pid for pid in self.groups.member_ids(g) if pid not in self.gone]
+
+    def page(self, start: int, stop: int) -> list[Any]:
+        out = []
+        for g in self.order[start:stop]:
+            out.append(
+                {
+                    "MatchId": f"{self.salt}{g:012x}",
+                    "ProfileIds": self.ids(g),
+                    "ConfidenceScore": round(float(self.groups.scores[g]), 6),
+                }
+            )
+        return out
+
+
+@dataclass
+class Job:
+    job_id: str
+    status: str
+    start: float
+    end: float | None
+    stats: dict[str, int]
+    message: str | None = None
+
+    def to_api(self, domain: "Domain", full: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"DomainName": domain.name, "JobId": self.job_id, "Status": self.status, "JobStartTime": self.start}
+        if self.end is not None:
+            out["JobEndTime"] = self.end
+        out["JobStats"] = {
+            "NumberOfProfilesReviewed": self.stats.get("reviewed", 0),
+            "NumberOfMatchesFound": self.stats.get("matches", 0),
+            "NumberOfMergesDone": self.stats.get("merges", 0),
+        }
+        if self.message:
+            out["Message"] = self.message
+        if full:
+            out["LastUpdatedAt"] = self.end or self.start
+            out["JobExpirationTime"] = (self.end or self.start) + 30 * 86400
+            out["AutoMerging"] = domain.auto_merging
+        return out
+
+
+def _default_auto_merging() -> dict[str, Any]:
+    return {"Enabled": False}
+
+
+@dataclass
+class Domain:
+    name: str
+    seed: int = 0
+    created_at: float = field(default_factory=lambda: float(int(time.time())))
+    updated_at: float = field(default_factory=lambda: float(int(time.time())))
+    matching_enabled: bool = True
+    job_schedule: dict[str, str] = field(default_factory=lambda: {"DayOfTheWeek": "SATURDAY", "Time": "00:00"})
+    auto_merging: dict[str, Any] = field(default_factory=_default_auto_merging)
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # bulk: only overrides/added profiles
+    deleted: set[str] = field(default_factory=set)  # bulk: generated profiles that are gone
+    truth: dict[str, str] = field(default_factory=dict)
+    bulk: BulkGroups | None = None
+    matches: MatchSource = field(default_factory=lambda: ListMatches([]))
+    generation: float | None = None
+    jobs: list[Job] = field(default_factory=list)
+
+    # -- profiles -----------------------------------------------------------------------------------------------
+    def get_profile(self, pid: str, generator: Generator) -> dict[str, Any] | None:
+        if pid in self.profiles:
+            return self.profiles[pid]
+        if self.bulk is not None and pid not in self.deleted:
+            where = self.bulk.locate(pid)
+            if where is not None:
+                return self.bulk.make_profile(generator, *where)
+        return None
+
+    def put_profile(self, prof: dict[str, Any]) -> str:
+        pid = prof.get("ProfileId") or secrets.token_hex(16)
+        self.profiles[pid] = {**prof, "ProfileId": pid}
+        self.deleted.discard(pid)
+        return pid
+
+    def delete_profile(self, pid: str) -> bool:
+        if pid in self.profiles:
+            del self.profiles[pid]
+            if self.bulk is not None and self.bulk.locate(pid) is not None:
+                self.deleted.add(pid)
+            return True
+        if self.bulk is not None and pid not in self.deleted and self.bulk.locate(pid) is not None:
+            self.deleted.add(pid)
+            return True
+        return False
+
+    def profile_count(self) -> int:
+        if self.bulk is None:
+            return len(self.profiles)
+        generated = sum(self.bulk.sizes)
+        extra = sum(1 for pid in self.profiles if self.bulk.locate(pid) is None)
+        return generated - len(self.deleted) + extra
+
+    # -- identity resolution ------------------------------------------------------------------------------------
+    def next_generation(self, at: float | None = None) -> float:
+        # Whole seconds, strictly increasing: a consumer compares generations for equality.
+        now = float(int(at if at is not None else time.time()))
+        if self.generation is not None and now <= self.generation:
+            now = self.generation + 1
+        return now
+
+    def run_job(self, status: str = "COMPLETED", at: float | None = None) -> Job:
+        job_id = secrets.token_hex(16)
+        if status not in TERMINAL_WITH_RESULTS:
+            # A job that is still running or failed leaves the previous results in place.
+            job = Job(job_id, status, float(int(time.time())), None if status != "FAILED" else float(int(time.time())), {})
+            self.jobs.append(job)
+            return job
+        generation = self.next_generation(at)
+        merges = 0
+        if self.bulk is None:
+            found = resolve(self.profiles, self.seed)
+            items: list[Any] = []
+            threshold = self.auto_merge_threshold()
+            salt = secrets.token_hex(6)
+            for i, grp in enumerate(found):
+                if threshold is not None and grp.score >= threshold:
+                    self.auto_merge(list(grp.profile_ids))
+                    merges += 1
+                    continue
+                items.append({"MatchId": f"{salt}{i:08x}", "ProfileIds": list(grp.profile_ids), "ConfidenceScore": grp.score})
+            self.matches = ListMatches(items)
+            reviewed = len(self.profiles)
+        else:
+            gone = frozenset(self.deleted)
+            lost = self.bulk_losses(gone)
+            sizes = self.bulk.sizes
+            order = array("I", (g for g in range(self.bulk.count) if sizes[g] - lost.get(g, 0) >= 2))
+            self.matches = BulkMatches(self.bulk, order, gone, secrets.token_hex(6))
+            reviewed = self.profile_count()
+        self.generation = generation
+        duration = 30 + reviewed // 500
+        job = Job(job_id, status, generation - duration, generation, {"reviewed": reviewed, "matches": len(self.matches), "merges": merges})
+        self.jobs.append(job)
+        return job
+
+    def bulk_losses(self, gone: frozenset[str] | set[str]) -> Counter[int]:
+        """Members lost per bulk group: found from the (small) set of gone ids, not by scanning groups."""
+        lost: Counter[int] = Counter()
+        if self.bulk is not None:
+            for pid in gone:
+                where = self.bulk.locate(pid)
+                if where is not None:
+                    lost[where[0]] += 1
+        return lost
+
+    def auto_merge_threshold(self) -> float | None:
+        am = self.auto_merging or {}
+        if not am.get("Enabled"):
+            return None
+        return float(am.get("MinAllowedConfidenceScoreForMerging", 1.0 + 1e-9))
+
+    def auto_merge(self, ids: list[str]) -> None:
+        from emulator.merge import merge_profiles
+
+        main, *others = [self.profiles[i] for i in ids if i in self.profiles]
+        self.profiles[main["ProfileId"]] = merge_profiles(main, others, None)
+        for other in others:
+            del self.profiles[other["ProfileId"]]
+
+    def set_matches(self, items: list[Any], generation: float | None, status: str) -> Job:
+        gen = generation if generation is not None else self.next_generation()
+        self.generation = gen
+        self.matches = ListMatches(list(items))
+        job = Job(secrets.token_hex(16), status, gen - 30, gen, {"reviewed": self.profile_count(), "matches": len(items), "merges": 0})
+        self.jobs.append(job)
+        return job
+
+    # -- truth --------------------------------------------------------------------------------------------------
+    def truth_report(self) -> dict[str, Any]:
+        """Precision and recall of the served groups against the hidden customer ids.
+
+        A group is true when all its profiles belong to one customer. Recall is pairwise: the share of
+        same-customer profile pairs (among live profiles) that sit together in a group at or above the cut-off.
+        """
+        scored: list[tuple[float, bool, int]] = []  # score, is_true, true pairs inside
+        if isinstance(self.matches, BulkMatches) and self.bulk is not None:
+            bm = self.matches
+            lost_at_run = self.bulk_losses(bm.gone)
+            for g in bm.order:
+                size = self.bulk.sizes[g] - lost_at_run.get(g, 0)
+                is_true = bool(self.bulk.true[g])
+                scored.append((float(self.bulk.scores[g]), is_true, size * (size - 1) // 2 if is_true else 0))
+            lost_now = self.bulk_losses(self.deleted)
+            total_pairs = 0
+            sizes, true = self.bulk.sizes, self.bulk.true
+            for g in range(self.bulk.count):
+                if true[g]:
+                    size = sizes[g] - lost_now.get(g, 0)
+                    total_pairs += size * (size - 1) // 2
+        else:
+            for item in self.matches.page(0, len(self.matches)):
+                if not isinstance(item, dict):
+                    continue
+                ids, score = item.get("ProfileIds"), item.get("ConfidenceScore")
+                if not isinstance(ids, list) or not isinstance(score, (int, float)) or isinstance(score, bool):
+                    continue
+                customers = [self.truth.get(p, f"?{p}") for p in ids if isinstance(p, str)]
+                pairs = sum(1 for a, b in combinations(customers, 2) if a == b)
+                scored.append((float(score), len(set(customers)) == 1 and len(customers) > 1, pairs))
+            live = Counter(self.truth[p] for p in self.profiles if p in self.truth)
+            total_pairs = sum(n * (n - 1) // 2 for n in live.values())
+        cutoffs = []
+        for cut in CUTOFFS:
+            sel = [s for s in scored if s[0] >= cut]
+            true_groups = sum(1 for s in sel if s[1])
+            pairs = sum(s[2] for s in sel)
+            cutoffs.append(
+                {
+                    "score": cut,
+                    "groups": len(sel),
+                    "true_groups": true_groups,
+                    "precision": round(true_groups / len(sel), 4) if sel else None,
+                    "recall": round(pairs / total_pairs, 4) if total_pairs else None,
+                }
+            )
+        bands = []
+        for lo, hi in BANDS:
+            inside = [s for s in scored if lo <= s[0] < hi or (hi == 1.0 and s[0] == 1.0)]
+            bands.append({"lo": lo, "hi": hi, "true": sum(1 for s in inside if s[1]), "false": sum(1 for s in inside if not s[1])})
+        return {"domain": self.name, "groups": len(scored), "true_pairs": total_pairs, "cutoffs": cutoffs, "bands": bands}
+
+    # -- persistence --------------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "name": self.name,
+            "seed": self.seed,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "matching_enabled": self.matching_enabled,
+            "job_schedule": self.job_schedule,
+            "auto_merging": self.auto_merging,
+            "profiles": self.profiles,
+            "deleted": sorted(self.deleted),
+            "truth": self.truth,
+            "generation": self.generation,
+            "jobs": [asdict(j) for j in self.jobs],
+        }
+        if isinstance(self.matches, BulkMatches):
+            state["bulk_matches"] = {
+                "order": base64.b64encode(self.matches.order.tobytes()).decode(),
+                "gone": sorted(self.matches.gone),
+                "salt": self.matches.salt,
+            }
+        else:
+            state["matches"] = self.matches.page(0, len(self.matches))
+        if self.bulk is not None:
+            state["bulk_groups"] = self.bulk.count
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Domain":
+        dom = cls(
+            name=state["name"],
+            seed=state["seed"],
+            created_at=state["created_at"],
+            updated_at=state["updated_at"],
+            matching_enabled=state["matching_enabled"],
+            job_schedule=state["job_schedule"],
+            auto_merging=state["auto_merging"],
+            profiles=state["profiles"],
+            deleted=set(state["deleted"]),
+            truth=state["truth"],
+            generation=state["generation"],
+            jobs=[Job(**j) for j in state["jobs"]],
+        )
+        if "bulk_groups" in state:
+            dom.bulk = BulkGroups(dom.seed, state["bulk_groups"])
+        if "bulk_matches" in state and dom.bulk is not None:
+            bm = state["bulk_matches"]
+            order = array("I")
+            order.frombytes(base64.b64decode(bm["order"]))
+            dom.matches = BulkMatches(dom.bulk, order, frozenset(bm["gone"]), bm["salt"])
+        else:
+            dom.matches = ListMatches(state.get("matches", []))
+        return dom
+
+
+def build_domain(
+    name: str,
+    *,
+    seed: int = 0,
+    customers: int | None = None,
+    bulk_groups: int | None = None,
+    profiles: Sequence[dict[str, Any]] | None = None,
+    matching_enabled: bool = True,
+    auto_merging: dict[str, Any] | None = None,
+    job_schedule: dict[str, str] | None = None,
+    run_job: bool = True,
+    generator: Generator | None = None,
+) -> Domain:
+    dom = Domain(name=name, seed=seed, matching_enabled=matching_enabled)
+    if auto_merging is not None:
+        dom.auto_merging = auto_merging
+    if job_schedule is not None:
+        dom.job_schedule = job_schedule
+    if bulk_groups:
+        dom.bulk = BulkGroups(seed, bulk_groups)
+    elif customers:
+        data = generate(seed, customers, generator)
+        dom.profiles, dom.truth = data.profiles, data.truth
+    for prof in profiles or ():
+        pid = dom.put_profile(dict(prof))
+        dom.truth.setdefault(pid, f"added-{pid}")
+    if run_job and matching_enabled:
+        dom.run_job()
+    return dom
+
