@@ -1,0 +1,212 @@
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from matches import roles
+from matches.models import AuditEvent, Decision, MatchGroup, MergeJob, RunScoreBin
+from matches.selectors import queue_counts
+from matches.services.decisions import (
+    DecisionRefused,
+    comment_add,
+    decision_undo,
+    default_main_profile,
+    group_claim,
+    group_merge_approve,
+    group_release,
+    group_reject,
+    group_reopen,
+    group_split,
+)
+from matches.services.groups import bins_add
+from tests.factories import MatchGroupFactory, MatchRunFactory, ProfileFactory, UserFactory, hex_id
+
+Status = MatchGroup.Status
+
+
+@pytest.fixture
+def group(domain):
+    run = MatchRunFactory(domain=domain)
+    ids = sorted(hex_id(i) for i in range(3))
+    g = MatchGroupFactory(run=run, profile_ids=ids, confidence_score=0.8)
+    bins_add(run=run, scores=[g.confidence_score])
+    for pid in ids:
+        ProfileFactory(domain=domain, profile_id=pid, attributes={"ProfileId": pid, "FirstName": f"Ann-{pid[:4]}"})
+    return g
+
+
+def test_merge_approval_writes_decision_snapshot_job_and_audit(group, steward):
+    main = group.profile_ids[1]
+    decision = group_merge_approve(
+        group=group, actor=steward, main_profile_id=main, field_sources={"FirstName": group.profile_ids[2]}
+    )
+    group.refresh_from_db()
+    assert group.status == Status.APPROVED
+    assert decision.main_profile_id == main
+    assert decision.merged_profile_ids == [group.profile_ids[0], group.profile_ids[2]]
+    assert decision.bucket == "review" and decision.threshold_policy == group.run.domain.policy()
+    assert set(decision.snapshot.profiles) == set(group.profile_ids)
+    job = MergeJob.objects.get(decision=decision)
+    assert job.status == "scheduled"
+    assert (job.not_before - timezone.now()).total_seconds() == pytest.approx(120, abs=5)
+    event = AuditEvent.objects.get(action="decision.merge")
+    assert event.details["snapshot_hash"] == decision.snapshot.content_hash
+    assert event.details["field_sources"] == {"FirstName": group.profile_ids[2]}
+
+
+def test_second_decision_is_refused_with_who_and_when(group, steward, steward2):
+    group_reject(group=group, actor=steward, reason="different birth dates")
+    with pytest.raises(DecisionRefused, match="Already decided by steward at"):
+        group_merge_approve(group=group, actor=steward2, main_profile_id=group.profile_ids[0])
+    with pytest.raises(DecisionRefused, match="Already decided by you"):
+        group_reject(group=group, actor=steward)
+    assert Decision.objects.filter(group=group).count() == 1
+
+
+def test_decisions_keep_the_open_count_current(group, steward):
+    policy = group.run.domain.policy()
+    assert queue_counts(run=group.run, policy=policy).review == 1
+    group_reject(group=group, actor=steward)
+    assert queue_counts(run=group.run, policy=policy).review == 0
+    group_reopen(group=group, actor=steward, reason="second look")
+    assert queue_counts(run=group.run, policy=policy).review == 1
+    assert RunScoreBin.objects.get(run=group.run).total == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_stewards_deciding_at_once_give_one_decision():
+    from tests.factories import DomainFactory
+
+    domain = DomainFactory(name="race")
+    run = MatchRunFactory(domain=domain)
+    group = MatchGroupFactory(run=run)
+    bins_add(run=run, scores=[group.confidence_score])
+    a = UserFactory(username="a", roles=[roles.STEWARD])
+    b = UserFactory(username="b", roles=[roles.STEWARD])
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def decide(user):
+        try:
+            barrier.wait()
+            group_reject(group=MatchGroup.objects.get(pk=group.pk), actor=user)
+            outcomes.append("decided")
+        except DecisionRefused as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=decide, args=(u,)) for u in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(o == "decided" for o in outcomes) == [False, True]
+    assert Decision.objects.filter(group=group).count() == 1
+    assert RunScoreBin.objects.get(run=run).open == 0
+
+
+def test_claimed_group_cannot_be_decided_by_another_steward(group, steward, steward2):
+    assert group_claim(group=group, actor=steward)
+    assert not group_claim(group=group, actor=steward2)
+    group.refresh_from_db()
+    with pytest.raises(DecisionRefused, match="steward is working on this group"):
+        group_reject(group=group, actor=steward2)
+
+
+def test_an_expired_claim_can_be_taken_over(group, steward, steward2):
+    group_claim(group=group, actor=steward)
+    MatchGroup.objects.filter(pk=group.pk).update(claimed_until=timezone.now() - timezone.timedelta(seconds=1))
+    assert group_claim(group=group, actor=steward2)
+
+
+def test_auditors_never_claim_or_decide(group, auditor):
+    with pytest.raises(DecisionRefused, match="role"):
+        group_claim(group=group, actor=auditor)
+    with pytest.raises(DecisionRefused, match="role"):
+        group_reject(group=group, actor=auditor)
+
+
+def test_skip_releases_the_claim_and_is_audited(group, steward, steward2, admin):
+    group_claim(group=group, actor=steward)
+    with pytest.raises(DecisionRefused):
+        group_release(group=group, actor=steward2)
+    group_release(group=group, actor=admin)
+    group.refresh_from_db()
+    assert group.claimed_by is None
+    assert AuditEvent.objects.filter(action="group.claim_released").get().details["holder"] == "steward"
+
+
+def test_split_merges_the_subset_and_records_the_rest(group, steward):
+    keep = group.profile_ids[:2]
+    decision = group_split(group=group, actor=steward, keep_profile_ids=keep, main_profile_id=keep[0])
+    assert decision.action == "split"
+    assert decision.merged_profile_ids == [keep[1]]
+    assert decision.excluded_profile_ids == [group.profile_ids[2]]
+    group.refresh_from_db()
+    assert group.status == Status.SPLIT
+
+
+@pytest.mark.parametrize(
+    "keep_idx, main_idx, message",
+    [([0, 1, 2], 0, "leave at least one"), ([0], 0, "at least two"), ([0, 1], 2, "main profile")],
+)
+def test_invalid_splits_are_refused(group, steward, keep_idx, main_idx, message):
+    ids = group.profile_ids
+    with pytest.raises(DecisionRefused, match=message):
+        group_split(
+            group=group, actor=steward, keep_profile_ids=[ids[i] for i in keep_idx], main_profile_id=ids[main_idx]
+        )
+
+
+def test_field_source_outside_the_merge_is_refused(group, steward):
+    with pytest.raises(DecisionRefused, match="not one of the profiles"):
+        group_merge_approve(
+            group=group, actor=steward, main_profile_id=group.profile_ids[0], field_sources={"LastName": hex_id(999)}
+        )
+    with pytest.raises(DecisionRefused, match="not a field"):
+        group_merge_approve(
+            group=group,
+            actor=steward,
+            main_profile_id=group.profile_ids[0],
+            field_sources={"Password": group.profile_ids[0]},
+        )
+
+
+def test_undo_inside_the_window_cancels_the_job_and_reopens(group, steward, steward2):
+    decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    with pytest.raises(DecisionRefused, match="Only the steward who approved"):
+        decision_undo(decision=decision, actor=steward2)
+    undo = decision_undo(decision=decision, actor=steward)
+    assert undo.reverts == decision
+    group.refresh_from_db()
+    assert group.status == Status.OPEN
+    assert MergeJob.objects.get(decision=decision).status == "cancelled"
+
+
+def test_undo_is_refused_once_the_merge_started(group, steward):
+    decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    MergeJob.objects.filter(decision=decision).update(status="running")
+    with pytest.raises(DecisionRefused, match="Too late"):
+        decision_undo(decision=decision, actor=steward)
+
+
+def test_default_main_profile_is_the_most_complete_then_lowest_id(group):
+    ids = group.profile_ids
+    assert default_main_profile(group) == ids[0]  # all equally complete: lowest id
+    from matches.models import Profile
+
+    Profile.objects.filter(profile_id=ids[2]).update(
+        attributes={"FirstName": "A", "LastName": "B", "EmailAddress": "c@d.e"}
+    )
+    assert default_main_profile(group) == ids[2]
+
+
+def test_comments_are_audited_and_must_not_be_empty(group, steward, auditor):
+    with pytest.raises(DecisionRefused):
+        comment_add(group=group, actor=steward, body="   ")
+    with pytest.raises(DecisionRefused):
+        comment_add(group=group, actor=auditor, body="hi")
+    comment_add(group=group, actor=steward, body="Same loyalty card number")
+    assert AuditEvent.objects.filter(action="comment.added").count() == 1
