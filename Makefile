@@ -10,10 +10,10 @@ TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/1 CELERY_QUEUE=matchdesk-test CACHE
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 env: venv
