@@ -5,6 +5,9 @@ import pytest
 from matches import roles
 from tests.factories import DomainFactory, UserFactory
 
+# Shared fixture modules: the emulator over HTTP, a real Celery worker.
+pytest_plugins = ["tests.emulator_fixtures"]
+
 PASSWORD = "correct horse battery"
 
 
