@@ -6,7 +6,7 @@ from matches import roles
 from tests.factories import DomainFactory, UserFactory
 
 # Shared fixture modules: the emulator over HTTP, a real Celery worker.
-pytest_plugins = ["tests.emulator_fixtures"]
+pytest_plugins = ["tests.emulator_fixtures", "tests.worker"]
 
 PASSWORD = "correct horse battery"
 
