@@ -230,12 +230,22 @@ class BatchOutcome:
 
 
 _GROUP_TABLE = MatchGroup._meta.db_table
+# Validated rows are COPYed into a session temp table (emptied at each commit), then moved in one INSERT ... SELECT:
+# COPY's row format is written in C, where a parameter array would be quoted in Python, item by item.
+_STAGE = "matchdesk_pull_stage"
+_CREATE_STAGE = f"""
+    CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
+        match_id text, profile_ids text, profile_set_key text, confidence_score float8, size int
+    ) ON COMMIT DELETE ROWS
+"""
+_COPY_STAGE = f"COPY {_STAGE} (match_id, profile_ids, profile_set_key, confidence_score, size) FROM STDIN"
 _INSERT_GROUPS = f"""
     INSERT INTO {_GROUP_TABLE}
         (run_id, match_id, profile_ids, profile_set_key, confidence_score, size,
          status, status_reason, display_names, search_text, created_at, updated_at)
-    SELECT %s, m, string_to_array(p, ','), k, s, z, 'open', '', '', '', now(), now()
-    FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::int[]) AS t(m, p, k, s, z)
+    SELECT %s, match_id, string_to_array(profile_ids, ','), profile_set_key, confidence_score, size,
+           'open', '', '', '', now(), now()
+    FROM {_STAGE}
     ON CONFLICT (run_id, match_id) DO NOTHING
     RETURNING match_id, confidence_score
 """
@@ -274,17 +284,13 @@ def pages_store(*, run: MatchRun, pages: list[dict[str, Any]], next_token: str) 
         _lock_checkpoint(run)
         with connection.cursor() as cursor:
             rows = list(good.values())
-            cursor.execute(
-                _INSERT_GROUPS,
-                [
-                    run.pk,
-                    [g.match_id for g in rows],
-                    [",".join(g.profile_ids) for g in rows],
-                    [profile_set_key(g.profile_ids) for g in rows],
-                    [g.score for g in rows],
-                    [len(g.profile_ids) for g in rows],
-                ],
-            )
+            cursor.execute(_CREATE_STAGE)
+            cursor.execute(f"DELETE FROM {_STAGE}")  # empty already, unless an outer transaction is still open
+            with cursor.copy(_COPY_STAGE) as copy:
+                for g in rows:
+                    ids = g.profile_ids
+                    copy.write_row((g.match_id, ",".join(ids), profile_set_key(ids), g.score, len(ids)))
+            cursor.execute(_INSERT_GROUPS, [run.pk])
             inserted = cursor.fetchall()
             outcome.stored = len(inserted)
             if len(inserted) < len(rows):
@@ -379,6 +385,7 @@ def pages_ingest(*, run: MatchRun, pages: Iterable[dict[str, Any]], progress: Pr
         token = page.get("NextToken") or ""
         if not token or len(batch) >= PAGES_PER_TRANSACTION or time.monotonic() - started >= SECONDS_PER_TRANSACTION:
             pages_store(run=run, pages=batch, next_token=token)
+            connection.queries_log.clear()  # under DEBUG, Django would keep every batch's parameters
             batch = []
             started = time.monotonic()
             if progress is not None:
