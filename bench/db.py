@@ -48,9 +48,9 @@ def child_env(name: str, **extra: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": database_url(name), "DEBUG": "false", "CONN_MAX_AGE": "0", **extra}
 
 
-def ensure_template(setup_args: list[str] | None = None) -> str:
+def ensure_template(setup_args: list[str] | None = None, *, template: str = "") -> str:
     """The migrated template (created on first use; migrations applied each time, a no-op when current)."""
-    template = f"{bench_name()}_template"
+    template = template or f"{bench_name()}_template"
     with _admin() as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))

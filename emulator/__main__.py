@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     _data_args(serve)
-    serve.add_argument("--state-file", help="JSON state, loaded at start, saved on shutdown and on POST /_emulator/save")
+    serve.add_argument(
+        "--state-file", help="JSON state, loaded at start, saved on shutdown and on POST /_emulator/save"
+    )
     serve.add_argument("--verbose", action="store_true")
 
     report = sub.add_parser("report", help="print the truth report of a generated domain (or of a running emulator)")

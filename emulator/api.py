@@ -22,7 +22,8 @@ ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazonaws.profile/"
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as boto3's connection pool expects
-    server: "EmulatorServer"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, 40 ms delayed-ACK stalls
+    server: EmulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
@@ -100,7 +101,9 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         found = model.match_route(method, path)
         if found is None:
-            self._send(404, {"Message": f"No operation at {method} {path}"}, {"x-amzn-ErrorType": "UnknownOperationException"})
+            self._send(
+                404, {"Message": f"No operation at {method} {path}"}, {"x-amzn-ErrorType": "UnknownOperationException"}
+            )
             return
         route, path_params = found
         path_params = {k: unquote(v) for k, v in path_params.items()}
@@ -116,7 +119,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, payload, headers)
 
     def _run(
-        self, route: model.Route, path_params: dict[str, str], query: dict[str, list[str]], raw: bytes, params: dict[str, Any]
+        self,
+        route: model.Route,
+        path_params: dict[str, str],
+        query: dict[str, list[str]],
+        raw: bytes,
+        params: dict[str, Any],
     ) -> dict[str, Any]:
         """Run one AWS operation; `params` is filled in place so the caller can record it."""
         emu = self.server.emulator
@@ -144,8 +152,13 @@ class Handler(BaseHTTPRequestHandler):
                 model.validate(route.input_shape, params)
             with emu.lock:
                 result = handler(emu, params)
-                if route.operation == "MergeProfiles" and emu.faults.take_merge_500():
-                    raise ApiError("InternalServerException", "An internal error occurred. Try again later.")
+                merge_500 = route.operation == "MergeProfiles" and emu.faults.take_merge_500()
+                slow_answer = emu.faults.config.merge_response_delay_ms if route.operation == "MergeProfiles" else 0
+            if slow_answer:
+                # After the merge and outside the lock: a client timing out here has still merged.
+                time.sleep(float(slow_answer) / 1000.0)
+            if merge_500:
+                raise ApiError("InternalServerException", "An internal error occurred. Try again later.")
         except model.ValidationError as exc:
             raise ApiError("BadRequestException", str(exc)) from None
         except ApiError:

@@ -72,7 +72,11 @@ class BulkGroups:
             people += [generator.lookalike(rng, person, f"g{group}-{m}") for m in range(1, self.sizes[group])]
         base = generator.profile(rng, person)
         if self.true[group]:
-            prof = base if member == 0 else generator.duplicate(random.Random(f"{self.seed}:{group}:{member}"), person, base)
+            prof = (
+                base
+                if member == 0
+                else generator.duplicate(random.Random(f"{self.seed}:{group}:{member}"), person, base)
+            )
         else:
             prof = generator.profile(random.Random(f"{self.seed}:{group}:{member}"), people[member])
         return {"ProfileId": self.profile_id(group, member), **prof}

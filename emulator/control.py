@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from emulator.faults import FaultConfig
 from emulator.state import Emulator
@@ -21,7 +22,7 @@ class ControlError(Exception):
 
 
 def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC).isoformat()
 
 
 def parse_when(value: Any) -> float:
@@ -33,7 +34,7 @@ def parse_when(value: Any) -> float:
         except ValueError:
             raise ControlError(400, f"generation is not ISO 8601 or epoch seconds: {value!r}") from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return when.timestamp()
     raise ControlError(400, "generation is not ISO 8601 or epoch seconds")
 
@@ -73,7 +74,12 @@ def create_domain(emu: Emulator, body: Any, **_: str) -> dict[str, Any]:
         generator=emu.generator,
     )
     emu.domains[dom.name] = dom
-    return {"name": dom.name, "profiles": dom.profile_count(), "groups": len(dom.matches), "generation": iso(dom.generation)}
+    return {
+        "name": dom.name,
+        "profiles": dom.profile_count(),
+        "groups": len(dom.matches),
+        "generation": iso(dom.generation),
+    }
 
 
 def add_profiles(emu: Emulator, body: Any, name: str, **_: str) -> dict[str, Any]:

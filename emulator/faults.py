@@ -57,11 +57,13 @@ class FaultConfig:
     operations: tuple[str, ...] = AWS_OPERATIONS
     token_ttl_seconds: float | None = None
     merge_500_after_merge: int = 0
+    merge_apply_delay_seconds: float = 0.0  # MergeProfiles answers 200 at once, the merge shows up this much later
+    merge_response_delay_ms: float = 0.0  # the merge is done at once, the answer comes this much later
     access_denied: bool = False
     fail_next: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "FaultConfig":
+    def from_json(cls, data: dict[str, Any]) -> FaultConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:

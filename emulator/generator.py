@@ -26,27 +26,65 @@ CALLING_CODE = {"US": "1", "GB": "44", "DE": "49", "FR": "33", "ES": "34"}
 # duplicates ("Robert" / "Bob") actually occur.
 NICKNAMES: dict[str, dict[str, list[str]]] = {
     "en": {
-        "William": ["Bill", "Will", "Billy"], "Robert": ["Bob", "Rob", "Bobby"], "Richard": ["Rick", "Dick"],
-        "James": ["Jim", "Jimmy"], "John": ["Jack", "Johnny"], "Michael": ["Mike", "Mick"],
-        "Thomas": ["Tom", "Tommy"], "Joseph": ["Joe", "Joey"], "Christopher": ["Chris"],
-        "Daniel": ["Dan", "Danny"], "Matthew": ["Matt"], "Anthony": ["Tony"], "Andrew": ["Andy", "Drew"],
-        "Edward": ["Ed", "Ted", "Eddie"], "Benjamin": ["Ben"], "Samuel": ["Sam"], "Alexander": ["Alex"],
-        "Elizabeth": ["Liz", "Beth", "Betty"], "Margaret": ["Maggie", "Peggy"], "Jennifer": ["Jen", "Jenny"],
-        "Katherine": ["Kate", "Katie", "Kathy"], "Patricia": ["Pat", "Patty"], "Susan": ["Sue"],
-        "Rebecca": ["Becky"], "Victoria": ["Vicky"], "Jessica": ["Jess"], "Deborah": ["Debbie", "Deb"],
+        "William": ["Bill", "Will", "Billy"],
+        "Robert": ["Bob", "Rob", "Bobby"],
+        "Richard": ["Rick", "Dick"],
+        "James": ["Jim", "Jimmy"],
+        "John": ["Jack", "Johnny"],
+        "Michael": ["Mike", "Mick"],
+        "Thomas": ["Tom", "Tommy"],
+        "Joseph": ["Joe", "Joey"],
+        "Christopher": ["Chris"],
+        "Daniel": ["Dan", "Danny"],
+        "Matthew": ["Matt"],
+        "Anthony": ["Tony"],
+        "Andrew": ["Andy", "Drew"],
+        "Edward": ["Ed", "Ted", "Eddie"],
+        "Benjamin": ["Ben"],
+        "Samuel": ["Sam"],
+        "Alexander": ["Alex"],
+        "Elizabeth": ["Liz", "Beth", "Betty"],
+        "Margaret": ["Maggie", "Peggy"],
+        "Jennifer": ["Jen", "Jenny"],
+        "Katherine": ["Kate", "Katie", "Kathy"],
+        "Patricia": ["Pat", "Patty"],
+        "Susan": ["Sue"],
+        "Rebecca": ["Becky"],
+        "Victoria": ["Vicky"],
+        "Jessica": ["Jess"],
+        "Deborah": ["Debbie", "Deb"],
     },
     "de": {
-        "Johannes": ["Hans", "Jo"], "Friedrich": ["Fritz"], "Wolfgang": ["Wolf"], "Alexander": ["Alex"],
-        "Maximilian": ["Max"], "Katharina": ["Kathi", "Katja"], "Elisabeth": ["Lisa", "Sabine"],
-        "Stefanie": ["Steffi"], "Christian": ["Chris"], "Matthias": ["Matze"],
+        "Johannes": ["Hans", "Jo"],
+        "Friedrich": ["Fritz"],
+        "Wolfgang": ["Wolf"],
+        "Alexander": ["Alex"],
+        "Maximilian": ["Max"],
+        "Katharina": ["Kathi", "Katja"],
+        "Elisabeth": ["Lisa", "Sabine"],
+        "Stefanie": ["Steffi"],
+        "Christian": ["Chris"],
+        "Matthias": ["Matze"],
     },
     "fr": {
-        "Nicolas": ["Nico"], "Alexandre": ["Alex"], "Catherine": ["Cathy"], "Frédéric": ["Fred"],
-        "Dominique": ["Dom"], "Jean-Baptiste": ["JB"], "Guillaume": ["Guillou"], "Isabelle": ["Isa"],
+        "Nicolas": ["Nico"],
+        "Alexandre": ["Alex"],
+        "Catherine": ["Cathy"],
+        "Frédéric": ["Fred"],
+        "Dominique": ["Dom"],
+        "Jean-Baptiste": ["JB"],
+        "Guillaume": ["Guillou"],
+        "Isabelle": ["Isa"],
     },
     "es": {
-        "Francisco": ["Paco", "Curro"], "José": ["Pepe"], "Manuel": ["Manolo"], "Dolores": ["Lola"],
-        "Guadalupe": ["Lupe"], "Ignacio": ["Nacho"], "Concepción": ["Concha"], "Alejandro": ["Álex"],
+        "Francisco": ["Paco", "Curro"],
+        "José": ["Pepe"],
+        "Manuel": ["Manolo"],
+        "Dolores": ["Lola"],
+        "Guadalupe": ["Lupe"],
+        "Ignacio": ["Nacho"],
+        "Concepción": ["Concha"],
+        "Alejandro": ["Álex"],
     },
 }
 COMMON_NAMES = {
@@ -134,13 +172,20 @@ class Generator:
             p.company = fk.company()
             p.business_phone = self.national_number(rng, country, mobile=False)
             domain = _ascii(p.company).lower().split()[0].strip(",.-") or "company"
-            p.business_email = f"{_ascii(p.first).lower()}.{_ascii(p.last).lower()}@{domain}.example.com".replace(" ", "")
+            p.business_email = f"{_ascii(p.first).lower()}.{_ascii(p.last).lower()}@{domain}.example.com".replace(
+                " ", ""
+            )
         p.extra = {"loyaltyTier": rng.choice(("none", "silver", "gold", "platinum"))}
         return p
 
     def address(self, rng: random.Random, locale: str) -> dict[str, str]:
         fk = self.faker(rng, locale)
-        addr = {"Address1": fk.street_address(), "City": fk.city(), "PostalCode": fk.postcode(), "Country": COUNTRY[locale]}
+        addr = {
+            "Address1": fk.street_address(),
+            "City": fk.city(),
+            "PostalCode": fk.postcode(),
+            "Country": COUNTRY[locale],
+        }
         if locale == "en_US":
             addr["State"] = fk.state_abbr()
         elif locale == "es_ES":
@@ -160,8 +205,8 @@ class Generator:
         return prefix + "".join(str(rng.randint(0, 9)) for _ in range(length - len(prefix)))
 
     def email(self, rng: random.Random, fk: Faker, first: str, last: str) -> str:
-        f, l = _ascii(first).lower().replace(" ", ""), _ascii(last).lower().replace(" ", "")
-        local = rng.choice((f"{f}.{l}", f"{f}_{l}", f"{f[:1]}{l}", f"{f}{l}{rng.randint(1, 99)}", f"{l}.{f}"))
+        fn, ln = _ascii(first).lower().replace(" ", ""), _ascii(last).lower().replace(" ", "")
+        local = rng.choice((f"{fn}.{ln}", f"{fn}_{ln}", f"{fn[:1]}{ln}", f"{fn}{ln}{rng.randint(1, 99)}", f"{ln}.{fn}"))
         return f"{local}@{fk.free_email_domain()}"
 
     # -- profiles -----------------------------------------------------------------------------------------------
@@ -229,7 +274,9 @@ class Generator:
                     if key in prof:
                         prof[key] = format_phone(rng, person.country, person.mobile)
             elif op == "missing":
-                for key in rng.sample(["EmailAddress", "PhoneNumber", "MobilePhoneNumber", "Address", "BirthDate", "MiddleName"], k=2):
+                for key in rng.sample(
+                    ["EmailAddress", "PhoneNumber", "MobilePhoneNumber", "Address", "BirthDate", "MiddleName"], k=2
+                ):
                     prof.pop(key, None)
             elif op == "moved":
                 prof["Address"] = self.address(rng, person.locale)
@@ -246,7 +293,6 @@ class Generator:
         """A different person who resembles `person`: relative, namesake, colleague or junior/senior."""
         kind = rng.choices(("relative", "namesake", "colleague", "junior"), (0.45, 0.25, 0.15, 0.15))[0]
         other = self.person(rng, customer_id, person.locale)
-        other.extra = {**other.extra, "lookalike": kind}
         if kind in ("relative", "junior"):
             other.last = person.last
             other.address = dict(person.address)
@@ -260,7 +306,9 @@ class Generator:
                 other.first = person.first
                 other.gender = person.gender
                 other.middle = person.middle
-                other.birth = date(min(person.birth.year + rng.randint(22, 35), 2006), person.birth.month, min(person.birth.day, 28))
+                other.birth = date(
+                    min(person.birth.year + rng.randint(22, 35), 2006), person.birth.month, min(person.birth.day, 28)
+                )
         elif kind == "namesake":
             other.first, other.last, other.gender = person.first, person.last, person.gender
             other.email = self.email(rng, self.faker(rng, person.locale), other.first, other.last)

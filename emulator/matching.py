@@ -14,9 +14,10 @@ import random
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Iterable
+from typing import Any
 
 import phonenumbers
 from rapidfuzz import fuzz

@@ -50,7 +50,11 @@ def merge_profiles(
             value = (by_id[attr_sources[key]].get("Attributes") or {}).get(key)
         else:
             value = next(
-                ((p.get("Attributes") or {}).get(key) for p in [main, *others] if _present((p.get("Attributes") or {}).get(key))),
+                (
+                    (p.get("Attributes") or {}).get(key)
+                    for p in [main, *others]
+                    if _present((p.get("Attributes") or {}).get(key))
+                ),
                 None,
             )
         if _present(value):
@@ -59,7 +63,12 @@ def merge_profiles(
         result["Attributes"] = attributes
     # Keep anything else the main profile carries that the model does not let a merge choose.
     for key, value in main.items():
-        if key not in result and key not in profile_fields() and key not in _COMPANIONS.values() and key != "Attributes":
+        if (
+            key not in result
+            and key not in profile_fields()
+            and key not in _COMPANIONS.values()
+            and key != "Attributes"
+        ):
             result[key] = copy.deepcopy(value)
     return result
 

@@ -149,7 +149,9 @@ def _check(shape_name: str, value: Any, where: str, problems: list[str]) -> None
         members = shape.get("members", {})
         for req in shape.get("required", []):
             if value.get(req) is None:
-                problems.append(f"Value null at '{_join(where, req)}' failed to satisfy constraint: Member must not be null")
+                problems.append(
+                    f"Value null at '{_join(where, req)}' failed to satisfy constraint: Member must not be null"
+                )
         for key, item in value.items():
             if key in members and item is not None:
                 _check(members[key]["shape"], item, _join(where, key), problems)

@@ -6,8 +6,10 @@ import base64
 import binascii
 import json
 import secrets
+import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from emulator.matching import normalise_email, normalise_phone
 from emulator.merge import field_source_ids, merge_profiles
@@ -58,7 +60,12 @@ def list_domains(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     names = sorted(emu.domains)
     start, stop = _page_bounds(emu, params, "domains", DEFAULT_PAGE)
     items = [
-        {"DomainName": n, "CreatedAt": emu.domains[n].created_at, "LastUpdatedAt": emu.domains[n].updated_at, "Tags": {}}
+        {
+            "DomainName": n,
+            "CreatedAt": emu.domains[n].created_at,
+            "LastUpdatedAt": emu.domains[n].updated_at,
+            "Tags": {},
+        }
         for n in names[start:stop]
     ]
     out: dict[str, Any] = {"Items": items}
@@ -73,7 +80,12 @@ def get_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "DomainName": dom.name,
         "DefaultExpirationDays": 366,
-        "Stats": {"ProfileCount": count, "MeteringProfileCount": count, "ObjectCount": count, "TotalSize": count * 1200},
+        "Stats": {
+            "ProfileCount": count,
+            "MeteringProfileCount": count,
+            "ObjectCount": count,
+            "TotalSize": count * 1200,
+        },
         "Matching": {"Enabled": dom.matching_enabled, "JobSchedule": dom.job_schedule, "AutoMerging": dom.auto_merging},
         "CreatedAt": dom.created_at,
         "LastUpdatedAt": dom.updated_at,
@@ -172,13 +184,34 @@ def merge_profiles_op(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         missing.insert(0, main_id)
     if missing:
         raise ApiError("BadRequestException", f"Profiles not found in domain {dom.name}: {', '.join(missing)}.")
-    others = [dom.get_profile(pid, emu.generator) for pid in merge_ids]
-    merged = merge_profiles(main, [o for o in others if o is not None], params.get("FieldSourceProfileIds"))
-    dom.profiles[main_id] = merged
-    for pid in merge_ids:
-        dom.delete_profile(pid)
-    dom.updated_at = float(int(time.time()))
+    delay = float(emu.faults.config.merge_apply_delay_seconds or 0)
+    if delay > 0:
+        # MergeProfiles is documented as running a Lambda job: the answer can come before the merge is visible.
+        timer = threading.Timer(
+            delay, _merge_later, args=(emu, dom, main_id, merge_ids, params.get("FieldSourceProfileIds"))
+        )
+        timer.daemon = True
+        timer.start()
+    else:
+        _apply_merge(emu, dom, main_id, merge_ids, params.get("FieldSourceProfileIds"))
     return {"Message": f"Merged {len(merge_ids)} profiles into {main_id}."}
+
+
+def _apply_merge(emu: Emulator, dom: Domain, main_id: str, merge_ids: list[str], sources: Any) -> None:
+    main = dom.get_profile(main_id, emu.generator)
+    others = [p for p in (dom.get_profile(pid, emu.generator) for pid in merge_ids) if p is not None]
+    if main is None:
+        return
+    dom.profiles[main_id] = merge_profiles(main, others, sources)
+    for prof in others:
+        dom.delete_profile(prof["ProfileId"])
+    dom.updated_at = float(int(time.time()))
+
+
+def _merge_later(emu: Emulator, dom: Domain, main_id: str, merge_ids: list[str], sources: Any) -> None:
+    with emu.lock:
+        if emu.domains.get(dom.name) is dom:  # the domain may have been reset or replaced meanwhile
+            _apply_merge(emu, dom, main_id, merge_ids, sources)
 
 
 def list_identity_resolution_jobs(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:

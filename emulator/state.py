@@ -14,7 +14,7 @@ from emulator.faults import Faults
 from emulator.generator import Generator
 from emulator.store import Domain
 
-MAX_RECORDED_CALLS = 200_000  # bounded so a benchmark run cannot grow memory without end
+MAX_RECORDED_CALLS = 50_000  # newest kept: a benchmark run must not grow memory without end
 
 
 class Emulator:

@@ -7,9 +7,10 @@ import secrets
 import time
 from array import array
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from emulator.bulk import BulkGroups
 from emulator.generator import Generator, generate
@@ -93,8 +94,13 @@ class Job:
     stats: dict[str, int]
     message: str | None = None
 
-    def to_api(self, domain: "Domain", full: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"DomainName": domain.name, "JobId": self.job_id, "Status": self.status, "JobStartTime": self.start}
+    def to_api(self, domain: Domain, full: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "DomainName": domain.name,
+            "JobId": self.job_id,
+            "Status": self.status,
+            "JobStartTime": self.start,
+        }
         if self.end is not None:
             out["JobEndTime"] = self.end
         out["JobStats"] = {
@@ -109,6 +115,42 @@ class Job:
             out["JobExpirationTime"] = (self.end or self.start) + 30 * 86400
             out["AutoMerging"] = domain.auto_merging
         return out
+
+
+class _Tally:
+    """Running counts per cut-off and band, so a report over a million groups needs no list of them."""
+
+    def __init__(self) -> None:
+        self.groups = 0
+        self.cut = {c: [0, 0, 0] for c in CUTOFFS}  # groups, true groups, true pairs
+        self.bands = {b: [0, 0] for b in BANDS}  # true, false
+
+    def add(self, score: float, is_true: bool, pairs: int) -> None:
+        self.groups += 1
+        for c, counts in self.cut.items():
+            if score >= c:
+                counts[0] += 1
+                counts[1] += is_true
+                counts[2] += pairs
+        for (lo, hi), counts in self.bands.items():
+            if lo <= score < hi or (hi == 1.0 and score == 1.0):
+                counts[0 if is_true else 1] += 1
+
+    def report(self, total_pairs: int) -> dict[str, Any]:
+        return {
+            "groups": self.groups,
+            "cutoffs": [
+                {
+                    "score": c,
+                    "groups": n,
+                    "true_groups": t,
+                    "precision": round(t / n, 4) if n else None,
+                    "recall": round(pairs / total_pairs, 4) if total_pairs else None,
+                }
+                for c, (n, t, pairs) in self.cut.items()
+            ],
+            "bands": [{"lo": lo, "hi": hi, "true": t, "false": f} for (lo, hi), (t, f) in self.bands.items()],
+        }
 
 
 def _default_auto_merging() -> dict[str, Any]:
@@ -178,7 +220,9 @@ class Domain:
         job_id = secrets.token_hex(16)
         if status not in TERMINAL_WITH_RESULTS:
             # A job that is still running or failed leaves the previous results in place.
-            job = Job(job_id, status, float(int(time.time())), None if status != "FAILED" else float(int(time.time())), {})
+            job = Job(
+                job_id, status, float(int(time.time())), None if status != "FAILED" else float(int(time.time())), {}
+            )
             self.jobs.append(job)
             return job
         generation = self.next_generation(at)
@@ -193,7 +237,9 @@ class Domain:
                     self.auto_merge(list(grp.profile_ids))
                     merges += 1
                     continue
-                items.append({"MatchId": f"{salt}{i:08x}", "ProfileIds": list(grp.profile_ids), "ConfidenceScore": grp.score})
+                items.append(
+                    {"MatchId": f"{salt}{i:08x}", "ProfileIds": list(grp.profile_ids), "ConfidenceScore": grp.score}
+                )
             self.matches = ListMatches(items)
             reviewed = len(self.profiles)
         else:
@@ -205,7 +251,13 @@ class Domain:
             reviewed = self.profile_count()
         self.generation = generation
         duration = 30 + reviewed // 500
-        job = Job(job_id, status, generation - duration, generation, {"reviewed": reviewed, "matches": len(self.matches), "merges": merges})
+        job = Job(
+            job_id,
+            status,
+            generation - duration,
+            generation,
+            {"reviewed": reviewed, "matches": len(self.matches), "merges": merges},
+        )
         self.jobs.append(job)
         return job
 
@@ -237,7 +289,13 @@ class Domain:
         gen = generation if generation is not None else self.next_generation()
         self.generation = gen
         self.matches = ListMatches(list(items))
-        job = Job(secrets.token_hex(16), status, gen - 30, gen, {"reviewed": self.profile_count(), "matches": len(items), "merges": 0})
+        job = Job(
+            secrets.token_hex(16),
+            status,
+            gen - 30,
+            gen,
+            {"reviewed": self.profile_count(), "matches": len(items), "merges": 0},
+        )
         self.jobs.append(job)
         return job
 
@@ -248,52 +306,41 @@ class Domain:
         A group is true when all its profiles belong to one customer. Recall is pairwise: the share of
         same-customer profile pairs (among live profiles) that sit together in a group at or above the cut-off.
         """
-        scored: list[tuple[float, bool, int]] = []  # score, is_true, true pairs inside
+        tally = _Tally()
+        for score, is_true, pairs in self._scored_groups():
+            tally.add(score, is_true, pairs)
+        return {"domain": self.name, "true_pairs": self._true_pairs(), **tally.report(self._true_pairs())}
+
+    def _scored_groups(self) -> Iterator[tuple[float, bool, int]]:
+        """(score, all one customer, same-customer pairs inside) per well-formed served group."""
         if isinstance(self.matches, BulkMatches) and self.bulk is not None:
-            bm = self.matches
-            lost_at_run = self.bulk_losses(bm.gone)
-            for g in bm.order:
-                size = self.bulk.sizes[g] - lost_at_run.get(g, 0)
-                is_true = bool(self.bulk.true[g])
-                scored.append((float(self.bulk.scores[g]), is_true, size * (size - 1) // 2 if is_true else 0))
+            lost_at_run = self.bulk_losses(self.matches.gone)
+            sizes, true, scores = self.bulk.sizes, self.bulk.true, self.bulk.scores
+            for g in self.matches.order:
+                size = sizes[g] - lost_at_run.get(g, 0)
+                yield float(scores[g]), bool(true[g]), size * (size - 1) // 2 if true[g] else 0
+            return
+        for item in self.matches.page(0, len(self.matches)):
+            if not isinstance(item, dict):
+                continue
+            ids, score = item.get("ProfileIds"), item.get("ConfidenceScore")
+            if not isinstance(ids, list) or not isinstance(score, (int, float)) or isinstance(score, bool):
+                continue
+            customers = [self.truth.get(p, f"?{p}") for p in ids if isinstance(p, str)]
+            pairs = sum(1 for a, b in combinations(customers, 2) if a == b)
+            yield float(score), len(set(customers)) == 1 and len(customers) > 1, pairs
+
+    def _true_pairs(self) -> int:
+        if self.bulk is not None:
             lost_now = self.bulk_losses(self.deleted)
-            total_pairs = 0
             sizes, true = self.bulk.sizes, self.bulk.true
-            for g in range(self.bulk.count):
-                if true[g]:
-                    size = sizes[g] - lost_now.get(g, 0)
-                    total_pairs += size * (size - 1) // 2
-        else:
-            for item in self.matches.page(0, len(self.matches)):
-                if not isinstance(item, dict):
-                    continue
-                ids, score = item.get("ProfileIds"), item.get("ConfidenceScore")
-                if not isinstance(ids, list) or not isinstance(score, (int, float)) or isinstance(score, bool):
-                    continue
-                customers = [self.truth.get(p, f"?{p}") for p in ids if isinstance(p, str)]
-                pairs = sum(1 for a, b in combinations(customers, 2) if a == b)
-                scored.append((float(score), len(set(customers)) == 1 and len(customers) > 1, pairs))
-            live = Counter(self.truth[p] for p in self.profiles if p in self.truth)
-            total_pairs = sum(n * (n - 1) // 2 for n in live.values())
-        cutoffs = []
-        for cut in CUTOFFS:
-            sel = [s for s in scored if s[0] >= cut]
-            true_groups = sum(1 for s in sel if s[1])
-            pairs = sum(s[2] for s in sel)
-            cutoffs.append(
-                {
-                    "score": cut,
-                    "groups": len(sel),
-                    "true_groups": true_groups,
-                    "precision": round(true_groups / len(sel), 4) if sel else None,
-                    "recall": round(pairs / total_pairs, 4) if total_pairs else None,
-                }
+            return sum(
+                (sizes[g] - lost_now.get(g, 0)) * (sizes[g] - lost_now.get(g, 0) - 1) // 2
+                for g in range(self.bulk.count)
+                if true[g]
             )
-        bands = []
-        for lo, hi in BANDS:
-            inside = [s for s in scored if lo <= s[0] < hi or (hi == 1.0 and s[0] == 1.0)]
-            bands.append({"lo": lo, "hi": hi, "true": sum(1 for s in inside if s[1]), "false": sum(1 for s in inside if not s[1])})
-        return {"domain": self.name, "groups": len(scored), "true_pairs": total_pairs, "cutoffs": cutoffs, "bands": bands}
+        live = Counter(self.truth[p] for p in self.profiles if p in self.truth)
+        return sum(n * (n - 1) // 2 for n in live.values())
 
     # -- persistence --------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -324,7 +371,7 @@ class Domain:
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "Domain":
+    def from_state(cls, state: dict[str, Any]) -> Domain:
         dom = cls(
             name=state["name"],
             seed=state["seed"],
@@ -380,4 +427,3 @@ def build_domain(
     if run_job and matching_enabled:
         dom.run_job()
     return dom
-

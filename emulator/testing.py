@@ -16,8 +16,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 from emulator.api import EmulatorServer, make_server, serve_in_thread
 from emulator.state import Emulator
@@ -63,8 +64,11 @@ class EmulatorProcess:
         self._stderr: IO[str] | None = None
         self.output: list[str] = []
 
-    def start(self) -> "EmulatorProcess":
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
+    def start(self) -> EmulatorProcess:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])),
+        }
         env["PYTHONUNBUFFERED"] = "1"
         self._stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
@@ -118,7 +122,7 @@ class EmulatorProcess:
             self.proc.kill()
             self.proc.wait()
 
-    def __enter__(self) -> "EmulatorProcess":
+    def __enter__(self) -> EmulatorProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -151,11 +155,13 @@ class EmulatorThread:
         self._thread = serve_in_thread(self.server)
 
     def stop(self) -> None:
+        """Stop serving; like the process on SIGTERM, write the state file if one was given."""
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=10)
+        self.emulator.save()
 
-    def __enter__(self) -> "EmulatorThread":
+    def __enter__(self) -> EmulatorThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -245,7 +251,7 @@ class EmulatorControl:
         return self._call("POST", "/save")
 
 
-def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1) -> Any:
+def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1, read_timeout: float = 60.0) -> Any:
     """A customer-profiles client with dummy credentials; `max_attempts` counts the first try, so 1 = no retries."""
     import boto3
     from botocore.config import Config
@@ -256,5 +262,9 @@ def boto_client(url: str, region: str = "us-east-1", max_attempts: int = 1) -> A
         region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        config=Config(
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=read_timeout,
+        ),
     )

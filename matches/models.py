@@ -302,6 +302,11 @@ class MergeJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Execution bookkeeping (matches/services/merges.py): the chunk plan computed from the Decision, the chunk whose
+    # MergeProfiles call was sent but whose outcome is not known yet, and the claim token of the worker running it.
+    plan = models.JSONField(default=list, blank=True, help_text="Chunks of profile ids to merge, in call order")
+    inflight_chunk = models.SmallIntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "not_before"], name="mergejob_due")]
@@ -360,3 +365,90 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+# Admin: QA samples, bulk jobs, heartbeats -----------------------------------------------------------------------------
+
+
+class QASample(models.Model):
+    """A seeded random sample of the merge or reject queue, sent to stewards in blind review before bulk decisions."""
+
+    class Queue(models.TextChoices):
+        MERGE = "merge", "Merge"
+        REJECT = "reject", "Reject"
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="qa_samples")
+    run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="qa_samples")
+    queue = models.CharField(max_length=8, choices=Queue.choices)
+    threshold_policy = models.ForeignKey(ThresholdPolicy, on_delete=models.PROTECT, null=True, blank=True)
+    rate = models.DecimalField(max_digits=5, decimal_places=4, help_text="Share of the queue drawn, 0..1")
+    seed = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    population = models.PositiveIntegerField(default=0, help_text="Open groups in the queue when drawn")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "queue", "-created_at"], name="qasample_latest")]
+
+
+class QASampleItem(models.Model):
+    sample = models.ForeignKey(QASample, on_delete=models.CASCADE, related_name="items")
+    group = models.ForeignKey(MatchGroup, on_delete=models.PROTECT, related_name="qa_items")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sample", "group"], name="qaitem_sample_group_unique")]
+
+
+class BulkJob(models.Model):
+    """Approve or reject many groups of one queue, each with its own bulk Decision; large ones run in a worker."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Action(models.TextChoices):
+        MERGE = "merge", "Approve merges"
+        REJECT = "reject", "Reject"
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="bulk_jobs")
+    run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="bulk_jobs")
+    queue = models.CharField(max_length=8, choices=QASample.Queue.choices)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    threshold_policy = models.ForeignKey(ThresholdPolicy, on_delete=models.PROTECT)
+    score_min = models.FloatField(help_text="Inclusive lower bound of the queue's scores")
+    score_below = models.FloatField(help_text="Exclusive upper bound (above 1 for the merge queue)")
+    group_ids = ArrayField(models.BigIntegerField(), default=list, blank=True, help_text="Empty: all in the queue")
+    cursor = models.BigIntegerField(default=0, help_text="Last group id processed (resumable)")
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    skip_reasons = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.skipped
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, round(100 * self.processed / self.total))
+
+
+class Heartbeat(models.Model):
+    """Last sign of life of a worker or of beat (shown on the operations page)."""
+
+    class Kind(models.TextChoices):
+        WORKER = "worker"
+        BEAT = "beat"
+
+    name = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    last_seen = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)

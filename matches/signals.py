@@ -34,3 +34,24 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
         object_id=username,
         details={"username": username, **_client(request)},
     )
+
+
+# Roles ---------------------------------------------------------------------------------------------------------------
+
+from django.db.models.signals import post_migrate  # noqa: E402
+
+from matches import roles as _roles  # noqa: E402
+
+
+@receiver(post_migrate)
+def ensure_roles(sender, app_config=None, using="default", **kwargs) -> None:
+    """Keep the role groups after every migrate and flush (a test database flush would otherwise drop them)."""
+    if app_config is None or app_config.label != "matches":
+        return
+    from django.contrib.auth.models import Group, Permission
+
+    for role, codenames in _roles.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        group.permissions.set(
+            Permission.objects.using(using).filter(content_type__app_label="matches", codename__in=codenames)
+        )

@@ -1,23 +1,86 @@
-"""Celery tasks: thin, they take ids, fetch and call a service.
-
-`pull_matches_task` uses acks_late: the pull is resumable and exactly-once by construction (checkpoint, advisory lock,
-ON CONFLICT), so running it again after a worker died mid-pull continues the run rather than duplicating anything;
-with reject_on_worker_lost the message comes back when the worker process is killed.
-"""
+"""Celery tasks: thin wrappers that take ids and call services."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
+from celery.signals import before_task_publish
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from matches import aws
-from matches.models import Domain, MatchRun
 from matches.services.backoff import AwsRetriesExhausted
-from matches.services.profiles import groups_hydrate
-from matches.services.pulls import PullAlreadyRunning, PullFailed, pull_domain
+
+# Admin: bulk decisions and heartbeats -------------------------------------------------------------------------------
+
+HEARTBEAT_TASK = "matches.tasks.heartbeat"
+
+
+@shared_task(name="matches.tasks.bulk_job_task", ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def bulk_job_task(job_id: int) -> None:
+    from matches.services.bulk import bulk_job_execute
+
+    bulk_job_execute(job_id=job_id)
+
+
+@before_task_publish.connect
+def _stamp_heartbeat(sender=None, body=None, **_kwargs) -> None:
+    """Beat publishes the heartbeat task: stamp the moment it did, so the worker can tell beat's tick from its own."""
+    if sender == HEARTBEAT_TASK and isinstance(body, tuple | list) and len(body) >= 2 and isinstance(body[1], dict):
+        body[1].setdefault("sent_at", timezone.now().isoformat())
+
+
+@shared_task(name=HEARTBEAT_TASK, bind=True, ignore_result=True, time_limit=30, soft_time_limit=25, expires=60)
+def heartbeat(self, sent_at: str | None = None) -> None:
+    from matches.models import Heartbeat
+    from matches.services.ops import heartbeat_record
+
+    now = timezone.now()
+    worker = self.request.hostname or "worker"
+    heartbeat_record(name=f"worker:{worker}", kind=Heartbeat.Kind.WORKER, at=now, details={"hostname": worker})
+    if sent_at:
+        sent = datetime.fromisoformat(sent_at)
+        heartbeat_record(
+            name="beat",
+            kind=Heartbeat.Kind.BEAT,
+            at=sent,
+            details={
+                "received_by": worker,
+                "received_at": now.isoformat(),
+                "lag_seconds": (now - sent).total_seconds(),
+            },
+        )
+
+
+# Merges (DESIGN.md flow 4) ------------------------------------------------------------------------------------------
+# No autoretry here, on purpose: MergeProfiles must never be retried blindly. The service defers a job itself
+# (throttling, unknown outcome) and the periodic sweep picks it up again after a re-check; a worker that dies mid-job
+# leaves a stale heartbeat that the sweep notices.
+
+
+@shared_task(ignore_result=True)
+def execute_merge_job(job_id: int) -> str:
+    """Run one merge job when its undo window has ended (queued with eta=not_before by the decision)."""
+    from matches.services.merges import merge_job_run
+
+    return merge_job_run(job_id=job_id)
+
+
+@shared_task(ignore_result=True)
+def run_due_merges_task(limit: int = 50) -> str:
+    """The periodic sweep (beat, every 10 s): due jobs whose eta task was lost, deferred jobs, jobs of dead workers."""
+    from matches.services.merges import merge_jobs_run_due
+
+    return merge_jobs_run_due(limit=limit).line()
+
+
+# Pulls and hydration (DESIGN.md flows 1 and 2) ----------------------------------------------------------------------
+# pull_matches_task uses acks_late: the pull is resumable and exactly-once by construction (checkpoint, advisory lock,
+# ON CONFLICT), so running it again after a worker died mid-pull continues the run rather than duplicating anything;
+# with reject_on_worker_lost the message comes back when the worker process is killed.
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +103,9 @@ QUEUED_PULL_TTL = 30 * 60
     max_retries=5,
 )
 def pull_matches_task(domain_id: int, job_id: str = "") -> dict:
+    from matches.models import Domain
+    from matches.services.pulls import PullAlreadyRunning, PullFailed, pull_domain
+
     domain = Domain.objects.filter(pk=domain_id).first()
     cache.delete(_queued_key(domain_id))
     if domain is None:
@@ -61,6 +127,8 @@ def pull_matches_task(domain_id: int, job_id: str = "") -> dict:
 def poll_identity_resolution_jobs(domain_id: int | None = None) -> list[int]:
     """Queue a pull for each enabled domain whose newest finished identity-resolution job is newer than its last
     completed run. Returns the ids of the domains queued."""
+    from matches.models import Domain
+
     domains = Domain.objects.filter(enabled=True)
     if domain_id is not None:
         domains = domains.filter(pk=domain_id)
@@ -79,12 +147,14 @@ def poll_identity_resolution_jobs(domain_id: int | None = None) -> list[int]:
     return queued
 
 
-def _newest_job_with_results(domain: Domain) -> dict | None:
+def _newest_job_with_results(domain) -> dict | None:
     jobs = [j for j in aws.list_identity_resolution_jobs(domain) if j.get("Status") in RESULT_STATUSES]
     return max(jobs, key=lambda j: j.get("JobEndTime") or j.get("JobStartTime"), default=None)
 
 
-def _is_new(domain: Domain, job: dict) -> bool:
+def _is_new(domain, job: dict) -> bool:
+    from matches.models import MatchRun
+
     if MatchRun.objects.filter(domain=domain, status=MatchRun.Status.RUNNING).exists():
         return False
     latest = domain.latest_completed_run()
@@ -112,6 +182,9 @@ def _queued_key(domain_id: int) -> str:
 )
 def hydrate_profiles_task(domain_id: int) -> dict:
     """Hydrate a slice of the domain's latest run, busiest queue first; queue the next slice while any remain."""
+    from matches.models import Domain
+    from matches.services.profiles import groups_hydrate
+
     domain = Domain.objects.filter(pk=domain_id).first()
     run = domain.latest_completed_run() if domain else None
     if run is None:

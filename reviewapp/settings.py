@@ -156,6 +156,12 @@ MATCHDESK = {
     "AWS_READ_TIMEOUT": env.float("MATCHDESK_AWS_READ_TIMEOUT", default=30.0),
     "PROFILE_CACHE_SECONDS": env.int("MATCHDESK_PROFILE_CACHE_SECONDS", default=300),
     "CLAIM_SECONDS": env.int("MATCHDESK_CLAIM_SECONDS", default=600),
+    # Merge execution (matches/services/merges.py): the wait before re-checking after a MergeProfiles timeout or 5xx,
+    # when a running job's worker counts as dead, and the backoff (base, cap) of a throttled or uncertain job.
+    "MERGE_RECHECK_DELAY": env.float("MATCHDESK_MERGE_RECHECK_DELAY", default=5.0),
+    "MERGE_STALE_SECONDS": env.int("MATCHDESK_MERGE_STALE_SECONDS", default=300),
+    "MERGE_BACKOFF_BASE": env.float("MATCHDESK_MERGE_BACKOFF_BASE", default=15.0),
+    "MERGE_BACKOFF_MAX": env.float("MATCHDESK_MERGE_BACKOFF_MAX", default=900.0),
 }
 
 LOGGING = {
@@ -163,4 +169,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
+
+# Workers and beat prove they are alive through this task (admin operations page; stale after 2 minutes).
+CELERY_BEAT_SCHEDULE = {
+    "matchdesk-heartbeat": {
+        "task": "matches.tasks.heartbeat",
+        "schedule": env.float("MATCHDESK_HEARTBEAT_SECONDS", default=30.0),
+        "options": {"expires": 60},
+    },
 }

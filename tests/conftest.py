@@ -5,8 +5,9 @@ import pytest
 from matches import roles
 from tests.factories import DomainFactory, UserFactory
 
-# Shared fixture modules: the emulator over HTTP, a real Celery worker.
-pytest_plugins = ["tests.emulator_fixtures", "tests.worker"]
+# Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges); celery_worker.
+# Ingestion: emulator, emu, emulated_domain, fast_retries, command_env (tests/emulator_fixtures.py).
+pytest_plugins = ["tests.merging", "tests.worker", "tests.emulator_fixtures"]
 
 PASSWORD = "correct horse battery"
 
@@ -49,3 +50,12 @@ def login(client):
         return client
 
     return _login
+
+
+from tests.redis_queue import celery_queue  # noqa: E402,F401  (fixture: what was sent to the Celery queue)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas are created per test: PBKDF2's deliberate slowness would dominate the suite's run time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

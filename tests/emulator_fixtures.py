@@ -1,6 +1,7 @@
 """Emulator fixtures for tests that talk HTTP to the Customer Profiles stand-in (loaded by tests/conftest.py):
 `emulator` (one in-process emulator per session), `emu` (its control client), `emulated_domain` (an emulator domain
-and its Matchdesk Domain), `fast_retries` (tiny backoff). Helpers: pid, match, generation."""
+and its Matchdesk Domain), `fast_retries` (tiny backoff), `command_env` (environment for a `manage.py` child on the
+test database). Helpers: pid, match, generation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import redis
+from django.conf import settings
 
 from emulator.testing import EmulatorControl, EmulatorThread
 from tests.factories import DomainFactory
@@ -69,3 +72,15 @@ def emulated_domain(emulator, emu, db):
         return DomainFactory(name=name, endpoint_url=emulator.url)
 
     return make
+
+
+@pytest.fixture
+def command_env(transactional_db):
+    """Environment for a child process on the test database, with tiny retry delays and a Celery queue of its own
+    (dropped afterwards, so the follow-up tasks it queues reach no worker)."""
+    from tests.merging import subprocess_env
+
+    queue = f"matchdesk-test-{uuid.uuid4().hex[:10]}"
+    env = subprocess_env(CONN_MAX_AGE="0", MATCHDESK_RETRY_BASE_DELAY="0.001", CELERY_QUEUE=queue)
+    yield env
+    redis.Redis.from_url(settings.REDIS_URL).delete(queue, f"_kombu.binding.{queue}")

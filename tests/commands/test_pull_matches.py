@@ -60,9 +60,7 @@ def snapshot(run: MatchRun) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_pull(
-    emu, emulated_domain, subprocess_env
-):
+def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_pull(emu, emulated_domain, command_env):
     items = [match(i, size=2 + i % 3, score=(i % 997) / 997) for i in range(8000)]
     for at in range(150, 8000, 1000):  # bad items and duplicates spread over the pages
         items.insert(at, {"MatchId": f"bad-{at}", "ProfileIds": ["nope"], "ConfidenceScore": 0.5})
@@ -70,7 +68,7 @@ def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_
     killed, twin = emulated_domain(items=items), emulated_domain(items=items)
     emu.set_faults(latency_ms=25, operations=["GetMatches"])
 
-    proc = pull_command(killed.name, subprocess_env)
+    proc = pull_command(killed.name, command_env)
     deadline = time.monotonic() + 60
     while not MatchRun.objects.filter(domain=killed, pages__gte=20).exists():
         assert proc.poll() is None, proc.communicate()
@@ -86,7 +84,7 @@ def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_
     assert 0 < partial < 8000
 
     emu.clear_faults()
-    resumed = run_command(killed.name, subprocess_env)
+    resumed = run_command(killed.name, command_env)
     assert resumed.returncode == 0, resumed.stderr
     assert f"run {interrupted.pk} completed (resumed)" in resumed.stdout
 
@@ -100,11 +98,11 @@ def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_exit_zero_on_success_and_on_no_new_results(emulated_domain, subprocess_env):
+def test_exit_zero_on_success_and_on_no_new_results(emulated_domain, command_env):
     domain = emulated_domain(items=[match(i) for i in range(150)])
 
-    first = run_command(domain.name, subprocess_env)
-    again = run_command(domain.name, subprocess_env)
+    first = run_command(domain.name, command_env)
+    again = run_command(domain.name, command_env)
 
     assert first.returncode == 0 and "150 groups stored" in first.stdout
     assert "2 pages" in first.stderr
@@ -113,24 +111,24 @@ def test_exit_zero_on_success_and_on_no_new_results(emulated_domain, subprocess_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_exit_non_zero_with_the_reason_on_failure(emu, emulated_domain, subprocess_env):
+def test_exit_non_zero_with_the_reason_on_failure(emu, emulated_domain, command_env):
     domain = emulated_domain(items=[match(1)])
     emu.set_faults(access_denied=True, operations=["GetMatches"])
 
-    result = run_command(domain.name, subprocess_env)
+    result = run_command(domain.name, command_env)
 
     assert result.returncode != 0
     assert "AccessDeniedException" in result.stderr and "not authorized" in result.stderr
 
 
 @pytest.mark.django_db(transaction=True)
-def test_exit_non_zero_when_a_pull_is_already_running(emulated_domain, subprocess_env):
+def test_exit_non_zero_when_a_pull_is_already_running(emulated_domain, command_env):
     domain = emulated_domain(items=[match(1)])
     run = MatchRun.objects.create(domain=domain, status="running")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [PULL_LOCK_CLASS, domain.pk])
     try:
-        result = run_command(domain.name, subprocess_env)
+        result = run_command(domain.name, command_env)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [PULL_LOCK_CLASS, domain.pk])

@@ -14,8 +14,8 @@ from matches.services.decisions import (
     default_main_profile,
     group_claim,
     group_merge_approve,
-    group_release,
     group_reject,
+    group_release,
     group_reopen,
     group_split,
 )

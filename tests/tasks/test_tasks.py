@@ -49,7 +49,7 @@ def test_the_pull_task_runs_in_a_real_worker_and_hydration_follows(emu, emulated
     domain = emulated_domain(items=[match(i, base=i * 2) for i in range(120)])
     emu.add_profiles(domain.name, [{"ProfileId": pid(n), "FirstName": f"P{n}", "LastName": "Lee"} for n in range(240)])
 
-    tasks.pull_matches_task.apply_async(args=[domain.pk], queue=celery_worker.queue)
+    tasks.pull_matches_task.delay(domain.pk)
 
     deadline = time.monotonic() + 60
     while not MatchRun.objects.filter(domain=domain, status="completed").exists():

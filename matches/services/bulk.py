@@ -1,0 +1,197 @@
+"""Bulk decisions on the merge or reject queue: each group gets its own Decision marked bulk (never evidence for
+thresholds). Groups a steward holds, groups already decided and groups reserved for QA review are skipped and counted.
+Large batches run in a worker, in chunks, saving progress and a cursor after each chunk."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from celery import current_app
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from matches.models import BulkJob, Domain, MatchGroup, QASample
+from matches.selectors_admin import qa_sampled_group_ids, queue_bounds, queue_groups
+from matches.services.audit import audit_log
+from matches.services.decisions import DecisionRefused, default_main_profile, group_merge_approve, group_reject
+
+BULK_TASK = "matches.tasks.bulk_job_task"
+INLINE_LIMIT = 200
+CHUNK = 100
+ACTION_FOR_QUEUE = {QASample.Queue.MERGE: BulkJob.Action.MERGE, QASample.Queue.REJECT: BulkJob.Action.REJECT}
+
+
+class BulkRefused(Exception):
+    pass
+
+
+def bulk_job_create(
+    *, actor, domain: Domain, queue: str, policy_id: int, group_ids: list[int] | None = None
+) -> BulkJob:
+    """Record a bulk decision on the selected groups (or, with none given, every open group in the queue)."""
+    if queue not in ACTION_FOR_QUEUE:
+        raise BulkRefused(f"Bulk decisions apply to the merge or the reject queue, not '{queue}'.")
+    run = domain.latest_completed_run()
+    if run is None:
+        raise BulkRefused("This domain has no completed pull yet.")
+    with transaction.atomic():
+        Domain.objects.select_for_update().filter(pk=domain.pk).first()
+        policy = domain.policy()
+        if policy.pk != int(policy_id):
+            raise BulkRefused("The thresholds changed since you confirmed: the queue is different now. Look again.")
+        lo, below = queue_bounds(policy, queue)
+        in_queue = queue_groups(run=run, policy=policy, queue=queue)
+        if group_ids:
+            wanted = sorted({int(pk) for pk in group_ids})
+            total = len(wanted)
+        else:
+            wanted = []
+            total = in_queue.count()
+        if not total:
+            raise BulkRefused(f"Nothing to do: the {queue} queue has no open group.")
+        job = BulkJob.objects.create(
+            domain=domain,
+            run=run,
+            queue=queue,
+            action=ACTION_FOR_QUEUE[queue],
+            threshold_policy=policy,
+            score_min=lo,
+            score_below=below,
+            group_ids=wanted,
+            total=total,
+            created_by=actor,
+        )
+        audit_log(
+            actor=actor,
+            action="bulk.started",
+            object_type="bulk_job",
+            object_id=job.pk,
+            domain=domain,
+            details={
+                "queue": queue,
+                "action": job.action,
+                "total": total,
+                "selected": bool(wanted),
+                "threshold_policy_id": policy.pk,
+                "run_id": run.pk,
+            },
+        )
+        if total > INLINE_LIMIT:
+            pk = job.pk
+            transaction.on_commit(lambda: current_app.send_task(BULK_TASK, args=[pk]))
+    return job
+
+
+def _next_chunk(job: BulkJob, size: int) -> list[MatchGroup]:
+    qs = MatchGroup.objects.filter(run_id=job.run_id, pk__gt=job.cursor).select_related("run__domain", "claimed_by")
+    if job.group_ids:
+        qs = qs.filter(pk__in=job.group_ids)
+    else:
+        # Still inside the queue as it was when the job was confirmed; groups decided meanwhile drop out.
+        qs = qs.filter(
+            status=MatchGroup.Status.OPEN, confidence_score__gte=job.score_min, confidence_score__lt=job.score_below
+        )
+    return list(qs.order_by("pk")[:size])
+
+
+def _skip_reason(group: MatchGroup, job: BulkJob, actor, sampled: set[int], now) -> str | None:
+    if group.status != MatchGroup.Status.OPEN:
+        return "already decided"
+    if not job.score_min <= group.confidence_score < job.score_below:
+        return "not in the queue"
+    if group.claimed_by_id and group.claimed_by_id != actor.pk and group.claimed_until and group.claimed_until > now:
+        return "claimed by a steward"
+    if group.pk in sampled:
+        return "in a QA sample"
+    return None
+
+
+def _decide(job: BulkJob, group: MatchGroup, actor) -> None:
+    if job.action == BulkJob.Action.MERGE:
+        group_merge_approve(
+            group=group,
+            actor=actor,
+            main_profile_id=default_main_profile(group),
+            reason=f"bulk job {job.pk}",
+            bulk=True,
+        )
+    else:
+        group_reject(group=group, actor=actor, reason=f"bulk job {job.pk}", bulk=True)
+
+
+def bulk_job_claim(*, job_id: int) -> bool:
+    """Take a pending job for running; False when it is already running or finished."""
+    return bool(BulkJob.objects.filter(pk=job_id, status=BulkJob.Status.PENDING).update(status=BulkJob.Status.RUNNING))
+
+
+def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
+    """Decide the job's groups chunk by chunk; each group is its own transaction (its own Decision and audit event)."""
+    actor = job.created_by
+    while True:
+        chunk = _next_chunk(job, chunk_size)
+        if not chunk:
+            break
+        sampled = qa_sampled_group_ids(g.pk for g in chunk)
+        done, skipped = 0, Counter()
+        now = timezone.now()
+        for group in chunk:
+            reason = _skip_reason(group, job, actor, sampled, now)
+            if reason is None:
+                try:
+                    _decide(job, group, actor)
+                    done += 1
+                    continue
+                except DecisionRefused:
+                    reason = "refused (decided or claimed meanwhile)"
+            skipped[reason] += 1
+        job.cursor = chunk[-1].pk
+        reasons = Counter(job.skip_reasons) + skipped
+        BulkJob.objects.filter(pk=job.pk).update(
+            cursor=job.cursor, done=F("done") + done, skipped=F("skipped") + sum(skipped.values()), skip_reasons=reasons
+        )
+        job.refresh_from_db()
+    return bulk_job_finish(job=job)
+
+
+def bulk_job_finish(*, job: BulkJob, error: str = "") -> BulkJob:
+    """Close the job; groups that left the queue before their turn count as skipped."""
+    with transaction.atomic():
+        job = BulkJob.objects.select_for_update().get(pk=job.pk)
+        missing = job.total - job.done - job.skipped
+        if missing > 0 and not error:
+            job.skipped += missing
+            job.skip_reasons = dict(Counter(job.skip_reasons) + Counter({"decided meanwhile": missing}))
+        job.status = BulkJob.Status.FAILED if error else BulkJob.Status.DONE
+        job.error = error
+        job.finished_at = timezone.now()
+        job.save()
+        audit_log(
+            actor=job.created_by,
+            action="bulk.failed" if error else "bulk.finished",
+            object_type="bulk_job",
+            object_id=job.pk,
+            domain=job.domain,
+            details={
+                "queue": job.queue,
+                "action": job.action,
+                "total": job.total,
+                "done": job.done,
+                "skipped": job.skipped,
+                "skip_reasons": job.skip_reasons,
+                "error": error,
+            },
+        )
+    return job
+
+
+def bulk_job_execute(*, job_id: int) -> BulkJob | None:
+    """Claim and run a job (what the worker task and small inline batches call)."""
+    if not bulk_job_claim(job_id=job_id):
+        return None
+    job = BulkJob.objects.select_related("domain", "created_by").get(pk=job_id)
+    try:
+        return bulk_job_run(job=job)
+    except Exception as exc:
+        bulk_job_finish(job=job, error=f"{type(exc).__name__}: {exc}")
+        raise
