@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +45,10 @@ def run_command(name: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+def interrupted_id(domain) -> int:
+    return MatchRun.objects.get(domain=domain).pk
+
+
 def snapshot(run: MatchRun) -> dict:
     return {
         "groups": {
@@ -77,7 +82,7 @@ def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_
     os.kill(proc.pid, signal.SIGKILL)
     _, stderr = proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    assert "20 pages" in stderr  # progress on stderr
+    assert re.search(rf"run {interrupted_id(killed)}: \d+ pages, \d+/8016 groups received", stderr)  # progress
     interrupted = MatchRun.objects.get(domain=killed)
     assert interrupted.status == "running" and 20 <= interrupted.pages < 81 and interrupted.next_token
     partial = MatchGroup.objects.filter(run=interrupted).count()

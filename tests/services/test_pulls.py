@@ -424,6 +424,7 @@ def test_a_stale_in_memory_checkpoint_cannot_write(emulated_domain):
 
 def test_progress_reports_pages_groups_and_potential_matches(emulated_domain, monkeypatch):
     monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 2)
+    monkeypatch.setattr(pulls, "SECONDS_PER_TRANSACTION", 600)
     domain = emulated_domain(items=[match(i) for i in range(450)])
     seen = []
 
