@@ -139,6 +139,8 @@ class PullResult:
 
     @property
     def message(self) -> str:
+        if self.status == "unchanged" and self.run_id is None:
+            return f"{self.domain}: no new results (no identity-resolution job has produced matches yet)"
         if self.status == "unchanged":
             return f"{self.domain}: no new results (generation {_when(self.generated_at)} already pulled)"
         return (
@@ -490,7 +492,8 @@ class _Pull:
                 first = self.fetch(None)
                 latest = self.domain.latest_completed_run()
                 generation = first.get("MatchGenerationDate")
-                if latest is not None and generation == latest.generated_at:
+                no_results_yet = latest is None and generation is None and not first.get("Matches")
+                if no_results_yet or (latest is not None and generation == latest.generated_at):
                     return self.unchanged(latest, generation)
                 run = self.start(first)
                 resumed = False
@@ -524,7 +527,8 @@ class _Pull:
                 first = None
                 self.restart(run, restart.reason)
 
-    def unchanged(self, latest: MatchRun, generation: datetime | None) -> PullResult:
+    def unchanged(self, latest: MatchRun | None, generation: datetime | None) -> PullResult:
+        """Nothing new: the generation already pulled, or (no run yet) no identity-resolution results at all."""
         with transaction.atomic():
             audit_log(
                 actor=self.actor,
@@ -532,9 +536,14 @@ class _Pull:
                 object_type="domain",
                 object_id=self.domain.pk,
                 domain=self.domain,
-                details={"generated_at": _when(generation), "run_id": latest.pk},
+                details={"generated_at": _when(generation), "run_id": latest.pk if latest else None},
             )
-        return PullResult(domain=self.domain.name, status="unchanged", run_id=latest.pk, generated_at=generation)
+        return PullResult(
+            domain=self.domain.name,
+            status="unchanged",
+            run_id=latest.pk if latest else None,
+            generated_at=generation,
+        )
 
     def start(self, first: dict[str, Any]) -> MatchRun:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import psycopg
@@ -24,6 +25,7 @@ from matches.models import (
 from matches.services import pulls
 from matches.services.pulls import PullAlreadyRunning, PullFailed, PullLost, pull_domain
 from tests.emulator_fixtures import generation, match, pid
+from tests.factories import DomainFactory
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -283,6 +285,18 @@ def test_unchanged_generation_creates_no_run_and_is_audited(emulated_domain):
     assert again.status == "unchanged" and "no new results" in again.message
     assert list(MatchRun.objects.filter(domain=domain).values_list("pk", "status")) == [(first.run_id, "completed")]
     assert stored(first.run_id) == groups_before
+    assert AuditEvent.objects.filter(action="pull.unchanged", domain=domain.name).count() == 1
+
+
+def test_a_domain_without_any_results_yet_creates_no_run(emu, emulator, db):
+    name = f"no-job-yet-{uuid.uuid4().hex[:8]}"
+    emu.create_domain(name, run_job=False)  # no identity-resolution job: GetMatches has no MatchGenerationDate
+    domain = DomainFactory(name=name, endpoint_url=emulator.url)
+
+    result = pull_domain(domain=domain)
+
+    assert result.status == "unchanged" and "no identity-resolution job" in result.message
+    assert not MatchRun.objects.filter(domain=domain).exists()
     assert AuditEvent.objects.filter(action="pull.unchanged", domain=domain.name).count() == 1
 
 
