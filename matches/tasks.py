@@ -139,10 +139,11 @@ def poll_identity_resolution_jobs(domain_id: int | None = None) -> list[int]:
         except aws.MatchdeskAwsError as exc:
             log.warning("poll %s: %s", domain.name, exc)
             continue
-        if job is None or not _is_new(domain, job):
+        if not _needs_pull(domain, job):
             continue
-        if cache.add(_queued_key(domain.pk), job["JobId"], QUEUED_PULL_TTL):
-            pull_matches_task.delay(domain.pk, job_id=job["JobId"])
+        job_id = job["JobId"] if job else ""
+        if cache.add(_queued_key(domain.pk), job_id or "resume", QUEUED_PULL_TTL):
+            pull_matches_task.delay(domain.pk, job_id=job_id)
             queued.append(domain.pk)
     return queued
 
@@ -152,10 +153,18 @@ def _newest_job_with_results(domain) -> dict | None:
     return max(jobs, key=lambda j: j.get("JobEndTime") or j.get("JobStartTime"), default=None)
 
 
-def _is_new(domain, job: dict) -> bool:
-    from matches.models import MatchRun
+def _needs_pull(domain, job: dict | None) -> bool:
+    """A finished job newer than the last completed run, or a running run whose worker stopped beating."""
+    from datetime import timedelta
 
-    if MatchRun.objects.filter(domain=domain, status=MatchRun.Status.RUNNING).exists():
+    from matches.models import MatchRun
+    from matches.services.pulls import STALE_HEARTBEAT_SECONDS
+
+    running = MatchRun.objects.filter(domain=domain, status=MatchRun.Status.RUNNING).first()
+    if running is not None:
+        beat = running.heartbeat_at or running.started_at
+        return beat < timezone.now() - timedelta(seconds=STALE_HEARTBEAT_SECONDS)
+    if job is None:
         return False
     latest = domain.latest_completed_run()
     if latest is None:

@@ -5,7 +5,9 @@ How a pull stays exactly-once:
   allows one `running` MatchRun per domain. The lock says whether the worker of a running run is alive: Postgres drops
   it the moment the worker's connection goes (SIGKILL, crash, lost host), so a new pull resumes a run whose lock is free
   at once, whatever its `heartbeat_at` says, and refuses one whose lock is held. (Behind a transaction-pooling
-  pgbouncer session locks do not work: connect pulls directly.) As a second guard, every transaction that stores pages
+  pgbouncer session locks do not work: connect pulls directly.) The job poll queues a pull for a running run whose
+  heartbeat is older than STALE_HEARTBEAT_SECONDS, so an orphaned run is resumed without waiting for the next job.
+  As a second guard, every transaction that stores pages
   re-reads the run under FOR UPDATE and checks the checkpoint is the one this pull left: two writers can never both
   advance a run.
 - A transaction stores one or more pages (at most PAGES_PER_TRANSACTION, or SECONDS_PER_TRANSACTION's worth) and the
@@ -46,6 +48,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -72,6 +75,8 @@ MAX_RESULTS = 100
 PAGES_PER_TRANSACTION = 20
 SECONDS_PER_TRANSACTION = 2.0
 MAX_RESTARTS = 3
+# A running run whose heartbeat is older than this is presumed orphaned: the job poll queues a pull to resume it.
+STALE_HEARTBEAT_SECONDS = 600
 SUPERSEDE_CHUNK = 20_000
 # Arbitrary constant: the advisory lock class of "a pull of domain N is in progress" ("MDPU").
 PULL_LOCK_CLASS = 0x4D44_5055
@@ -508,8 +513,8 @@ class _Pull:
             raise PullFailed(f"Pull of {self.domain.name} failed: {exc.message}", run_id=failed.pk) from exc
         except (PullLost, PullFailed):
             raise
-        except DatabaseError:
-            raise  # the database is unreachable or the transaction broke: the run stays resumable
+        except (DatabaseError, SoftTimeLimitExceeded):
+            raise  # the database went away, or the task ran out of time: the run stays resumable
         except Exception as exc:
             if run is not None:
                 self.fail(run, f"{type(exc).__name__}: {exc}")

@@ -112,6 +112,18 @@ def test_a_pull_started_after_the_job_ended_counts_as_having_it(emu, emulated_do
     assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []
 
 
+def test_poll_queues_a_resume_for_a_running_run_whose_worker_stopped_beating(emulated_domain, default_queue):
+    domain = emulated_domain(items=[match(1)])
+    run = MatchRun.objects.create(domain=domain, status="running", heartbeat_at=timezone.now())
+    cache.delete(f"pull-queued:{domain.pk}")
+
+    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []  # alive: leave it alone
+
+    MatchRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=11))
+    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == [domain.pk]
+    assert drain(default_queue)[0][:2] == ("matches.tasks.pull_matches_task", [domain.pk])
+
+
 def test_hydration_task_works_in_slices_and_queues_the_next(emu, emulated_domain, default_queue, monkeypatch):
     monkeypatch.setattr(tasks, "HYDRATE_GROUPS_PER_TASK", 2)
     domain = emulated_domain(items=[match(i) for i in range(3)])
