@@ -7,14 +7,15 @@ How a pull stays exactly-once:
   at once, whatever its `heartbeat_at` says, and refuses one whose lock is held. (Behind a transaction-pooling
   pgbouncer session locks do not work: connect pulls directly.) The job poll queues a pull for a running run whose
   heartbeat is older than STALE_HEARTBEAT_SECONDS, so an orphaned run is resumed without waiting for the next job.
-  As a second guard, every transaction that stores pages
-  re-reads the run under FOR UPDATE and checks the checkpoint is the one this pull left: two writers can never both
-  advance a run.
+  As a second guard, every transaction that stores pages re-reads the run under FOR UPDATE and checks the checkpoint
+  is the one this pull left: two writers can never both advance a run.
 - A transaction stores one or more pages (at most PAGES_PER_TRANSACTION, or SECONDS_PER_TRANSACTION's worth) and the
   checkpoint of its last page: `next_token` (the token of the next page to fetch) and the counters. A killed pull
   resumes from the checkpoint: what was committed is complete up to it, nothing after it was.
-- Groups go in with one INSERT ... SELECT FROM unnest(...) ON CONFLICT (run, match_id) DO NOTHING RETURNING per batch;
-  only rows really inserted are counted into the run's score histogram (`bins_add`) and `groups_stored`.
+- A batch's valid groups are COPYed into a session temp table, then moved with one INSERT ... SELECT ... ON CONFLICT
+  (run, match_id) DO NOTHING RETURNING; only rows really inserted are counted into the run's score histogram
+  (`bins_add`) and `groups_stored`. A MatchId already stored is compared with the stored copy: identical, ignored;
+  different, quarantined (the first copy stays).
 
 Restarts: a page whose MatchGenerationDate differs from the run's (AWS serves only the latest results, so the rest
 of the pull would mix two generations), or a BadRequest about the NextToken (expired, or from before a crash), deletes
