@@ -4,6 +4,7 @@ blind-retry. botocore errors become MatchdeskAwsError subclasses whose message a
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -107,7 +108,24 @@ def _client(region: str, endpoint_url: str, role_arn: str):
     )
     with _client_lock:  # boto3 sessions are not thread-safe to create; clients are safe to share
         session = boto3.Session(botocore_session=_botocore_session(role_arn))
-        return session.client(SERVICE, config=config, endpoint_url=endpoint_url or None)
+        client = session.client(SERVICE, config=config, endpoint_url=endpoint_url or None)
+        client.meta.events.register(f"before-parse.{SERVICE}.GetMatches", _keep_raw_matches)
+        return client
+
+
+def _keep_raw_matches(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """Hand GetMatches items to the caller exactly as received. botocore would coerce them to the model first
+    (a boolean score becomes 1.0, a string of ids a list of characters) or fail the whole page on one bad item;
+    the pull validates and quarantines each item itself."""
+    if response_dict.get("status_code") != 200:
+        return
+    try:
+        body = json.loads(response_dict.get("body") or b"{}")
+    except ValueError:
+        return  # botocore reports the unreadable page
+    if isinstance(body, dict) and "Matches" in body:
+        customized_response_dict["Matches"] = body.pop("Matches")
+        response_dict["body"] = json.dumps(body).encode()
 
 
 def _botocore_session(role_arn: str) -> botocore.session.Session:
@@ -200,7 +218,8 @@ def _pascal(name: str) -> str:
 
 
 def get_matches(domain: Any, *, next_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
-    """One GetMatches page, as boto3 parsed it (items are not validated here)."""
+    """One GetMatches page: NextToken and MatchGenerationDate parsed by boto3, `Matches` raw as received
+    (not validated here: the pull quarantines bad items)."""
     params: dict[str, Any] = {"DomainName": domain.name, "MaxResults": max_results}
     if next_token:
         params["NextToken"] = next_token

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from celery import shared_task
 from celery.signals import before_task_publish
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
+
+from matches import aws
+from matches.services.backoff import AwsRetriesExhausted
 
 # Admin: bulk decisions and heartbeats -------------------------------------------------------------------------------
 
@@ -69,3 +75,130 @@ def run_due_merges_task(limit: int = 50) -> str:
     from matches.services.merges import merge_jobs_run_due
 
     return merge_jobs_run_due(limit=limit).line()
+
+
+# Pulls and hydration (DESIGN.md flows 1 and 2) ----------------------------------------------------------------------
+# pull_matches_task uses acks_late: the pull is resumable and exactly-once by construction (checkpoint, advisory lock,
+# ON CONFLICT), so running it again after a worker died mid-pull continues the run rather than duplicating anything;
+# with reject_on_worker_lost the message comes back when the worker process is killed.
+
+log = logging.getLogger(__name__)
+
+PULL_TIME_LIMIT = 3 * 3600
+HYDRATE_GROUPS_PER_TASK = 2000
+RESULT_STATUSES = ("COMPLETED", "PARTIAL_SUCCESS")
+QUEUED_PULL_TTL = 30 * 60
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=PULL_TIME_LIMIT,
+    soft_time_limit=PULL_TIME_LIMIT - 300,
+    # Only a lost database connection is retried here: AWS throttling and 5xx are retried page by page inside the
+    # pull, and other AWS errors fail the run with their message.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def pull_matches_task(domain_id: int, job_id: str = "") -> dict:
+    from matches.models import Domain
+    from matches.services.pulls import PullAlreadyRunning, PullFailed, pull_domain
+
+    domain = Domain.objects.filter(pk=domain_id).first()
+    cache.delete(_queued_key(domain_id))
+    if domain is None:
+        log.warning("pull_matches_task: domain %s no longer exists", domain_id)
+        return {"status": "missing"}
+    try:
+        result = pull_domain(domain=domain, job_id=job_id)
+    except PullAlreadyRunning as exc:
+        log.info("%s", exc)
+        return {"status": "already_running"}
+    except PullFailed as exc:
+        log.error("%s", exc)
+        return {"status": "failed", "run_id": exc.run_id, "error": str(exc)}
+    log.info("%s", result.message)
+    return {"status": result.status, "run_id": result.run_id, "groups_stored": result.groups_stored}
+
+
+@shared_task(time_limit=600, soft_time_limit=540)
+def poll_identity_resolution_jobs(domain_id: int | None = None) -> list[int]:
+    """Queue a pull for each enabled domain whose newest finished identity-resolution job is newer than its last
+    completed run. Returns the ids of the domains queued."""
+    from matches.models import Domain
+
+    domains = Domain.objects.filter(enabled=True)
+    if domain_id is not None:
+        domains = domains.filter(pk=domain_id)
+    queued = []
+    for domain in domains:
+        try:
+            job = _newest_job_with_results(domain)
+        except aws.MatchdeskAwsError as exc:
+            log.warning("poll %s: %s", domain.name, exc)
+            continue
+        if not _needs_pull(domain, job):
+            continue
+        job_id = job["JobId"] if job else ""
+        if cache.add(_queued_key(domain.pk), job_id or "resume", QUEUED_PULL_TTL):
+            pull_matches_task.delay(domain.pk, job_id=job_id)
+            queued.append(domain.pk)
+    return queued
+
+
+def _newest_job_with_results(domain) -> dict | None:
+    jobs = [j for j in aws.list_identity_resolution_jobs(domain) if j.get("Status") in RESULT_STATUSES]
+    return max(jobs, key=lambda j: j.get("JobEndTime") or j.get("JobStartTime"), default=None)
+
+
+def _needs_pull(domain, job: dict | None) -> bool:
+    """A finished job newer than the last completed run, or a running run whose worker stopped beating."""
+    from datetime import timedelta
+
+    from matches.models import MatchRun
+    from matches.services.pulls import STALE_HEARTBEAT_SECONDS
+
+    running = MatchRun.objects.filter(domain=domain, status=MatchRun.Status.RUNNING).first()
+    if running is not None:
+        beat = running.heartbeat_at or running.started_at
+        return beat < timezone.now() - timedelta(seconds=STALE_HEARTBEAT_SECONDS)
+    if job is None:
+        return False
+    latest = domain.latest_completed_run()
+    if latest is None:
+        return True
+    if latest.job_id and latest.job_id == job["JobId"]:
+        return False
+    ended = job.get("JobEndTime") or job.get("JobStartTime")
+    # A pull that started after the job ended served that job's results (or newer): GetMatches shows the latest.
+    return ended is None or ended > latest.started_at
+
+
+def _queued_key(domain_id: int) -> str:
+    return f"pull-queued:{domain_id}"
+
+
+@shared_task(
+    time_limit=1800,
+    soft_time_limit=1700,
+    # AWS kept throttling or failing through every in-call retry: try the slice again later.
+    autoretry_for=(AwsRetriesExhausted,),
+    retry_backoff=60,
+    retry_jitter=True,
+    max_retries=3,
+)
+def hydrate_profiles_task(domain_id: int) -> dict:
+    """Hydrate a slice of the domain's latest run, busiest queue first; queue the next slice while any remain."""
+    from matches.models import Domain
+    from matches.services.profiles import groups_hydrate
+
+    domain = Domain.objects.filter(pk=domain_id).first()
+    run = domain.latest_completed_run() if domain else None
+    if run is None:
+        return {"groups": 0}
+    result = groups_hydrate(run=run, limit=HYDRATE_GROUPS_PER_TASK)
+    if result.remaining:
+        hydrate_profiles_task.delay(domain_id)
+    return {"groups": result.groups, "remaining": result.remaining}

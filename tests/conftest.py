@@ -6,7 +6,8 @@ from matches import roles
 from tests.factories import DomainFactory, UserFactory
 
 # Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges); celery_worker.
-pytest_plugins = ["tests.merging", "tests.worker"]
+# Ingestion: emulator, emu, emulated_domain, fast_retries, command_env (tests/emulator_fixtures.py).
+pytest_plugins = ["tests.merging", "tests.worker", "tests.emulator_fixtures"]
 
 PASSWORD = "correct horse battery"
 

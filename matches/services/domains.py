@@ -8,6 +8,7 @@ from django.db import transaction
 
 from matches.models import Domain, ThresholdPolicy
 from matches.services.audit import audit_log
+from matches.services.schedules import schedules_ensure
 
 EDITABLE = (
     "region",
@@ -46,6 +47,9 @@ def domain_save(*, actor, name: str, **values: Any) -> tuple[Domain, bool]:
                 setattr(domain, key, value)
             domain.full_clean()
             domain.save()
+        if created or "enabled" in changes:
+            # Polling and the weekly fallback pull follow the domain's `enabled`.
+            schedules_ensure(domain=domain)
         if created or changes:
             audit_log(
                 actor=actor,

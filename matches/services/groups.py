@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
 
 from matches.models import MatchGroup, MatchRun, RunScoreBin
 
@@ -24,22 +23,36 @@ def bins_add(*, run: MatchRun, scores: Iterable[float], open_: bool = True) -> N
     counts = Counter(score_bin(s) for s in scores)
     if not counts:
         return
-    rows = [(run.pk, b, n, n if open_ else 0) for b, n in counts.items()]
+    bins = list(counts)
+    totals = [counts[b] for b in bins]
+    table = RunScoreBin._meta.db_table
     with connection.cursor() as cursor:
-        cursor.executemany(
+        cursor.execute(
             f"""
-            INSERT INTO {RunScoreBin._meta.db_table} (run_id, bin, total, open) VALUES (%s, %s, %s, %s)
+            INSERT INTO {table} (run_id, bin, total, open)
+            SELECT %s, b, n, o FROM unnest(%s::int[], %s::int[], %s::int[]) AS t(b, n, o)
             ON CONFLICT (run_id, bin) DO UPDATE
-            SET total = {RunScoreBin._meta.db_table}.total + EXCLUDED.total,
-                open = {RunScoreBin._meta.db_table}.open + EXCLUDED.open
+            SET total = {table}.total + EXCLUDED.total, open = {table}.open + EXCLUDED.open
             """,
-            rows,
+            [run.pk, bins, totals, totals if open_ else [0] * len(bins)],
         )
 
 
 def _bump_open(run_id: int, scores: Iterable[float], delta: int) -> None:
-    for b, n in Counter(score_bin(s) for s in scores).items():
-        RunScoreBin.objects.filter(run_id=run_id, bin=b).update(open=F("open") + delta * n)
+    counts = Counter(score_bin(s) for s in scores)
+    if not counts:
+        return
+    bins = list(counts)
+    table = RunScoreBin._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS h SET open = h.open + t.n
+            FROM unnest(%s::int[], %s::int[]) AS t(b, n)
+            WHERE h.run_id = %s AND h.bin = t.b
+            """,
+            [bins, [delta * counts[b] for b in bins], run_id],
+        )
 
 
 def group_set_status(*, group: MatchGroup, status: str, reason: str = "", **extra) -> None:

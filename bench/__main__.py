@@ -1,0 +1,67 @@
+"""`python -m bench [<subcommand> [options]]`: one benchmark, or all of them with their defaults.
+Subcommands register in COMMANDS as (help, add_arguments, run)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from bench import db, ingest
+
+
+def _admin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--groups", type=int, default=1_000_000)
+    parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--keep", action="store_true", help="keep the bench domain for the next run")
+
+
+def _admin_run(args: argparse.Namespace) -> int:
+    """bench.admin in its own bench database (kept between runs, so --keep can reuse the 1M-group run)."""
+    name = f"{db.bench_name()}_admin"
+    db.ensure_template(template=name)
+    argv = ["--groups", str(args.groups), "--iterations", str(args.iterations)] + (["--keep"] if args.keep else [])
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "_admin-child", *argv], cwd=db.ROOT, env=db.child_env(name)
+    ).returncode
+
+
+def _admin_child(argv: list[str]) -> int:
+    from bench import admin
+
+    admin.run(argv)
+    return 0
+
+
+COMMANDS = {
+    "ingest": ingest.COMMAND,
+    "admin": ("threshold preview latency on a 1,000,000-group run", _admin_arguments, _admin_run),
+}
+# Internal: the measuring child processes (fresh interpreter on a bench database; ru_maxrss is theirs alone).
+CHILDREN = {
+    "_ingest-child": ingest.child_main,
+    "_admin-child": _admin_child,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in CHILDREN:
+        return CHILDREN[argv[0]](argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    if args.command is not None:
+        return COMMANDS[args.command][2](args)
+    # `make bench` without BENCH_ARGS: every benchmark with its defaults (SCALE=N shrinks those that take it).
+    failed = 0
+    for name in COMMANDS:
+        print(f"== {name}")
+        failed |= COMMANDS[name][2](parser.parse_args([name]))
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
