@@ -292,14 +292,12 @@ def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
         decision = _decide(request, group, action)
     except DecisionRefused as exc:
         text = str(exc)
+        # A double submit: the first one decided; say so calmly rather than as an error.
         calm = text.startswith("Already decided by you")
         if request.htmx:
-            group = get_group_or_404(request, pk)
-            return (
-                _render_panel(request, group, queue=queue, error="" if calm else text)
-                if not calm
-                else (_notice_panel(request, group, queue, text))
-            )
+            if calm:
+                messages.info(request, text)
+            return _render_panel(request, get_group_or_404(request, pk), queue=queue, error="" if calm else text)
         (messages.info if calm else messages.error)(request, text)
         return redirect(_group_url(group, queue))
     if decision is not None:
@@ -321,11 +319,6 @@ def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
     if nxt is None:
         return redirect(_queue_url(domain, bucket_queue or sel.REVIEW))
     return redirect(_group_url(nxt, bucket_queue))
-
-
-def _notice_panel(request: HttpRequest, group: MatchGroup, queue: str | None, text: str) -> HttpResponse:
-    messages.info(request, text)
-    return _render_panel(request, group, queue=queue)
 
 
 def _back(request: HttpRequest, group: MatchGroup, queue: str | None) -> HttpResponse:
