@@ -223,6 +223,15 @@ class Column:
     def missing(self) -> bool:
         return self.profile is None or self.profile.missing
 
+    @property
+    def name(self) -> str:
+        """The name a steward knows the column by (customer data: rendered escaped)."""
+        if self.profile is None:
+            return ""
+        a = self.profile.attributes or {}
+        full = " ".join(str(a.get(k) or "").strip() for k in ("FirstName", "LastName")).strip()
+        return full or str(a.get("BusinessName") or "").strip()
+
 
 def group_decisions(group: MatchGroup) -> list[Decision]:
     return list(

@@ -23,6 +23,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         if create and extracted:
+            ensure_role_groups()
             self.groups.add(*Group.objects.filter(name__in=extracted))
 
 
@@ -72,3 +73,15 @@ class ProfileFactory(factory.django.DjangoModelFactory):
     domain = factory.SubFactory(DomainFactory)
     profile_id = factory.Sequence(lambda n: hex_id(100000 + n))
     attributes = factory.LazyAttribute(lambda o: {"ProfileId": o.profile_id, "FirstName": "Ann", "LastName": "Lee"})
+
+
+def ensure_role_groups() -> None:
+    """The role groups come from a data migration, which a transactional test's flush erases: put them back."""
+    from django.contrib.auth.models import Permission
+
+    from matches import roles as role_defs
+
+    for name, codenames in role_defs.ROLE_PERMISSIONS.items():
+        group, created = Group.objects.get_or_create(name=name)
+        if created:
+            group.permissions.set(Permission.objects.filter(content_type__app_label="matches", codename__in=codenames))

@@ -57,7 +57,15 @@
     var toggle = ev.target.closest && ev.target.closest("[data-split-toggle]");
     if (toggle) { ev.preventDefault(); setSplit(!splitMode()); }
   });
-  document.addEventListener("htmx:afterSettle", function () { document.body.classList.remove("split-mode"); focusRow(0); });
+  // Reset in the same task as the swap (not on settle, which comes later than the next keypress may).
+  document.addEventListener("htmx:beforeSwap", function () { document.body.classList.remove("split-mode"); });
+  // htmx gives focus back to an element of the same id; a steward who rejected from the reason field must not
+  // type the next shortcut into the next group's fields.
+  document.addEventListener("htmx:afterSwap", function () {
+    var active = document.activeElement;
+    if (active && active !== document.body && active.closest("#group-panel")) active.blur();
+    focusRow(0);
+  });
   document.addEventListener("DOMContentLoaded", function () { if (rows().length) focusRow(0); });
 
   var pending = null;
