@@ -194,13 +194,15 @@ def _raw(value: Any) -> str:
 
 def relation(kind: str, a: Any, b: Any, *, region_a: str | None = None, region_b: str | None = None) -> str:
     """How two non-empty values compare: exact, equivalent, similar or different."""
-    if _raw(a) == _raw(b):
+    return _relate(_raw(a), _raw(b), normalise(kind, a, region=region_a), normalise(kind, b, region=region_b))
+
+
+def _relate(raw_a: str, raw_b: str, norm_a: str, norm_b: str) -> str:
+    if raw_a == raw_b:
         return EXACT
-    na = normalise(kind, a, region=region_a)
-    nb = normalise(kind, b, region=region_b)
-    if na == nb:
+    if norm_a == norm_b:
         return EQUIVALENT
-    if na and nb and fuzz.ratio(na, nb) >= SIMILAR_MIN:
+    if norm_a and norm_b and fuzz.ratio(norm_a, norm_b) >= SIMILAR_MIN:
         return SIMILAR
     return DIFFERENT
 
@@ -243,33 +245,21 @@ def compare_row(
     filled = [c for c in cells if not c.empty]
     if not filled:
         return Row(key, label, kind, cells, EMPTY, False, main_profile_id)
-    distinct = {_raw(c.value) for c in filled}
+    # Each value is normalised once (phone parsing is the costly part); pairs compare the normalised strings.
+    raws = {id(c): _raw(c.value) for c in filled}
+    norms = {id(c): normalise(kind, c.value, region=regions.get(c.profile_id)) for c in filled}
+    distinct = set(raws.values())
     if len(filled) == 1 or len(distinct) == 1:
         verdict = SINGLE if len(filled) == 1 else EXACT
     else:
-        pairs = []
-        unique = {}
+        unique: dict[tuple[str, str], Cell] = {}
         for c in filled:
-            unique.setdefault(_raw(c.value), c)
-        for a, b in combinations(unique.values(), 2):
-            pairs.append(
-                relation(kind, a.value, b.value, region_a=regions.get(a.profile_id), region_b=regions.get(b.profile_id))
-            )
-        verdict = worst(pairs)
+            unique.setdefault((raws[id(c)], norms[id(c)]), c)
+        verdict = worst([_relate(a[0], b[0], a[1], b[1]) for a, b in combinations(unique, 2)])
     main_cell = next((c for c in filled if c.profile_id == main_profile_id), None)
     reference = main_cell or filled[0]
     for c in filled:
-        c.relation = (
-            EXACT
-            if c is reference
-            else relation(
-                kind,
-                reference.value,
-                c.value,
-                region_a=regions.get(reference.profile_id),
-                region_b=regions.get(c.profile_id),
-            )
-        )
+        c.relation = _relate(raws[id(reference)], raws[id(c)], norms[id(reference)], norms[id(c)])
     return Row(key, label, kind, cells, verdict, len(distinct) > 1, reference.profile_id)
 
 

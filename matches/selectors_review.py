@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from matches.aws import MatchdeskAwsError
@@ -35,12 +36,42 @@ class QueueContext:
     counts: QueueCounts
 
 
-def queue_context(domain: Domain) -> QueueContext:
-    """The domain's latest completed run, the policy in force and the open count per queue (no scan)."""
-    run = domain.latest_completed_run()
-    policy = domain.policy()
+def _with_run_and_policy(qs: QuerySet) -> QuerySet:
+    """Annotate domains with their latest completed run and the policy in force (the same choice as
+    Domain.latest_completed_run() and Domain.policy()), so a page gets all three in one query."""
+    runs = MatchRun.objects.filter(domain=OuterRef("pk"), status=MatchRun.Status.COMPLETED).order_by(
+        "-finished_at", "-id"
+    )
+    policies = ThresholdPolicy.objects.filter(domain=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(
+        _run_id=Subquery(runs.values("pk")[:1]),
+        _policy_id=Subquery(policies.values("pk")[:1]),
+        _merge_min=Subquery(policies.values("merge_min")[:1]),
+        _reject_below=Subquery(policies.values("reject_below")[:1]),
+    )
+
+
+def _context_of(domain: Domain) -> QueueContext:
+    run = MatchRun(pk=domain._run_id, domain=domain) if domain._run_id else None
+    policy = None
+    if domain._policy_id:
+        policy = ThresholdPolicy(
+            pk=domain._policy_id, domain=domain, merge_min=domain._merge_min, reject_below=domain._reject_below
+        )
     counts = queue_counts(run=run, policy=policy) if policy else QueueCounts(0, 0, 0)
     return QueueContext(domain=domain, run=run, policy=policy, counts=counts)
+
+
+def queue_context_by_name(name: str) -> QueueContext:
+    """The domain, its latest completed run, the policy in force (one query) and the open count per queue (one
+    query on the run's histogram, no scan). Http404 when there is no such domain."""
+    domain = get_object_or_404(_with_run_and_policy(Domain.objects.all()), name=name)
+    return _context_of(domain)
+
+
+def queue_context(domain: Domain) -> QueueContext:
+    """As queue_context_by_name, for a domain already at hand."""
+    return _context_of(_with_run_and_policy(Domain.objects.filter(pk=domain.pk)).get())
 
 
 def bucket_q(policy: ThresholdPolicy, queue: str) -> Q:
@@ -113,16 +144,17 @@ def parse_filters(params, queue: str) -> QueueFilters:
 
 
 def _search(qs: QuerySet, text: str) -> QuerySet:
-    """Profile id, name or email. ILIKE (not Django's UPPER(..) LIKE) so the trigram GIN index on search_text serves it;
-    an exact id also matches the GIN index on profile_ids."""
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    ilike = f'"{_TABLE}"."search_text" ILIKE %s'
+    """Profile id, name or email. An exact 32-hex id is looked up in profile_ids (GIN, exact); anything else is a
+    substring of search_text by ILIKE (not Django's UPPER(..) LIKE) so that the trigram GIN index serves it."""
     lowered = text.lower()
     if _HEX_ID.match(lowered):
-        return qs.extra(
-            where=[f'({ilike} OR "{_TABLE}"."profile_ids" @> ARRAY[%s]::varchar(32)[])'], params=[pattern, lowered]
-        )
-    return qs.extra(where=[ilike], params=[pattern])
+        # The planner misjudges array containment and would walk the queue index over the whole run; the ids of the
+        # few groups holding this profile come first, from the GIN index alone, then the queue filters apply.
+        # (A long hex string as an ILIKE substring is a poor trigram query: 16 letters make few distinct trigrams.)
+        holding = list(MatchGroup.objects.filter(profile_ids__contains=[lowered]).values_list("pk", flat=True)[:1000])
+        return qs.filter(pk__in=holding)
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return qs.extra(where=[f'"{_TABLE}"."search_text" ILIKE %s'], params=[pattern])
 
 
 @dataclass
@@ -156,7 +188,10 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
             params=[filters.cursor[0], filters.cursor[1]],
         )
     order = ("-confidence_score", "-id") if desc else ("confidence_score", "id")
-    rows = list(qs.select_related("claimed_by").order_by(*order)[: PAGE_SIZE + 1])
+    # Only what a row shows: the arrays and search text stay in the database.
+    columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
+    columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
+    rows = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
     next_cursor = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]

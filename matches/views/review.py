@@ -5,10 +5,13 @@ Plain forms post and redirect; with htmx a decision answers with the next group'
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -65,14 +68,30 @@ def _queue_url(domain, queue: str) -> str:
 def queue(request: HttpRequest, name: str, queue: str) -> HttpResponse:
     if queue not in sel.TABS:
         raise Http404("No such queue.")
-    domain = get_domain_or_404(request, name)
-    qc = sel.queue_context(domain)
+    qc = sel.queue_context_by_name(name)
+    domain = qc.domain
     filters = sel.parse_filters(request.GET, queue)
     page = (
         sel.queue_page(run=qc.run, policy=qc.policy, queue=queue, filters=filters)
         if qc.policy
         else sel.QueuePage([], None, filters)
     )
+    # Per-row values computed here rather than with template tags and filters: the page renders 50 rows a visit.
+    suffix = "" if queue == sel.CARRIED else f"?queue={queue}"
+    now = timezone.now()
+    sample = reverse("group", args=[0])
+    prefix = sample[: sample.rindex("0/")]
+    for g in page.rows:
+        g.pk_s = str(g.pk)
+        g.url = f"{prefix}{g.pk}/{suffix}"
+        g.score_text = f"{g.confidence_score:.3f}"
+        g.size_s = str(g.size)
+        g.names = g.display_names or "(profiles not fetched yet)"
+        g.status_label = g.get_status_display()
+        held = g.claimed_by_id and g.claimed_until and g.claimed_until > now
+        g.claim_mine = bool(held and g.claimed_by_id == request.user.pk)
+        g.claim_who = "" if not held else ("you" if g.claim_mine else g.claimed_by.get_username())
+        g.claim_until = timezone.localtime(g.claimed_until).strftime("%H:%M") if held else ""
     base = urlencode(filters.querydict())
     context = {
         "domain": domain,
@@ -83,7 +102,7 @@ def queue(request: HttpRequest, name: str, queue: str) -> HttpResponse:
         "blind": _blind(request, domain),
         "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "first_url": f"?{base}",
-        "now": timezone.now(),
+        "carried": queue == sel.CARRIED,
     }
     template = "matches/review/queue.html"
     if request.htmx and request.htmx.target == "queue-table":
@@ -106,6 +125,24 @@ def queue_next(request: HttpRequest, name: str, queue: str) -> HttpResponse:
     return redirect(_group_url(nxt, queue))
 
 
+def _claim(group: MatchGroup, user) -> bool:
+    """Take or renew the lease. A lease is not a decision: its transaction (and the audit row written with it)
+    commits without waiting for the WAL flush, so opening a group costs no fsync. A crash can lose the last few
+    milliseconds of claims and their audit rows together, never one without the other."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return group_claim(group=group, actor=user)
+
+
+def _holds_fresh_claim(group: MatchGroup, user) -> bool:
+    """Already ours for more than half the lease: a reload does not need to write."""
+    if group.claimed_by_id != user.pk or group.claimed_until is None:
+        return False
+    left = (group.claimed_until - timezone.now()).total_seconds()
+    return left > settings.MATCHDESK["CLAIM_SECONDS"] / 2
+
+
 def _skipped(request: HttpRequest) -> list[int]:
     return list(request.session.get("skipped_groups", []))
 
@@ -122,7 +159,7 @@ def _claim_next(request: HttpRequest, qc: sel.QueueContext, queue: str, exclude:
         if not candidates:
             return None
         for candidate in candidates:
-            if group_claim(group=candidate, actor=request.user):
+            if _claim(candidate, request.user):
                 return MatchGroup.objects.select_related("run__domain", "claimed_by").get(pk=candidate.pk)
             exclude.append(candidate.pk)
     return None
@@ -133,6 +170,8 @@ def _claim_next(request: HttpRequest, qc: sel.QueueContext, queue: str, exclude:
 
 def _group_context(request: HttpRequest, group: MatchGroup, *, queue: str | None, error: str = "") -> dict:
     domain = group.run.domain
+    now = timezone.now()
+    can_decide = request.user.has_perm(roles.DECIDE)
     qc = sel.queue_context(domain)
     bucket = qc.policy.bucket(group.confidence_score) if qc.policy else ""
     if queue is None and group.status == Status.OPEN:
@@ -148,14 +187,21 @@ def _group_context(request: HttpRequest, group: MatchGroup, *, queue: str | None
     )
     decisions = sel.group_decisions(group)
     latest = decisions[0] if decisions else None
-    now = timezone.now()
     held = bool(group.claimed_by_id and group.claimed_until and group.claimed_until > now)
     held_by_other = held and group.claimed_by_id != request.user.pk
-    can_decide = request.user.has_perm(roles.DECIDE)
-    last_id = request.session.get("last_decision")
+    # The steward's own latest approval, while it can still be undone (offered on the next group's page).
     last = None
-    if last_id and (latest is None or latest.pk != last_id):
-        last = Decision.objects.select_related("group", "merge_job", "actor").filter(pk=last_id).first()
+    if can_decide:
+        last = (
+            Decision.objects.filter(
+                actor=request.user, created_at__gte=now - timedelta(seconds=domain.undo_window_seconds)
+            )
+            .select_related("group", "merge_job", "actor")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if last is not None and last.group_id == group.pk:
+            last = None
     return {
         "domain": domain,
         "qc": qc,
@@ -219,8 +265,13 @@ def group_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Opened from a queue (?queue=...), the page claims the group for a steward; auditors only read."""
     group = get_group_or_404(request, pk)
     queue = _queue_param(request.GET.get("queue"))
-    if queue and group.status == Status.OPEN and request.user.has_perm(roles.DECIDE):
-        if group_claim(group=group, actor=request.user):
+    if (
+        queue
+        and group.status == Status.OPEN
+        and request.user.has_perm(roles.DECIDE)
+        and not _holds_fresh_claim(group, request.user)
+    ):
+        if _claim(group, request.user):
             group = get_group_or_404(request, pk)
     context = _group_context(request, group, queue=queue)
     return render(request, GROUP_TEMPLATE, context)
@@ -301,7 +352,6 @@ def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
         (messages.info if calm else messages.error)(request, text)
         return redirect(_group_url(group, queue))
     if decision is not None:
-        request.session["last_decision"] = decision.pk
         when = timezone.localtime(decision.merge_job.not_before).strftime("%H:%M:%S") if action != "reject" else ""
         tail = f" · runs at {when} unless undone" if when else ""
         messages.success(request, f"{DONE_WORDS[action]}: group {group.match_id}{tail}.")
@@ -334,7 +384,7 @@ def group_claim_view(request: HttpRequest, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     queue = _queue_param(request.POST.get("queue"))
     try:
-        if not group_claim(group=group, actor=request.user):
+        if not _claim(group, request.user):
             messages.warning(request, "Someone else is working on this group, or it is no longer open.")
     except DecisionRefused as exc:
         messages.error(request, str(exc))
@@ -386,8 +436,7 @@ def decision_undo_view(request: HttpRequest, pk: int) -> HttpResponse:
     queue = _queue_param(request.POST.get("queue"))
     try:
         decision_undo(decision=decision, actor=request.user, reason=request.POST.get("reason", "").strip()[:2000])
-        request.session.pop("last_decision", None)
-        group_claim(group=group, actor=request.user)
+        _claim(group, request.user)
         messages.success(request, f"Undone: group {group.match_id} is open again and yours to decide.")
     except DecisionRefused as exc:
         messages.error(request, str(exc))

@@ -458,6 +458,6 @@ def test_group_page_queries_do_not_grow_with_profiles(login, steward, run, n, dj
     client = login(steward)
     client.get(group_url(group))
     client.post(reverse("group-comment", args=[group.pk]), {"body": "first look"})
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(11):
         response = client.get(group_url(group))
     assert response.content.decode().count('name="main"') == n
