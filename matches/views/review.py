@@ -160,7 +160,9 @@ def _claim_next(request: HttpRequest, qc: sel.QueueContext, queue: str, exclude:
             return None
         for candidate in candidates:
             if _claim(candidate, request.user):
-                return MatchGroup.objects.select_related("run__domain", "claimed_by").get(pk=candidate.pk)
+                candidate.claimed_by = request.user
+                candidate.claimed_until = timezone.now() + timedelta(seconds=settings.MATCHDESK["CLAIM_SECONDS"])
+                return candidate
             exclude.append(candidate.pk)
     return None
 

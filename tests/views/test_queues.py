@@ -304,3 +304,15 @@ def test_queue_page_queries_do_not_grow_with_rows(login, steward, steward2, run,
     with django_assert_max_num_queries(7):
         response = client.get(queue_url("review"))
     assert len(row_ids(response)) == n
+
+
+def test_htmx_filter_answers_with_the_table_only(login, steward, mixed):
+    response = login(steward).get(queue_url("review", q=""), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-table")
+    html = response.content.decode().strip()
+    assert html.startswith('<div id="queue-table">') and "<html" not in html
+    assert row_ids(response) == [mixed[2].pk, mixed[3].pk]
+
+
+def test_home_counts_link_to_the_queues(login, steward, mixed):
+    page = login(steward).get(reverse("home")).content.decode()
+    assert f'href="{queue_url("review")}">2</a>' in page
