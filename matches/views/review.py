@@ -17,7 +17,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
@@ -250,7 +252,11 @@ def _render_panel(request: HttpRequest, group: MatchGroup, *, queue: str | None,
     context["in_panel"] = True
     html = render_to_string(f"{GROUP_TEMPLATE}#group-panel", context, request=request)
     tabs = render_to_string("matches/review/tabs.html", {**context, "oob": True}, request=request)
-    return HttpResponse(html + tabs)
+    # htmx takes the page title from a top-level <title> in the response.
+    title = format_html(
+        "<title>Group {} · {} · Matchdesk</title>", Truncator(group.match_id).chars(20), group.run.domain
+    )
+    return HttpResponse(title + html + tabs)
 
 
 def _render_empty_panel(request: HttpRequest, domain, queue: str) -> HttpResponse:

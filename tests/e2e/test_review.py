@@ -85,6 +85,7 @@ def test_steward_merges_rejects_and_splits_with_the_keyboard(page, live_server, 
     wait_for_group(page, reject_me)
     assert page.url.endswith(f"/groups/{reject_me.pk}/?queue=review")
     assert "Merge approved" in page.locator("#group-panel").inner_text()
+    assert page.title().startswith(f"Group {reject_me.match_id}")
     assert page.locator("#count-review").inner_text() == "2"
 
     # r focuses the reason, Enter rejects.

@@ -378,7 +378,9 @@ def test_htmx_decision_swaps_in_the_next_group_and_the_counts(login, steward, tr
     assert response.status_code == 200
     assert response["HX-Push-Url"] == group_url(second)
     html = response.content.decode()
-    assert html.strip().startswith(f'<section id="group-panel" class="group-panel" data-group="{second.pk}"')
+    title, panel = html.split("</title>", 1)
+    assert title == f"<title>Group {second.match_id} · demo · Matchdesk"
+    assert panel.strip().startswith(f'<section id="group-panel" class="group-panel" data-group="{second.pk}"')
     assert "<html" not in html
     assert 'id="queue-tabs"' in html and 'hx-swap-oob="true"' in html
     assert '<span class="count" id="count-review">1</span>' in html
