@@ -5,7 +5,7 @@ import random
 import pytest
 from django.utils import timezone
 
-from matches.models import Decision, MatchGroup, Profile
+from matches.models import Comment, Decision, MatchGroup, Profile
 from matches.services.groups import bins_add
 from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, hex_id
 
@@ -74,6 +74,10 @@ def test_steward_merges_rejects_and_splits_with_the_keyboard(page, live_server, 
     page.keyboard.press("n")
     page.wait_for_url(f"**/groups/{merge_me.pk}/?queue=review")
     wait_for_group(page, merge_me)
+    page.keyboard.press("?")
+    assert page.locator("#help").get_by_text("approve the merge").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
     # j: the first conflicting row (First Name); the digit picks John's column as its source; m merges.
     john_col, john = column_of(merge_me, "John")
     _, jon = column_of(merge_me, "Jon")
@@ -94,6 +98,13 @@ def test_steward_merges_rejects_and_splits_with_the_keyboard(page, live_server, 
     page.keyboard.press("Enter")
     wait_for_group(page, split_me)
     assert page.locator("#count-review").inner_text() == "1"
+
+    # c: comment; Enter sends it and the same group comes back with the comment.
+    page.keyboard.press("c")
+    page.keyboard.type("two Youngs, one Park")
+    page.keyboard.press("Enter")
+    page.locator(".comments").get_by_text("two Youngs, one Park").wait_for()
+    wait_for_group(page, split_me)
 
     # x: split mode; digits choose the two Youngs; Enter splits.
     cy_col, cy = column_of(split_me, "Cy")
@@ -117,6 +128,7 @@ def test_steward_merges_rejects_and_splits_with_the_keyboard(page, live_server, 
     assert sorted([split.main_profile_id, *split.merged_profile_ids]) == sorted([cy, cyrus])
     assert split.excluded_profile_ids == [dee]
     assert Decision.objects.count() == 3
+    assert Comment.objects.get().group == split_me
     assert set(MatchGroup.objects.values_list("status", flat=True)) == {"approved", "rejected", "split"}
 
 
