@@ -120,7 +120,7 @@ def queue_next(request: HttpRequest, name: str, queue: str) -> HttpResponse:
         raise Http404("No such queue.")
     domain = get_domain_or_404(request, name)
     qc = sel.queue_context(domain)
-    nxt = _claim_next(request, qc, queue, exclude=[])
+    nxt = _claim_next(request, run=qc.run, policy=qc.policy, queue=queue, exclude=[])
     if nxt is None:
         messages.info(request, f"Nothing left to claim in the {queue} queue.")
         return redirect(_queue_url(domain, queue))
@@ -149,15 +149,13 @@ def _skipped(request: HttpRequest) -> list[int]:
     return list(request.session.get("skipped_groups", []))
 
 
-def _claim_next(request: HttpRequest, qc: sel.QueueContext, queue: str, exclude: list[int]) -> MatchGroup | None:
+def _claim_next(request: HttpRequest, *, run, policy, queue: str, exclude: list[int]) -> MatchGroup | None:
     """Claim the next group of `queue` (another steward may take a candidate between our read and our claim)."""
-    if qc.run is None or qc.policy is None:
+    if run is None or policy is None:
         return None
     exclude = [*exclude, *_skipped(request)]
     for _ in range(3):
-        candidates = sel.queue_next_candidates(
-            run=qc.run, policy=qc.policy, queue=queue, actor=request.user, exclude=exclude
-        )
+        candidates = sel.queue_next_candidates(run=run, policy=policy, queue=queue, actor=request.user, exclude=exclude)
         if not candidates:
             return None
         for candidate in candidates:
@@ -366,9 +364,12 @@ def group_decide(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.info(request, f"Skipped group {group.match_id}; it stays in the queue for others.")
     domain = group.run.domain
-    qc = sel.queue_context(domain)
-    bucket_queue = queue if queue in sel.QUEUES else (qc.policy.bucket(group.confidence_score) if qc.policy else None)
-    nxt = _claim_next(request, qc, bucket_queue, exclude=[group.pk]) if bucket_queue else None
+    # The decided group was open, so its run is the domain's current one; only the policy in force is needed here.
+    policy = domain.policy()
+    bucket_queue = queue if queue in sel.QUEUES else (policy.bucket(group.confidence_score) if policy else None)
+    nxt = None
+    if bucket_queue:
+        nxt = _claim_next(request, run=group.run, policy=policy, queue=bucket_queue, exclude=[group.pk])
     if request.htmx:
         if nxt is None:
             response = _render_empty_panel(request, domain, bucket_queue or sel.REVIEW)
