@@ -7,6 +7,7 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("matches.urls_review")),
     path("", include("matches.urls_audit")),
     path("", include("matches.urls_merges")),
     path("", include("matches.urls_admin")),

@@ -1,17 +1,116 @@
-// Keyboard shortcuts. Pages declare them with data-key on links and buttons: pressing the key clicks the element.
-// "?" opens the help dialog. Keys are ignored while typing in a field.
+// Keyboard shortcuts. Pages declare them with data-key on links and buttons: pressing the key clicks the element
+// (an input is focused instead). "?" opens the help dialog. Keys are ignored while typing in a field, except
+// Enter in a field with data-enter-click (clicks that element) and Escape (leaves the field).
+//
+// Rows marked data-row can be walked with j/k (the focused one has .row-focus). In the focused row, the digits 1-9
+// click the element with data-choice="N" (a radio: the main profile, the source of a field); Enter or "o" follows its
+// [data-open] link. Split mode (the [data-split-toggle] button, "x"): digits toggle [data-keep="N"], Enter clicks
+// #btn-split, Escape leaves. Everything here is a shortcut for a plain form control that works without JavaScript.
 (function () {
+  document.documentElement.classList.add("js");
+
   function typing(el) {
-    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+    if (!el) return false;
+    if (el.isContentEditable) return true;
+    if (el.tagName === "INPUT") return !/^(checkbox|radio|button|submit|reset)$/i.test(el.type);
+    return /^(TEXTAREA|SELECT)$/.test(el.tagName);
   }
+  function visible(el) { return el.getClientRects().length > 0; }
+  function rows() { return Array.prototype.filter.call(document.querySelectorAll("[data-row]"), visible); }
+
+  var focusIndex = 0;
+  function focusRow(i) {
+    var all = rows();
+    if (!all.length) return null;
+    focusIndex = Math.max(0, Math.min(i, all.length - 1));
+    all.forEach(function (r, j) { r.classList.toggle("row-focus", j === focusIndex); });
+    all[focusIndex].scrollIntoView({ block: "nearest", inline: "nearest" });
+    return all[focusIndex];
+  }
+  function focusedRow() { var all = rows(); return all[Math.min(focusIndex, all.length - 1)] || null; }
+  function splitMode() { return document.body.classList.contains("split-mode"); }
+  function setSplit(on) {
+    document.body.classList.toggle("split-mode", on);
+    if (on) { var keep = document.querySelector("[data-row=keep]"); if (keep) focusRow(rows().indexOf(keep)); }
+    else { focusRow(0); }
+  }
+
+  // The main profile's column is highlighted; fields the steward has not touched follow the main profile.
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t.name === "main" && t.type === "radio") {
+      var col = t.getAttribute("data-choice");
+      document.querySelectorAll("[data-col]").forEach(function (c) {
+        c.classList.toggle("is-main", c.getAttribute("data-col") === col);
+      });
+      document.querySelectorAll("tr.conflict").forEach(function (tr) {
+        if (tr.hasAttribute("data-touched")) return;
+        var mine = tr.querySelector('input[type=radio][value="' + CSS.escape(t.value) + '"]');
+        if (mine) mine.checked = true;
+      });
+    } else if (t.name && t.name.indexOf("src:") === 0) {
+      var row = t.closest("tr");
+      if (row) row.setAttribute("data-touched", "");
+    }
+  });
+  document.addEventListener("click", function (ev) {
+    var toggle = ev.target.closest && ev.target.closest("[data-split-toggle]");
+    if (toggle) { ev.preventDefault(); setSplit(!splitMode()); }
+  });
+  // Reset in the same task as the swap (not on settle, which comes later than the next keypress may).
+  document.addEventListener("htmx:beforeSwap", function () { document.body.classList.remove("split-mode"); });
+  // htmx gives focus back to an element of the same id; a steward who rejected from the reason field must not
+  // type the next shortcut into the next group's fields.
+  document.addEventListener("htmx:afterSwap", function () {
+    var active = document.activeElement;
+    if (active && active !== document.body && active.closest("#group-panel")) active.blur();
+    focusRow(0);
+  });
+  document.addEventListener("DOMContentLoaded", function () { if (rows().length) focusRow(0); });
+
   var pending = null;
   document.addEventListener("keydown", function (ev) {
-    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) return;
+    var t = ev.target;
+    if (typing(t)) {
+      if (ev.key === "Enter" && !ev.shiftKey && t.getAttribute("data-enter-click")) {
+        var button = document.querySelector(t.getAttribute("data-enter-click"));
+        if (button) { ev.preventDefault(); button.click(); }
+      } else if (ev.key === "Escape") {
+        t.blur();
+      }
+      return;
+    }
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     var key = ev.key;
     if (key === "?") {
       var help = document.getElementById("help");
       if (help && !help.open) { help.showModal(); ev.preventDefault(); }
       return;
+    }
+    if (pending === null) {
+      if (key === "j" || key === "k") {
+        if (rows().length) { ev.preventDefault(); focusRow(focusIndex + (key === "j" ? 1 : -1)); }
+        return;
+      }
+      if (/^[1-9]$/.test(key)) {
+        var choice = splitMode()
+          ? document.querySelector('[data-keep="' + key + '"]')
+          : (focusedRow() && focusedRow().querySelector('[data-choice="' + key + '"]'));
+        if (choice && !choice.disabled) { ev.preventDefault(); choice.click(); }
+        return;
+      }
+      if (key === "Enter" || key === "o") {
+        if (splitMode() && key === "Enter") {
+          var split = document.getElementById("btn-split");
+          if (split) { ev.preventDefault(); split.click(); }
+          return;
+        }
+        var row = focusedRow();
+        var open = row && row.querySelector("[data-open]");
+        if (open) { ev.preventDefault(); open.click(); }
+        return;
+      }
+      if (key === "Escape" && splitMode()) { setSplit(false); return; }
     }
     var combo = pending ? pending + " " + key : key;
     pending = null;
@@ -19,7 +118,7 @@
     if (!target && key === "g") { pending = "g"; return; }
     if (!target) return;
     ev.preventDefault();
-    if (target.matches("input[type=checkbox], input[type=radio]")) { target.click(); target.focus(); }
+    if (target.matches("input[type=checkbox], input[type=radio]")) { target.click(); }
     else if (target.matches("input, select, textarea")) { target.focus(); }
     else { target.click(); }
   });

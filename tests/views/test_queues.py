@@ -1,0 +1,318 @@
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from matches.models import MatchGroup, ThresholdPolicy
+from matches.selectors import queue_counts
+from matches.selectors_review import bucket_q
+from matches.services.groups import bins_add
+from tests.factories import MatchGroupFactory, MatchRunFactory, UserFactory, hex_id
+
+Status = MatchGroup.Status
+ROW = re.compile(r'<tr data-row id="group-(\d+)"')
+
+
+def queue_url(queue, **params):
+    from urllib.parse import urlencode
+
+    url = reverse("queue", args=["demo", queue])
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def row_ids(response) -> list[int]:
+    return [int(pk) for pk in ROW.findall(response.content.decode())]
+
+
+def make_groups(run, scores, **kwargs):
+    groups = [MatchGroupFactory(run=run, confidence_score=s, **kwargs) for s in scores]
+    bins_add(run=run, scores=scores)
+    return groups
+
+
+@pytest.fixture
+def run(domain):
+    return MatchRunFactory(domain=domain)
+
+
+@pytest.fixture
+def mixed(run):
+    """Two groups in each queue under the default policy (merge >= 0.95, reject < 0.6)."""
+    return make_groups(run, [0.99, 0.95, 0.9, 0.6, 0.59, 0.1])
+
+
+def next_link(response) -> str | None:
+    match = re.search(r'<a href="([^"]+)" rel="next"', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+# Access by role -----------------------------------------------------------------------------------------------------
+
+
+def test_anonymous_is_sent_to_login(client, domain):
+    response = client.get(queue_url("review"))
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_outsider_is_refused(login, outsider, domain):
+    assert login(outsider).get(queue_url("review")).status_code == 403
+
+
+@pytest.mark.parametrize("persona", ["steward", "admin", "auditor"])
+def test_each_role_reads_every_queue(request, login, persona, mixed):
+    client = login(request.getfixturevalue(persona))
+    for queue in ("merge", "review", "reject", "carried"):
+        assert client.get(queue_url(queue)).status_code == 200
+
+
+def test_unknown_queue_is_404(login, steward, domain):
+    assert login(steward).get(queue_url("everything")).status_code == 404
+
+
+def test_auditor_cannot_claim_the_next_group(login, auditor, mixed):
+    response = login(auditor).post(reverse("queue-next", args=["demo", "review"]))
+    assert response.status_code == 403
+    assert not MatchGroup.objects.filter(claimed_by__isnull=False).exists()
+
+
+def test_steward_claims_the_next_group_of_the_queue(login, steward, mixed):
+    response = login(steward).post(reverse("queue-next", args=["demo", "review"]))
+    top = mixed[2]  # 0.9: the highest score of the review queue
+    assert response.status_code == 302 and response.url == f"/groups/{top.pk}/?queue=review"
+    top.refresh_from_db()
+    assert top.claimed_by == steward
+
+
+# Buckets, counts, order -------------------------------------------------------------------------------------------
+
+
+def test_groups_sit_in_the_queue_of_their_score_and_counts_agree(login, steward, mixed, run):
+    client = login(steward)
+    merge, review, reject = (row_ids(client.get(queue_url(q))) for q in ("merge", "review", "reject"))
+    assert merge == [mixed[0].pk, mixed[1].pk]
+    assert review == [mixed[2].pk, mixed[3].pk]
+    # The reject queue starts with the lowest score.
+    assert reject == [mixed[5].pk, mixed[4].pk]
+    policy = run.domain.policy()
+    counts = queue_counts(run=run, policy=policy)
+    for queue, n in (("merge", counts.merge), ("review", counts.review), ("reject", counts.reject)):
+        direct = MatchGroup.objects.filter(bucket_q(policy, queue), run=run, status=Status.OPEN).count()
+        assert n == direct == 2
+    page = client.get(queue_url("review")).content.decode()
+    assert '<span class="count" id="count-merge">2</span>' in page
+    assert '<span class="count" id="count-review">2</span>' in page
+
+
+def test_a_threshold_change_moves_groups_at_once(login, steward, mixed, domain):
+    client = login(steward)
+    assert mixed[2].pk not in row_ids(client.get(queue_url("merge")))
+    ThresholdPolicy.objects.create(domain=domain, merge_min=Decimal("0.900"), reject_below=Decimal("0.050"))
+    assert mixed[2].pk in row_ids(client.get(queue_url("merge")))
+    assert mixed[2].pk not in row_ids(client.get(queue_url("review")))
+    assert row_ids(client.get(queue_url("review"))) == [mixed[3].pk, mixed[4].pk, mixed[5].pk]
+    page = client.get(queue_url("review")).content.decode()
+    assert '<span class="count" id="count-merge">3</span>' in page
+    assert '<span class="count" id="count-review">3</span>' in page
+
+
+def test_decided_groups_leave_the_queue(login, steward, mixed):
+    from matches.services.decisions import group_reject
+
+    group_reject(group=mixed[2], actor=steward)
+    assert mixed[2].pk not in row_ids(login(steward).get(queue_url("review")))
+
+
+def test_only_the_latest_completed_run_is_shown(login, steward, domain, mixed):
+    older = MatchRunFactory(domain=domain, status="superseded")
+    (old,) = make_groups(older, [0.8])
+    assert old.pk not in row_ids(login(steward).get(queue_url("review")))
+
+
+# Keyset pagination --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_pages_cover_every_group_once_in_order(login, steward, run, order):
+    # Ties on the score make the id part of the cursor matter.
+    scores = [round(0.61 + (i % 37) * 0.009, 3) for i in range(123)]
+    groups = make_groups(run, scores)
+    client = login(steward)
+    seen, url, pages = [], queue_url("review", order=order), 0
+    while url:
+        response = client.get(url)
+        ids = row_ids(response)
+        assert len(ids) <= 50
+        seen += ids
+        pages += 1
+        nxt = next_link(response)
+        url = reverse("queue", args=["demo", "review"]) + nxt if nxt else None
+    assert pages == 3
+    by_pk = {g.pk: g for g in groups}
+    key = [(by_pk[pk].confidence_score, pk) for pk in seen]
+    assert len(seen) == len(set(seen)) == 123
+    assert key == sorted(key, reverse=(order == "desc"))
+
+
+def test_no_offset_in_the_page_query(login, steward, run, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_groups(run, [0.7] * 60)
+    client = login(steward)
+    first = client.get(queue_url("review"))
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(reverse("queue", args=["demo", "review"]) + next_link(first))
+    sql = " ".join(q["sql"] for q in ctx.captured_queries if "matches_matchgroup" in q["sql"])
+    assert "OFFSET" not in sql.upper()
+    assert '("matches_matchgroup"."confidence_score", "matches_matchgroup"."id") <' in sql
+
+
+# Filters and search -------------------------------------------------------------------------------------------------
+
+
+def test_score_range_filter(login, steward, run):
+    groups = make_groups(run, [0.62, 0.7, 0.8, 0.9])
+    ids = row_ids(login(steward).get(queue_url("review", min="0.7", max="0.8")))
+    assert ids == [groups[2].pk, groups[1].pk]
+
+
+def test_bad_score_filter_is_explained_not_crashing(login, steward, mixed):
+    response = login(steward).get(queue_url("review", min="lots"))
+    assert response.status_code == 200
+    assert b"The minimum score must be a number between 0 and 1." in response.content
+    assert len(row_ids(response)) == 2
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [("lovelace", 0), ("ADA.L@EXAMPLE", 0), ("grace", 1), (hex_id(900), 1), (hex_id(900)[:12], 1), ("nobody", None)],
+)
+def test_search_by_name_email_or_profile_id(login, steward, run, query, expected):
+    ada = MatchGroupFactory(
+        run=run,
+        confidence_score=0.7,
+        display_names="Ada Lovelace · A. Lovelace",
+        search_text="ada lovelace ada.l@example.com " + " ".join([hex_id(800), hex_id(801)]),
+        profile_ids=sorted([hex_id(800), hex_id(801)]),
+    )
+    # The id is only in profile_ids, not in search_text: an exact id must still find it.
+    grace = MatchGroupFactory(
+        run=run,
+        confidence_score=0.8,
+        display_names="Grace Hopper",
+        search_text=f"grace hopper grace@navy.mil {hex_id(900)[:12]}",
+        profile_ids=sorted([hex_id(900), hex_id(901)]),
+    )
+    MatchGroupFactory(run=run, confidence_score=0.75, display_names="Alan Turing", search_text="alan turing")
+    bins_add(run=run, scores=[0.7, 0.8, 0.75])
+    ids = row_ids(login(steward).get(queue_url("review", q=query)))
+    assert ids == ([] if expected is None else [[ada, grace][expected].pk])
+
+
+def test_customer_names_in_the_queue_are_escaped(login, steward, run):
+    make_groups(run, [0.7], display_names="<img src=x onerror=alert(1)> Lee")
+    page = login(steward).get(queue_url("review")).content.decode()
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; Lee" in page
+
+
+def test_blind_review_hides_scores(login, steward, mixed, domain):
+    client = login(steward)
+    assert "0.900" in client.get(queue_url("review")).content.decode()
+    response = client.post(reverse("blind-review"), {"next": queue_url("review")})
+    assert response.status_code == 302 and response.url == queue_url("review")
+    assert "0.900" not in client.get(queue_url("review")).content.decode()
+    client.post(reverse("blind-review"), {"next": queue_url("review")})
+    domain.blind_review_enforced = True
+    domain.save()
+    page = client.get(queue_url("review")).content.decode()
+    assert "0.900" not in page and "blind review (enforced)" in page
+
+
+def test_blind_toggle_refuses_an_outside_return_address(login, steward, domain):
+    assert login(steward).post(reverse("blind-review"), {"next": "https://evil.example/"}).status_code == 403
+
+
+# Claims and carried-over groups -----------------------------------------------------------------------------------
+
+
+def test_rows_show_who_holds_the_claim(login, steward, steward2, mixed):
+    from matches.services.decisions import group_claim
+
+    group_claim(group=mixed[2], actor=steward2)
+    page = login(steward).get(queue_url("review")).content.decode()
+    row = page.split(f'id="group-{mixed[2].pk}"')[1].split("</tr>")[0]
+    assert "steward2" in row and "until" in row
+
+
+def test_next_skips_groups_someone_else_holds(login, steward, steward2, mixed):
+    from matches.services.decisions import group_claim
+
+    group_claim(group=mixed[2], actor=steward2)
+    response = login(steward).post(reverse("queue-next", args=["demo", "review"]))
+    assert response.url == f"/groups/{mixed[3].pk}/?queue=review"
+
+
+def test_carried_over_groups_are_listed_apart_with_the_decision_behind_them(login, steward, admin, run, domain):
+    from matches.models import Decision
+    from matches.services.decisions import group_reject
+
+    earlier_run = MatchRunFactory(domain=domain, status="superseded")
+    (earlier,) = make_groups(earlier_run, [0.7])
+    decision = group_reject(group=earlier, actor=admin, reason="different birth dates")
+    carried = MatchGroupFactory(
+        run=run,
+        confidence_score=0.7,
+        status=Status.CARRIED_OVER,
+        linked_decision=decision,
+        profile_ids=earlier.profile_ids,
+    )
+    bins_add(run=run, scores=[0.7], open_=False)
+    client = login(steward)
+    assert carried.pk not in row_ids(client.get(queue_url("review")))
+    page = client.get(queue_url("carried")).content.decode()
+    assert carried.pk in row_ids(client.get(queue_url("carried")))
+    assert "by admin" in page and "different birth dates" in page
+    response = client.post(reverse("group-reopen", args=[carried.pk]))
+    assert response.status_code == 302
+    carried.refresh_from_db()
+    assert carried.status == Status.OPEN
+    reopen = Decision.objects.get(group=carried)
+    assert reopen.action == "reopen" and reopen.reverts == decision and reopen.actor == steward
+    assert carried.pk in row_ids(client.get(queue_url("review")))
+
+
+def test_auditor_cannot_reopen(login, auditor, run):
+    (group,) = make_groups(run, [0.7], status=Status.REJECTED)
+    assert login(auditor).post(reverse("group-reopen", args=[group.pk])).status_code == 403
+
+
+# Queries ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [5, 50])
+def test_queue_page_queries_do_not_grow_with_rows(login, steward, steward2, run, n, django_assert_max_num_queries):
+    from matches.services.decisions import group_claim
+
+    groups = make_groups(run, [0.7] * n)
+    other = UserFactory(username="other", roles=["Steward"])
+    for g in groups[::2]:
+        group_claim(group=g, actor=other if g.pk % 2 else steward2)
+    client = login(steward)
+    client.get(queue_url("review"))  # warm the session
+    with django_assert_max_num_queries(7):
+        response = client.get(queue_url("review"))
+    assert len(row_ids(response)) == n
+
+
+def test_htmx_filter_answers_with_the_table_only(login, steward, mixed):
+    response = login(steward).get(queue_url("review", q=""), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-table")
+    html = response.content.decode().strip()
+    assert html.startswith('<div id="queue-table">') and "<html" not in html
+    assert row_ids(response) == [mixed[2].pk, mixed[3].pk]
+
+
+def test_home_counts_link_to_the_queues(login, steward, mixed):
+    page = login(steward).get(reverse("home")).content.decode()
+    assert f'href="{queue_url("review")}">2</a>' in page
