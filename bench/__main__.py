@@ -33,9 +33,31 @@ def _admin_child(argv: list[str]) -> int:
     return 0
 
 
+def _passthrough(module: str) -> tuple:
+    """A benchmark module with its own `run(argv)`, run in a child process on its own bench database."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("args", nargs=argparse.REMAINDER, help=f"options of bench.{module} (see --help)")
+
+    def run(args: argparse.Namespace) -> int:
+        code = (
+            "import json, sys\n"
+            f"from bench import {module}\n"
+            f"result = {module}.run(sys.argv[1:])\n"
+            "if isinstance(result, dict): print(json.dumps(result, indent=2, default=str))\n"
+            "sys.exit(result if isinstance(result, int) else 0)\n"
+        )
+        env = db.child_env(f"{db.bench_name()}_{module}")
+        return subprocess.run([sys.executable, "-c", code, *args.args], cwd=db.ROOT, env=env).returncode
+
+    return add_arguments, run
+
+
 COMMANDS = {
     "ingest": ingest.COMMAND,
     "admin": ("threshold preview latency on a 1,000,000-group run", _admin_arguments, _admin_run),
+    "review": ("queue, group and decision latency (p50, p95) with 1,000,000 groups", *_passthrough("review")),
+    "audit": ("streaming CSV export of 100,000 audit events: memory stays flat", *_passthrough("audit")),
 }
 # Internal: the measuring child processes (fresh interpreter on a bench database; ru_maxrss is theirs alone).
 CHILDREN = {

@@ -45,7 +45,15 @@ def _admin() -> psycopg.Connection:
 
 def child_env(name: str, **extra: str) -> dict[str, str]:
     # DEBUG off: Django's debug cursor would keep every query (and its parameters) in memory.
-    return {**os.environ, "DATABASE_URL": database_url(name), "DEBUG": "false", "CONN_MAX_AGE": "0", **extra}
+    # SECURE off: benchmarks drive views over plain HTTP in-process; the SSL redirect would answer instead.
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(name),
+        "DEBUG": "false",
+        "SECURE": "false",
+        "CONN_MAX_AGE": "0",
+        **extra,
+    }
 
 
 def ensure_template(setup_args: list[str] | None = None, *, template: str = "") -> str:
