@@ -48,12 +48,12 @@ def profiles_refresh(
         return {}
     max_age = settings.MATCHDESK["PROFILE_CACHE_SECONDS"] if max_age_seconds is None else max_age_seconds
     fresh_after = timezone.now() - timedelta(seconds=max_age)
-    fresh = set(
-        Profile.objects.filter(domain=domain, profile_id__in=wanted, fetched_at__gte=fresh_after).values_list(
-            "profile_id", flat=True
-        )
-    )
-    due = [pid for pid in wanted if pid not in fresh]
+    cached = {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
+    due = [
+        pid for pid in wanted if pid not in cached or not cached[pid].fetched_at or cached[pid].fetched_at < fresh_after
+    ]
+    if not due:  # the common case when a group is opened: one query
+        return cached
     for start in range(0, len(due), BATCH):
         chunk = due[start : start + BATCH]
         found, errors = call_with_backoff(
