@@ -62,7 +62,3 @@ class ReportFilterForm(forms.Form):
 class ErasureForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"placeholder": "e.g. request DSR-2031"}))
     confirm = forms.BooleanField(label="I understand this cannot be undone")
-
-
-class ReopenForm(forms.Form):
-    reason = forms.CharField(max_length=1000, required=False)

@@ -1,4 +1,4 @@
-"""Reads for the audit history: filtered events, keyset pages and batches, timelines, carried-over groups, reports."""
+"""Reads for the audit history: filtered events, keyset pages and batches, timelines, reports."""
 
 from __future__ import annotations
 
@@ -362,29 +362,6 @@ def profile_timeline(*, domain: Domain, profile_id: str, event_limit: int = 200)
     )
     timeline.entries = _merge_entries(decisions, events, None)
     return timeline
-
-
-# Carried-over groups -------------------------------------------------------------------------------------------------
-
-
-def carried_over_groups(
-    *, domain: Domain, after_id: int | None = None, size: int = 100
-) -> tuple[Any, list, int | None]:
-    """Carried-over groups of the domain's latest completed run, with the decision they carry; keyset on id."""
-    run = domain.latest_completed_run()
-    if run is None:
-        return None, [], None
-    qs = (
-        MatchGroup.objects.filter(run=run, status=MatchGroup.Status.CARRIED_OVER)
-        .select_related("linked_decision__actor", "linked_decision__group__run")
-        .order_by("id")
-    )
-    if after_id:
-        qs = qs.filter(id__gt=after_id)
-    rows = list(qs[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    return run, rows, rows[-1].pk if more else None
 
 
 # Reports -------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,4 @@ urlpatterns = [
     path("groups/<int:pk>/history/", audit.group_history, name="group_history"),
     path("profiles/<str:domain>/<str:profile_id>/", audit.profile_timeline, name="profile_timeline"),
     path("profiles/<str:domain>/<str:profile_id>/erase/", audit.profile_erase, name="profile_erase"),
-    path("d/<str:domain>/carried-over/", audit.carried_over, name="carried_over"),
-    path("d/<str:domain>/carried-over/<int:pk>/reopen/", audit.carried_over_reopen, name="carried_over_reopen"),
 ]

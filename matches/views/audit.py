@@ -1,5 +1,5 @@
-"""Audit history pages: the event log, chain verification, CSV exports, timelines, carried-over groups, reports and
-erasure. Auditors and admins read; only admins erase; stewards and admins reopen carried-over groups."""
+"""Audit history pages: the event log, chain verification, CSV exports, timelines, reports and
+erasure. Auditors and admins read; only admins erase."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import re
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import audit_display, exports, roles, selectors_audit
 from matches.access import get_domain_or_404, get_group_or_404, require_perm
-from matches.forms_audit import AuditFilterForm, ErasureForm, ReopenForm, ReportFilterForm
-from matches.models import PROFILE_ID_RE, AuditEvent, Domain, MatchGroup
+from matches.forms_audit import AuditFilterForm, ErasureForm, ReportFilterForm
+from matches.models import PROFILE_ID_RE, AuditEvent, Domain
 from matches.services.audit_history import audit_chain_verify, export_start
-from matches.services.decisions import DecisionRefused, group_reopen
 from matches.services.erasure import ErasureRefused, profile_snapshots_erase
 
 ACTION_HINTS = (
@@ -194,45 +193,6 @@ def profile_erase(request, domain: str, profile_id: str):
         "Decisions and the audit chain remain.",
     )
     return redirect(back)
-
-
-# Carried-over groups -------------------------------------------------------------------------------------------------
-
-
-@require_GET
-@require_perm(roles.VIEW_QUEUES)
-def carried_over(request, domain: str):
-    domain_obj = get_domain_or_404(request, domain)
-    after = request.GET.get("after")
-    run, groups, next_after = selectors_audit.carried_over_groups(
-        domain=domain_obj, after_id=int(after) if after and after.isdigit() else None
-    )
-    for g in groups:
-        g.page_url = audit_display.group_url(g.pk)
-    return render(
-        request,
-        "matches/audit/carried_over.html",
-        {"domain": domain_obj, "run": run, "groups": groups, "next_after": next_after, "form": ReopenForm()},
-    )
-
-
-@require_POST
-@require_perm(roles.DECIDE)
-def carried_over_reopen(request, domain: str, pk: int):
-    domain_obj = get_domain_or_404(request, domain)
-    group = get_object_or_404(MatchGroup.objects.select_related("run__domain"), pk=pk, run__domain=domain_obj)
-    if group.status != MatchGroup.Status.CARRIED_OVER:
-        messages.error(request, f"Match {group.match_id} is no longer carried over (it is {group.status}).")
-        return redirect("carried_over", domain=domain_obj.name)
-    form = ReopenForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    try:
-        group_reopen(group=group, actor=request.user, reason=reason)
-    except DecisionRefused as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Reopened match {group.match_id}: it is back in its queue.")
-    return redirect("carried_over", domain=domain_obj.name)
 
 
 # Reports -------------------------------------------------------------------------------------------------------------

@@ -434,7 +434,10 @@ def group_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Group {group.match_id} is open again.")
     except DecisionRefused as exc:
         messages.error(request, str(exc))
-    return _back(request, group, _queue_param(request.POST.get("queue")))
+    queue = _queue_param(request.POST.get("queue"))
+    if queue == "carried":  # reopened from the carried-over list: back to that list
+        return redirect("queue", group.run.domain.name, "carried")
+    return _back(request, group, queue)
 
 
 @require_POST

@@ -108,18 +108,17 @@ def test_auditor_filters_the_log_and_reads_the_reports(
     screenshot(page, "profile_timeline")
 
 
-def test_steward_reopens_from_the_carried_over_page(
-    page, live_server, browser_login, screenshot, steward, busy_history
-):
+def test_steward_reopens_from_the_carried_over_tab(page, live_server, browser_login, screenshot, steward, busy_history):
     browser_login(page, steward)
-    page.goto(f"{live_server.url}/d/demo/carried-over/")
-    assert page.locator("#carried-over tbody tr").count() == 4
+    page.goto(f"{live_server.url}/d/demo/queue/carried/")
+    rows = page.locator("table tbody tr[data-row]")
+    assert rows.count() == 4
     screenshot(page, "carried_over")
     first = busy_history["carried"][0]
     page.locator(f"#group-{first.pk} input[name=reason]").fill("customer called")
     page.locator(f"#group-{first.pk} button").click()
-    assert "back in its queue" in page.locator(".messages").inner_text()
-    assert page.locator("#carried-over tbody tr").count() == 3
+    assert "open again" in page.locator(".messages").inner_text()
+    assert page.locator("table tbody tr[data-row]").count() == 3
     page.goto(f"{live_server.url}/groups/{first.pk}/history/")
     screenshot(page, "group_history")
     assert "customer called" in page.locator(".timeline").inner_text()

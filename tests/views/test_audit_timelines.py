@@ -1,9 +1,9 @@
-"""Group and profile timelines across runs, and the carried-over page with its Reopen button."""
+"""Group and profile timelines across runs."""
 
 import pytest
 from django.urls import reverse
 
-from matches.models import AuditEvent, Decision, MatchGroup, Profile
+from matches.models import AuditEvent, MatchGroup, Profile
 from matches.selectors_audit import group_timeline, profile_timeline
 from matches.services.decisions import comment_add, group_reject
 from tests.audit_scenarios import IDS, cache_profiles, carry_over, run_with_groups
@@ -84,47 +84,6 @@ def test_profile_page_shows_groups_decisions_and_merged_into(
     assert "different birthdays" in body
     assert two_runs["carried"].match_id in body
     assert login(auditor).get(reverse("profile_timeline", args=["demo", "NOTANID"])).status_code == 404
-
-
-# Carried-over ---------------------------------------------------------------------------------------------------------
-
-
-def test_carried_over_page_lists_the_latest_runs_groups_with_their_decision(login, steward, two_runs):
-    response = login(steward).get(reverse("carried_over", args=["demo"]))
-    assert [g.pk for g in response.context["groups"]] == [two_runs["carried"].pk]
-    body = response.content.decode()
-    assert "<strong>Reject</strong> by steward" in body and "different birthdays" in body
-    assert body.count(">Reopen</button>") == 1
-
-
-def test_auditor_sees_no_reopen_button_and_cannot_post(login, auditor, two_runs):
-    client = login(auditor)
-    body = client.get(reverse("carried_over", args=["demo"])).content.decode()
-    assert two_runs["carried"].match_id in body and ">Reopen</button>" not in body
-    url = reverse("carried_over_reopen", args=["demo", two_runs["carried"].pk])
-    assert client.post(url).status_code == 403
-    assert MatchGroup.objects.get(pk=two_runs["carried"].pk).status == "carried_over"
-
-
-def test_steward_reopens_a_carried_over_group(login, steward2, two_runs):
-    carried = two_runs["carried"]
-    url = reverse("carried_over_reopen", args=["demo", carried.pk])
-    response = login(steward2).post(url, {"reason": "new evidence"}, follow=True)
-    assert "back in its queue" in response.content.decode()
-    carried.refresh_from_db()
-    assert carried.status == "open"
-    reopen = Decision.objects.get(group=carried)
-    assert (reopen.action, reopen.reverts, reopen.actor, reopen.reason) == (
-        "reopen",
-        two_runs["rejected"],
-        steward2,
-        "new evidence",
-    )
-    assert AuditEvent.objects.filter(action="decision.reopen", object_id=str(carried.pk)).exists()
-    assert response.context["groups"] == []
-    again = login(steward2).post(url, follow=True)
-    assert "no longer carried over" in again.content.decode()
-    assert Decision.objects.filter(group=carried).count() == 1
 
 
 def test_the_group_page_can_include_the_timeline_with_one_tag(rf, steward, two_runs):
