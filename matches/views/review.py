@@ -27,6 +27,7 @@ from matches import compare, roles
 from matches import selectors_review as sel
 from matches.access import get_domain_or_404, get_group_or_404, require_perm
 from matches.models import Decision, MatchGroup
+from matches.selectors_admin import is_in_qa_sample
 from matches.services.decisions import (
     DecisionRefused,
     comment_add,
@@ -204,13 +205,16 @@ def _group_context(request: HttpRequest, group: MatchGroup, *, queue: str | None
         )
         if last is not None and last.group_id == group.pk:
             last = None
+    # QA samples measure the queues' precision: whoever decides a sampled group does so without score or queue.
+    qa_sampled = can_decide and is_in_qa_sample(group)
     return {
         "domain": domain,
         "qc": qc,
         "group": group,
         "queue": queue,
         "bucket": bucket,
-        "blind": _blind(request, domain),
+        "blind": qa_sampled or _blind(request, domain),
+        "qa_sampled": qa_sampled,
         "columns": columns,
         "rows": rows,
         "conflicts": sum(1 for r in rows if r.conflict),

@@ -460,6 +460,22 @@ def test_group_page_queries_do_not_grow_with_profiles(login, steward, run, n, dj
     client = login(steward)
     client.get(group_url(group))
     client.post(reverse("group-comment", args=[group.pk]), {"body": "first look"})
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         response = client.get(group_url(group))
     assert response.content.decode().count('name="main"') == n
+
+
+def test_a_group_drawn_into_a_qa_sample_is_decided_blind(login, steward, auditor, run, admin):
+    from matches.models import QASample, QASampleItem
+
+    group = make_group(run, [{"FirstName": "Ann"}, {"FirstName": "Anne"}], score=0.912)
+    assert "0.912" in login(steward).get(group_url(group)).content.decode()
+    sample = QASample.objects.create(
+        domain=run.domain, run=run, queue="merge", rate=0.02, seed=1, size=1, created_by=admin
+    )
+    QASampleItem.objects.create(sample=sample, group=group)
+    steward_page = login(steward).get(group_url(group)).content.decode()
+    assert "QA sample · blind" in steward_page
+    assert "0.912" not in steward_page
+    # Auditors do not decide: they read the score whatever the sample.
+    assert "0.912" in login(auditor).get(group_url(group)).content.decode()
