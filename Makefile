@@ -3,8 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Tests keep their own Redis database and Celery queue, apart from a running demo.
-TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/1 CELERY_QUEUE=matchdesk-test CACHE_KEY_PREFIX=matchdesk-test
+# Tests keep their own Redis database and Celery queue, apart from a running demo, and boto3 points at a closed
+# port unless a test names its own endpoint (the emulator it started).
+TEST_ENV := REDIS_URL=redis://127.0.0.1:6379/1 CELERY_QUEUE=matchdesk-test CACHE_KEY_PREFIX=matchdesk-test \
+  AWS_ENDPOINT_URL_CUSTOMER_PROFILES=http://127.0.0.1:9
 
 .PHONY: venv env services demo stop test test-fast e2e bench lint fmt migrate
 

@@ -234,6 +234,7 @@ def group_profiles(group: MatchGroup) -> tuple[dict[str, Profile], str]:
                 domain=domain,
                 profile_ids=list(group.profile_ids),
                 max_age_seconds=settings.MATCHDESK["PROFILE_CACHE_SECONDS"],
+                max_attempts=1,  # someone is waiting: show the cached copies rather than retry for a minute
             ),
             "",
         )

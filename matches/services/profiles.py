@@ -40,9 +40,10 @@ _UPSERT = f"""
 
 
 def profiles_refresh(
-    *, domain: Domain, profile_ids: Iterable[str], max_age_seconds: int | None = None
+    *, domain: Domain, profile_ids: Iterable[str], max_age_seconds: int | None = None, max_attempts: int | None = None
 ) -> dict[str, Profile]:
-    """Fetch the profiles whose cached copy is older than max_age (or never fetched); return all asked for by id."""
+    """Fetch the profiles whose cached copy is older than max_age (or never fetched); return all asked for by id.
+    `max_attempts` caps the retries: a person waiting for a page gets one quick try, a background task the default."""
     wanted = sorted(set(profile_ids))
     if not wanted:
         return {}
@@ -57,7 +58,9 @@ def profiles_refresh(
     for start in range(0, len(due), BATCH):
         chunk = due[start : start + BATCH]
         found, errors = call_with_backoff(
-            lambda chunk=chunk: aws.batch_get_profiles(domain, chunk), what=f"BatchGetProfile {domain.name}"
+            lambda chunk=chunk: aws.batch_get_profiles(domain, chunk),
+            what=f"BatchGetProfile {domain.name}",
+            max_attempts=max_attempts,
         )
         _store(domain, chunk, found, errors)
     return {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
