@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from matches import fields, roles
+from matches import aws, fields, roles
 from matches.models import Comment, Decision, MatchGroup, MergeJob, Profile, ProfileSnapshot
 from matches.services.audit import audit_log
 from matches.services.groups import group_set_status
@@ -145,6 +145,15 @@ def _validate_merge(*, members: list[str], main_profile_id: str, field_sources: 
             raise DecisionRefused(f"'{key}' is not a field MergeProfiles can take a source for.")
         if source not in members:
             raise DecisionRefused(f"The source chosen for {key} is not one of the profiles being merged.")
+    # The executor's rule (merges.merge_plan): the first MergeProfiles call carries every chosen source other than
+    # the main profile, and one call takes at most MAX_IDS_PER_CALL ids to merge.
+    sources = {pid for pid in field_sources.values() if pid != main_profile_id}
+    if len(sources) > aws.MAX_IDS_PER_CALL:
+        raise DecisionRefused(
+            f"Fields are taken from {len(sources)} different profiles besides the main profile, but AWS can apply "
+            f"field choices from at most {aws.MAX_IDS_PER_CALL}. Take more fields from the main profile or from "
+            "profiles already chosen for other fields."
+        )
 
 
 def default_main_profile(group: MatchGroup, profiles: dict[str, Profile] | None = None) -> str:
