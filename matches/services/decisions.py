@@ -16,7 +16,7 @@ from django.utils import timezone
 from matches import aws, fields, roles
 from matches.models import Comment, Decision, MatchGroup, MergeJob, Profile, ProfileSnapshot
 from matches.services.audit import audit_log
-from matches.services.groups import group_set_status
+from matches.services.groups import group_set_status, linked_groups_follow
 
 Status = MatchGroup.Status
 Action = Decision.Action
@@ -314,7 +314,12 @@ def decision_undo(*, decision: Decision, actor, reason: str = "") -> Decision:
             group=group, actor=actor, action=Action.UNDO, bulk=False, snapshot=None, reverts=decision, reason=reason
         )
         group_set_status(group=group, status=Status.OPEN)
-        _audit_decision(undo, group, {"merge_job_id": job.pk})
+        linked = linked_groups_follow(
+            decision_id=decision.pk,
+            status=Status.OPEN,
+            reason="The merge decided in an earlier run was undone; back in review.",
+        )
+        _audit_decision(undo, group, {"merge_job_id": job.pk, "linked_groups": linked})
         return undo
 
 
