@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from matches import fields, roles
+from matches import aws, fields, roles
 from matches.models import Comment, Decision, MatchGroup, MergeJob, Profile, ProfileSnapshot
 from matches.services.audit import audit_log
-from matches.services.groups import group_set_status
+from matches.services.groups import group_set_status, linked_groups_follow
 
 Status = MatchGroup.Status
 Action = Decision.Action
@@ -145,6 +145,15 @@ def _validate_merge(*, members: list[str], main_profile_id: str, field_sources: 
             raise DecisionRefused(f"'{key}' is not a field MergeProfiles can take a source for.")
         if source not in members:
             raise DecisionRefused(f"The source chosen for {key} is not one of the profiles being merged.")
+    # The executor's rule (merges.merge_plan): the first MergeProfiles call carries every chosen source other than
+    # the main profile, and one call takes at most MAX_IDS_PER_CALL ids to merge.
+    sources = {pid for pid in field_sources.values() if pid != main_profile_id}
+    if len(sources) > aws.MAX_IDS_PER_CALL:
+        raise DecisionRefused(
+            f"Fields are taken from {len(sources)} different profiles besides the main profile, but AWS can apply "
+            f"field choices from at most {aws.MAX_IDS_PER_CALL}. Take more fields from the main profile or from "
+            "profiles already chosen for other fields."
+        )
 
 
 def default_main_profile(group: MatchGroup, profiles: dict[str, Profile] | None = None) -> str:
@@ -305,7 +314,12 @@ def decision_undo(*, decision: Decision, actor, reason: str = "") -> Decision:
             group=group, actor=actor, action=Action.UNDO, bulk=False, snapshot=None, reverts=decision, reason=reason
         )
         group_set_status(group=group, status=Status.OPEN)
-        _audit_decision(undo, group, {"merge_job_id": job.pk})
+        linked = linked_groups_follow(
+            decision_id=decision.pk,
+            status=Status.OPEN,
+            reason="The merge decided in an earlier run was undone; back in review.",
+        )
+        _audit_decision(undo, group, {"merge_job_id": job.pk, "linked_groups": linked})
         return undo
 
 

@@ -94,3 +94,29 @@ def groups_set_status(*, queryset, status: str, reason: str = "") -> int:
         for run_id, scores in by_run_opened.items():
             _bump_open(run_id, scores, 1)
         return len(rows)
+
+
+def linked_groups_follow(*, decision_id: int, status: str, reason: str, from_status: str = Status.APPROVED) -> int:
+    """Groups of later runs that carry-over linked to this merge/split decision follow its MergeJob (call inside the
+    transaction that changes the job): succeeded → merged, failed → failed, cancelled/undone/sent back → open.
+    Only groups still in `from_status` move. A group going back to review whose run was replaced by a newer pull
+    becomes `superseded` instead, as it would have at that pull had it been open."""
+    with transaction.atomic():
+        rows = list(
+            MatchGroup.objects.filter(linked_decision_id=decision_id, status=from_status).values_list(
+                "pk", "run__status"
+            )
+        )
+        if not rows:
+            return 0
+        still = MatchGroup.objects.filter(status=from_status)  # re-checked under the row lock
+        if status != Status.OPEN:
+            return groups_set_status(queryset=still.filter(pk__in=[pk for pk, _ in rows]), status=status, reason=reason)
+        old = [pk for pk, run_status in rows if run_status == MatchRun.Status.SUPERSEDED]
+        current = [pk for pk, run_status in rows if run_status != MatchRun.Status.SUPERSEDED]
+        moved = groups_set_status(queryset=still.filter(pk__in=current), status=Status.OPEN, reason=reason)
+        return moved + groups_set_status(
+            queryset=still.filter(pk__in=old),
+            status=Status.SUPERSEDED,
+            reason=f"{reason} A newer pull has replaced this run.",
+        )

@@ -31,7 +31,7 @@ from matches import aws, fields, roles
 from matches.models import Decision, Domain, MatchGroup, MergeJob, OpsSwitch, Profile
 from matches.ratelimit import RateLimitTimeout, merge_call_slot
 from matches.services.audit import audit_log
-from matches.services.groups import group_set_status, groups_set_status
+from matches.services.groups import group_set_status, groups_set_status, linked_groups_follow
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ _GONE_CODES = {"404", "ResourceNotFoundException", "NotFound", "ProfileNotFound"
 # Confirming that AWS finished merging the field-source chunk: checks per attempt, attempts before giving up.
 CONFIRM_TRIES = 3
 CONFIRM_MAX_ATTEMPTS = 8
+
+
+_LINKED_MERGED = "Merged after a decision in an earlier run."
 
 
 class MergeRefused(Exception):
@@ -348,8 +351,10 @@ class _Execution:
                 group_set_status(group=group, status=GroupStatus.MERGED, reason=note)
             elif note:
                 group_set_status(group=group, status=group.status, reason=note)
+            linked = self._linked_follow(GroupStatus.MERGED, " ".join(filter(None, [_LINKED_MERGED, note])))
             self._audit(
                 "merge.succeeded",
+                linked_groups=linked,
                 chunks=len(job.plan),
                 calls=sum(1 for m in job.aws_messages if m.get("operation") == "MergeProfiles" and m.get("ok")),
                 merged_profile_ids=self._merged_ids(),
@@ -362,9 +367,11 @@ class _Execution:
             job = self._finish(status=JobStatus.FAILED, reason=reason)
             group = self._locked_group()
             group_set_status(group=group, status=GroupStatus.FAILED, reason=reason)
+            linked = self._linked_follow(GroupStatus.FAILED, reason)
             self._audit(
                 "merge.failed",
                 reason=reason,
+                linked_groups=linked,
                 chunks_done=job.chunks_done,
                 merged_profile_ids=self._merged_ids(),
                 gone_profile_ids=job.gone_profile_ids,
@@ -375,7 +382,14 @@ class _Execution:
             self._finish(status=JobStatus.CANCELLED, reason=reason)
             group = self._locked_group()
             group_set_status(group=group, status=GroupStatus.OPEN, reason=reason)
-            self._audit("merge.sent_back", reason=reason, gone_profile_ids=self.job.gone_profile_ids)
+            linked = self._linked_follow(GroupStatus.OPEN, reason)
+            self._audit(
+                "merge.sent_back", reason=reason, linked_groups=linked, gone_profile_ids=self.job.gone_profile_ids
+            )
+
+    def _linked_follow(self, status: str, reason: str) -> int:
+        """Groups of later runs linked to this decision by carry-over (still approved) follow the job."""
+        return linked_groups_follow(decision_id=self.decision.pk, status=status, reason=reason)
 
     def _defer(self, exc: _Deferred) -> None:
         with transaction.atomic():
@@ -681,13 +695,24 @@ def merge_job_retry(*, job: MergeJob, actor) -> MergeJob:
         job.save(update_fields=["status", "not_before", "finished_at", "worker", "last_error"])
         new_status = GroupStatus.SPLIT if job.decision.action == Decision.Action.SPLIT else GroupStatus.APPROVED
         group_set_status(group=group, status=new_status, reason=f"Retrying the merge after: {previous}")
+        linked = linked_groups_follow(
+            decision_id=job.decision_id,
+            status=GroupStatus.APPROVED,
+            reason=f"A merge decided in an earlier run is pending (retrying after: {previous})",
+            from_status=GroupStatus.FAILED,
+        )
         audit_log(
             actor=actor,
             action="merge.retried",
             object_type="merge_job",
             object_id=job.pk,
             domain=group.run.domain,
-            details={"decision_id": job.decision_id, "group_id": group.pk, "previous_error": previous},
+            details={
+                "decision_id": job.decision_id,
+                "group_id": group.pk,
+                "previous_error": previous,
+                "linked_groups": linked,
+            },
         )
         transaction.on_commit(lambda: _queue(job.pk))
     return job

@@ -26,7 +26,8 @@ earlier runs, the latest counting decision (merge, reject or split, latest by cr
 reverts):
 - reject → the group is `carried_over`, `linked_decision` = that reject (a reopen takes it back);
 - merge or split whose MergeJob is scheduled or running → `approved`, linked; succeeded → `merged`, linked
-  (never reopened for review); failed or cancelled → stays open;
+  (never reopened for review); failed or cancelled → stays open. A linked `approved` group then follows its job
+  (merged, failed, or back to open when the job is cancelled, undone or sent back);
 - otherwise, a group holding a profile merged away since (Profile.merged_into set) or known to be gone
   (Profile.missing) → `stale`.
 Only the exact same profile set carries over: a superset or subset of a rejected set is a different question (a new
@@ -729,6 +730,22 @@ _LINK_EARLIER_DECISIONS = f"""
            OR (latest.action IN ('merge', 'split') AND latest.job_status IN ('scheduled', 'running', 'succeeded')))
 """
 
+# The pending merge jobs an earlier decision on one of the run's profile sets may be waiting on, locked before any
+# group is linked: a job that finishes meanwhile either commits before the statuses are read below, or waits for the
+# carry-over to commit and then finds the linked `approved` groups (services.groups.linked_groups_follow). Jobs first,
+# then groups: the same order as the merge executor, so the two cannot deadlock.
+_LOCK_PENDING_JOBS = f"""
+    SELECT j.id
+    FROM {MergeJob._meta.db_table} j
+    JOIN {Decision._meta.db_table} d ON d.id = j.decision_id
+    JOIN {_GROUP_TABLE} g ON g.id = d.group_id
+    JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
+    WHERE r.domain_id = %(domain)s AND r.id <> %(run)s AND j.status IN ('scheduled', 'running')
+      AND g.profile_set_key IN (SELECT profile_set_key FROM {_GROUP_TABLE} WHERE run_id = %(run)s)
+    ORDER BY j.id
+    FOR UPDATE OF j
+"""
+
 _GONE_MEMBERS = f"""
     SELECT DISTINCT g.id
     FROM {_GROUP_TABLE} g
@@ -742,6 +759,7 @@ def carry_over(*, run: MatchRun) -> dict[str, int]:
     """Apply earlier decisions on the same profile sets to the run's open groups (see the module docstring)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
+            cursor.execute(_LOCK_PENDING_JOBS, {"domain": run.domain_id, "run": run.pk})
             cursor.execute(_LINK_EARLIER_DECISIONS, {"domain": run.domain_id, "run": run.pk})
         linked = MatchGroup.objects.filter(run=run, status=Status.OPEN, linked_decision__isnull=False)
         merge_actions = [Decision.Action.MERGE, Decision.Action.SPLIT]

@@ -210,3 +210,26 @@ def test_comments_are_audited_and_must_not_be_empty(group, steward, auditor):
         comment_add(group=group, actor=auditor, body="hi")
     comment_add(group=group, actor=steward, body="Same loyalty card number")
     assert AuditEvent.objects.filter(action="comment.added").count() == 1
+
+
+def test_more_field_sources_than_one_call_takes_is_refused_at_decision_time(domain, steward):
+    from matches.services.merges import merge_plan
+
+    run = MatchRunFactory(domain=domain)
+    ids = sorted(hex_id(500 + i) for i in range(23))
+    group = MatchGroupFactory(run=run, profile_ids=ids, confidence_score=0.8)
+    bins_add(run=run, scores=[0.8])
+    main = ids[0]
+    too_many = {f"Attributes.k{i}": pid for i, pid in enumerate(ids[1:22])}  # 21 profiles besides the main one
+    with pytest.raises(DecisionRefused, match="from 21 different profiles besides the main profile.*at most 20"):
+        group_merge_approve(group=group, actor=steward, main_profile_id=main, field_sources=too_many)
+    with pytest.raises(DecisionRefused, match="21 different profiles"):
+        group_split(group=group, actor=steward, keep_profile_ids=ids[:22], main_profile_id=main, field_sources=too_many)
+    group.refresh_from_db()
+    assert group.status == Status.OPEN and not Decision.objects.filter(group=group).exists()
+    assert not MergeJob.objects.exists()
+
+    # The main profile does not count: 20 others plus the main one is the most the executor can carry out.
+    most = {f"Attributes.k{i}": pid for i, pid in enumerate(ids[1:21])} | {"FirstName": main}
+    decision = group_merge_approve(group=group, actor=steward, main_profile_id=main, field_sources=most)
+    assert merge_plan(decision)[0] == sorted(ids[1:21])  # the executor accepts exactly what the decision allowed
