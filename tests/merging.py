@@ -14,13 +14,13 @@ from emulator.testing import EmulatorControl, EmulatorThread
 from matches.models import Domain, MatchGroup, MergeJob
 from matches.services.decisions import group_merge_approve, group_split
 from matches.services.groups import bins_add
-from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory
+from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, ensure_role_groups
 
 
 @pytest.fixture(scope="session")
-def merge_emulator() -> Iterator[EmulatorThread]:
-    with EmulatorThread() as server:
-        yield server
+def merge_emulator(emulator: EmulatorThread) -> EmulatorThread:
+    """The session's one in-process emulator (tests/emulator_fixtures.py)."""
+    return emulator
 
 
 @pytest.fixture
@@ -33,15 +33,8 @@ def merge_ctl(merge_emulator: EmulatorThread) -> Iterator[EmulatorControl]:
 
 @pytest.fixture
 def merge_role_groups(transactional_db):
-    """A transactional test starts from a flushed database: permissions come back with post_migrate, the role
-    groups of the data migration do not (unless a post_migrate handler recreates them), so make sure they exist."""
-    from django.contrib.auth.models import Group, Permission
-
-    from matches import roles
-
-    for role, codenames in roles.ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.set(Permission.objects.filter(content_type__app_label="matches", codename__in=codenames))
+    """A transactional test starts from a flushed database: make sure the role groups exist."""
+    ensure_role_groups()
 
 
 @pytest.fixture
