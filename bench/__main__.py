@@ -59,6 +59,7 @@ COMMANDS = {
     "review": ("queue, group and decision latency (p50, p95) with 1,000,000 groups", *_passthrough("review")),
     "audit": ("streaming CSV export of 100,000 audit events: memory stays flat", *_passthrough("audit")),
 }
+PASSTHROUGH = ("review", "audit")
 # Internal: the measuring child processes (fresh interpreter on a bench database; ru_maxrss is theirs alone).
 CHILDREN = {
     "_ingest-child": ingest.child_main,
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in CHILDREN:
         return CHILDREN[argv[0]](argv[1:])
+    if argv and argv[0] in PASSTHROUGH:  # their options are their modules' own: hand them over untouched
+        return COMMANDS[argv[0]][2](argparse.Namespace(args=argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():

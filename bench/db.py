@@ -50,6 +50,7 @@ def child_env(name: str, **extra: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url(name),
         "DEBUG": "false",
+        "MANIFEST_STATIC": "false",  # no collectstatic in a bench: plain static storage
         "SECURE": "false",
         "CONN_MAX_AGE": "0",
         **extra,
