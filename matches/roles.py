@@ -25,3 +25,15 @@ def role_names(user) -> list[str]:
         cached = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
         user._matchdesk_roles = cached
     return cached
+
+
+def ensure_role_groups(using: str = "default") -> None:
+    """Create the role groups with exactly their permissions (after every migrate, and after a flush, which drops
+    the groups the data migration made)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        group.permissions.set(
+            Permission.objects.using(using).filter(content_type__app_label="matches", codename__in=codenames)
+        )

@@ -1,8 +1,11 @@
-"""Django's auth signals are the only hook for logins: each writes an audit event."""
+"""Signal receivers: Django's auth signals (every login, logout and failed login is audited) and post_migrate
+(the role groups are kept after every migrate and flush)."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
+from matches import roles
 from matches.services.audit import audit_log_atomic
 
 
@@ -38,20 +41,10 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
 
 # Roles ---------------------------------------------------------------------------------------------------------------
 
-from django.db.models.signals import post_migrate  # noqa: E402
-
-from matches import roles as _roles  # noqa: E402
-
 
 @receiver(post_migrate)
 def ensure_roles(sender, app_config=None, using="default", **kwargs) -> None:
     """Keep the role groups after every migrate and flush (a test database flush would otherwise drop them)."""
     if app_config is None or app_config.label != "matches":
         return
-    from django.contrib.auth.models import Group, Permission
-
-    for role, codenames in _roles.ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.using(using).get_or_create(name=role)
-        group.permissions.set(
-            Permission.objects.using(using).filter(content_type__app_label="matches", codename__in=codenames)
-        )
+    roles.ensure_role_groups(using)
