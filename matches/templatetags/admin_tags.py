@@ -40,15 +40,14 @@ def per_second(count, start) -> str:
 @register.simple_tag
 def histogram_bars(chart: dict):
     """The chart's bars as SVG (numbers only, built with format_html: hundreds of bars render fast)."""
-    from django.utils.html import format_html, format_html_join
-    from django.utils.safestring import mark_safe
+    from django.utils.html import format_html_join
 
-    parts = []
-    for bar in chart["bars"]:
+    def bar(bar: dict) -> tuple:
         rects = format_html_join(
             "",
             '<rect class="bar-{}" x="{}" y="{}" width="{}" height="{}"/>',
             ((s["queue"], bar["x"], s["y"], bar["w"], s["h"]) for s in bar["segments"]),
         )
-        parts.append(format_html('<g class="bar"><title>{}</title>{}</g>', bar["title"], rects))
-    return mark_safe("".join(parts))  # each part was built by format_html, which escaped every value
+        return bar["title"], rects
+
+    return format_html_join("", '<g class="bar"><title>{}</title>{}</g>', (bar(b) for b in chart["bars"]))
