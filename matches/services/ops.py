@@ -8,7 +8,7 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
-from matches.models import Domain, Heartbeat, MatchRun, OpsSwitch, QuarantinedMatch
+from matches.models import Domain, Heartbeat, MatchRun, QuarantinedMatch
 from matches.services.audit import audit_log
 
 PULL_TASK = "matches.tasks.pull_matches_task"
@@ -38,24 +38,6 @@ def pull_request(*, domain: Domain, actor) -> None:
         # By name: the pull task lives in the ingest module and may be deployed apart from this one.
         pk = domain.pk
         transaction.on_commit(lambda: current_app.send_task(PULL_TASK, args=[pk]))
-
-
-def ops_set_switch(*, actor, name: str, on: bool) -> OpsSwitch:
-    """Turn a global switch on or off (e.g. pause merges for every domain)."""
-    with transaction.atomic():
-        switch, _ = OpsSwitch.objects.select_for_update().get_or_create(name=name)
-        before = switch.on
-        switch.on = on
-        switch.changed_by = actor
-        switch.save()
-        audit_log(
-            actor=actor,
-            action=f"ops.{name}.{'on' if on else 'off'}",
-            object_type="ops_switch",
-            object_id=name,
-            details={"name": name, "before": before, "after": on},
-        )
-    return switch
 
 
 def quarantine_acknowledge(*, actor, item: QuarantinedMatch) -> bool:

@@ -22,6 +22,7 @@ from matches.forms_admin import DomainForm, UserCreateForm
 from matches.models import BulkJob, Domain, MatchRun, OpsSwitch, QASample, QuarantinedMatch
 from matches.services import bulk, ops, qa, thresholds
 from matches.services.domains import domain_save, domain_set_merges_paused
+from matches.services.merges import merges_set_paused_all
 from matches.services.users import LastAdminError, user_create, user_set_active, user_set_roles
 
 User = get_user_model()
@@ -383,7 +384,7 @@ def domain_pause(request, name: str):
 @admin_only
 def pause_all(request):
     on = request.POST.get("on") == "1"
-    ops.ops_set_switch(actor=request.user, name=OpsSwitch.PAUSE_ALL_MERGES, on=on)
+    merges_set_paused_all(actor=request.user, paused=on)
     messages.success(
         request, "Merges paused for every domain." if on else "Merges resumed (domain pauses still apply)."
     )

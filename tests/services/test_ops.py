@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from matches.models import AuditEvent, Heartbeat, MatchRun, OpsSwitch, QuarantinedMatch
-from matches.services.ops import PullRefused, ops_set_switch, pull_request, quarantine_acknowledge
+from matches.models import AuditEvent, Heartbeat, MatchRun, QuarantinedMatch
+from matches.services.ops import PullRefused, pull_request, quarantine_acknowledge
 from tests.factories import MatchRunFactory
 
 
@@ -25,15 +25,6 @@ def test_pull_now_is_refused_while_a_pull_runs(domain, admin, celery_queue, djan
         pull_request(domain=domain, actor=admin)
     assert celery_queue("matches.tasks.pull_matches_task") == []
     assert not AuditEvent.objects.filter(action="pull.requested").exists()
-
-
-def test_pause_all_switch_is_audited(admin):
-    ops_set_switch(actor=admin, name=OpsSwitch.PAUSE_ALL_MERGES, on=True)
-    assert OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES)
-    ops_set_switch(actor=admin, name=OpsSwitch.PAUSE_ALL_MERGES, on=False)
-    assert not OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES)
-    actions = list(AuditEvent.objects.order_by("seq").values_list("action", flat=True))
-    assert actions == ["ops.pause_all_merges.on", "ops.pause_all_merges.off"]
 
 
 def test_a_quarantined_item_is_acknowledged_once_and_audited(domain, admin):
