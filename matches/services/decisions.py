@@ -205,7 +205,8 @@ def _schedule_merge(
     )
     group_set_status(group=group, status=new_status, claimed_by=None, claimed_until=None)
     _audit_decision(decision, group, {"merge_job_id": job.pk, "not_before": job.not_before.isoformat()})
-    transaction.on_commit(lambda: _queue_merge(job))
+    # Robust: the decision stands even if the broker hiccups; the 10 s sweep runs the job anyway.
+    transaction.on_commit(lambda: _queue_merge(job), robust=True)
     return decision
 
 

@@ -714,7 +714,7 @@ def merge_job_retry(*, job: MergeJob, actor) -> MergeJob:
                 "linked_groups": linked,
             },
         )
-        transaction.on_commit(lambda: _queue(job.pk))
+        transaction.on_commit(lambda: _queue(job.pk), robust=True)  # the sweep is the backstop
     return job
 
 

@@ -686,7 +686,8 @@ class _Pull:
                     "stale": result.stale,
                 },
             )
-            transaction.on_commit(lambda: _queue_hydration(self.domain.pk))
+            # Robust: a stored pull must not fail on a broker hiccup; groups are also hydrated when opened.
+            transaction.on_commit(lambda: _queue_hydration(self.domain.pk), robust=True)
         return result
 
 

@@ -233,3 +233,17 @@ def test_more_field_sources_than_one_call_takes_is_refused_at_decision_time(doma
     most = {f"Attributes.k{i}": pid for i, pid in enumerate(ids[1:21])} | {"FirstName": main}
     decision = group_merge_approve(group=group, actor=steward, main_profile_id=main, field_sources=most)
     assert merge_plan(decision)[0] == sorted(ids[1:21])  # the executor accepts exactly what the decision allowed
+
+
+def test_a_broker_failure_after_commit_does_not_undo_or_fail_the_decision(
+    group, steward, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis unreachable")
+
+    monkeypatch.setattr("matches.tasks.execute_merge_job.apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    assert len(callbacks) == 1
+    # The job waits for the periodic sweep instead.
+    assert MergeJob.objects.get(decision=decision).status == "scheduled"
