@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from decimal import Decimal
 
 import pgtrigger
@@ -24,10 +25,16 @@ def profile_set_key(profile_ids: list[str] | tuple[str, ...]) -> str:
     return hashlib.sha256(",".join(sorted(set(profile_ids))).encode()).hexdigest()
 
 
-class Bucket(models.TextChoices):
+class Queue(models.TextChoices):
+    """The three queues a score falls into under a ThresholdPolicy."""
+
     MERGE = "merge", "Merge"
     REVIEW = "review", "Review"
     REJECT = "reject", "Reject"
+
+
+# The Decision field is named `bucket` (a contract); its values are the queues.
+Bucket = Queue
 
 
 class Domain(models.Model):
@@ -92,12 +99,34 @@ class ThresholdPolicy(models.Model):
         ]
         triggers = [append_only]
 
-    def bucket(self, score: float) -> str:
+    def queue_of(self, score: float) -> Queue:
+        """The queue a score falls into: merge from merge_min up, reject below reject_below, review between."""
         if score >= float(self.merge_min):
-            return Bucket.MERGE
+            return Queue.MERGE
         if score < float(self.reject_below):
-            return Bucket.REJECT
-        return Bucket.REVIEW
+            return Queue.REJECT
+        return Queue.REVIEW
+
+    bucket = queue_of
+
+    def bounds(self, queue: Queue | str) -> tuple[Decimal | None, Decimal | None]:
+        """A queue's score range as (lowest included, first excluded); None is open-ended."""
+        queue = Queue(queue)
+        if queue == Queue.MERGE:
+            return self.merge_min, None
+        if queue == Queue.REJECT:
+            return None, self.reject_below
+        return self.reject_below, self.merge_min
+
+    def score_q(self, queue: Queue | str, field: str = "confidence_score") -> Q:
+        """The ORM filter for a queue's score range on `field`."""
+        low, high = self.bounds(queue)
+        q = Q()
+        if low is not None:
+            q &= Q(**{f"{field}__gte": float(low)})
+        if high is not None:
+            q &= Q(**{f"{field}__lt": float(high)})
+        return q
 
 
 class MatchRun(models.Model):
@@ -199,6 +228,14 @@ class MatchGroup(models.Model):
     def __str__(self) -> str:
         return f"group {self.match_id} ({self.confidence_score:.3f})"
 
+    def is_held(self, now: datetime) -> bool:
+        """A live claim (lease) on this group, by anyone."""
+        return bool(self.claimed_by_id and self.claimed_until and self.claimed_until > now)
+
+    def held_by_other(self, user, now: datetime) -> bool:
+        """Someone other than `user` holds a live claim on this group."""
+        return self.is_held(now) and self.claimed_by_id != user.pk
+
 
 class QuarantinedMatch(models.Model):
     run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="quarantined_items")
@@ -280,6 +317,21 @@ class Decision(models.Model):
             models.Index(fields=["-created_at", "-id"], name="decision_recent"),
         ]
         triggers = [append_only]
+
+    def can_undo(self, user) -> bool:
+        """A merge or split whose job has not started, taken back by its steward or an admin.
+
+        Whether it is still the group's latest decision is the caller's to know (the service checks it under lock)."""
+        from matches import roles
+
+        if self.action not in (Decision.Action.MERGE, Decision.Action.SPLIT):
+            return False
+        job = getattr(self, "merge_job", None)
+        if job is None or job.status != MergeJob.Status.SCHEDULED:
+            return False
+        if not user.is_active or not user.has_perm(roles.DECIDE):
+            return False
+        return self.actor_id == user.pk or user.has_perm(roles.ADMINISTER)
 
 
 class MergeJob(models.Model):
