@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from matches.models import BulkJob, Domain, MatchGroup, QASample
 from matches.selectors_admin import qa_sampled_group_ids, queue_bounds, queue_groups
+from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.decisions import DecisionRefused, default_main_profile, group_merge_approve, group_reject
 
@@ -78,8 +78,7 @@ def bulk_job_create(
             },
         )
         if total > INLINE_LIMIT:
-            pk = job.pk
-            transaction.on_commit(lambda: current_app.send_task(BULK_TASK, args=[pk]))
+            enqueue.bulk_job(job_id=job.pk)
     return job
 
 

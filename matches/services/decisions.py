@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from matches import aws, fields, roles
 from matches.models import Comment, Decision, MatchGroup, MergeJob, Profile, ProfileSnapshot
+from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.groups import group_set_status, linked_groups_follow
 
@@ -205,16 +206,8 @@ def _schedule_merge(
     )
     group_set_status(group=group, status=new_status, claimed_by=None, claimed_until=None)
     _audit_decision(decision, group, {"merge_job_id": job.pk, "not_before": job.not_before.isoformat()})
-    # Robust: the decision stands even if the broker hiccups; the 10 s sweep runs the job anyway.
-    transaction.on_commit(lambda: _queue_merge(job), robust=True)
+    enqueue.merge_job(job_id=job.pk, eta=job.not_before)
     return decision
-
-
-def _queue_merge(job: MergeJob) -> None:
-    """Hand the job to the merge executor when its undo window ends (the periodic sweep catches it otherwise)."""
-    from matches.tasks import execute_merge_job
-
-    execute_merge_job.apply_async(args=[job.pk], eta=job.not_before)
 
 
 def group_merge_approve(

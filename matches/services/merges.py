@@ -30,6 +30,7 @@ from django.utils import timezone
 from matches import aws, fields, roles
 from matches.models import Decision, Domain, MatchGroup, MergeJob, OpsSwitch, Profile
 from matches.ratelimit import RateLimitTimeout, merge_call_slot
+from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.groups import group_set_status, groups_set_status, linked_groups_follow
 
@@ -714,14 +715,8 @@ def merge_job_retry(*, job: MergeJob, actor) -> MergeJob:
                 "linked_groups": linked,
             },
         )
-        transaction.on_commit(lambda: _queue(job.pk), robust=True)  # the sweep is the backstop
+        enqueue.merge_job(job_id=job.pk)
     return job
-
-
-def _queue(job_id: int) -> None:
-    from matches.tasks import execute_merge_job
-
-    execute_merge_job.delay(job_id)
 
 
 def merges_set_paused_all(*, actor, paused: bool) -> None:

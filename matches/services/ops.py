@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
 from matches.models import Domain, Heartbeat, MatchRun, QuarantinedMatch
+from matches.services import enqueue
 from matches.services.audit import audit_log
 
 PULL_TASK = "matches.tasks.pull_matches_task"
@@ -35,9 +35,7 @@ def pull_request(*, domain: Domain, actor) -> None:
             domain=domain,
             details={"name": domain.name},
         )
-        # By name: the pull task lives in the ingest module and may be deployed apart from this one.
-        pk = domain.pk
-        transaction.on_commit(lambda: current_app.send_task(PULL_TASK, args=[pk]))
+        enqueue.pull(domain_id=domain.pk)
 
 
 def quarantine_acknowledge(*, actor, item: QuarantinedMatch) -> bool:

@@ -67,6 +67,7 @@ from matches.models import (
     RunScoreBin,
     profile_set_key,
 )
+from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.backoff import call_with_backoff
 from matches.services.groups import bins_add, groups_set_status
@@ -687,7 +688,7 @@ class _Pull:
                 },
             )
             # Robust: a stored pull must not fail on a broker hiccup; groups are also hydrated when opened.
-            transaction.on_commit(lambda: _queue_hydration(self.domain.pk), robust=True)
+            enqueue.hydration(domain_id=self.domain.pk)
         return result
 
 
@@ -805,13 +806,3 @@ def carry_over(*, run: MatchRun) -> dict[str, int]:
 def _by_pk(queryset):
     """The same groups by id, so that groups_set_status's FOR UPDATE locks only group rows (not decisions or jobs)."""
     return MatchGroup.objects.filter(pk__in=list(queryset.values_list("pk", flat=True)))
-
-
-def _queue_hydration(domain_id: int) -> None:
-    """Fetch the new groups' profiles in the background, busiest queue first."""
-    from matches.tasks import hydrate_profiles_task
-
-    try:
-        hydrate_profiles_task.delay(domain_id)
-    except Exception:  # the pull is committed; hydration also happens on demand when a group is opened
-        log.warning("could not queue profile hydration for domain %s", domain_id, exc_info=True)

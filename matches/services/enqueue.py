@@ -1,0 +1,57 @@
+"""The one door to Celery: the only module that imports matches.tasks (docs/architecture.md, "Hand-offs").
+
+Every hand-off runs after the surrounding transaction commits and is robust: a broker that cannot be reached logs a
+warning and never turns a committed change into an error. Each kind of work has a backstop that finds it again without
+the message (the merge sweep, the pull and bulk sweeps, hydration on opening a group). Tests patch these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+def _on_commit(send: Callable[[], object], what: str) -> None:
+    def _send() -> None:
+        try:
+            send()
+        except Exception:  # the backstop picks the work up; the change it follows is already committed
+            log.warning("could not queue %s (the sweep will pick it up)", what, exc_info=True)
+
+    transaction.on_commit(_send, robust=True)
+
+
+def merge_job(*, job_id: int, eta: datetime | None = None) -> None:
+    """Run a merge job when its undo window ends (or now); the 10 s merge sweep is the backstop."""
+    from matches import tasks
+
+    if eta is None:
+        _on_commit(lambda: tasks.execute_merge_job.delay(job_id), f"merge job {job_id}")
+    else:
+        _on_commit(lambda: tasks.execute_merge_job.apply_async(args=[job_id], eta=eta), f"merge job {job_id}")
+
+
+def pull(*, domain_id: int, job_id: str = "") -> None:
+    """Pull a domain's matches in a worker."""
+    from matches import tasks
+
+    _on_commit(lambda: tasks.pull_matches_task.delay(domain_id, job_id=job_id), f"pull of domain {domain_id}")
+
+
+def hydration(*, domain_id: int) -> None:
+    """Fetch a domain's new profiles in the background; opening a group also fetches them on demand."""
+    from matches import tasks
+
+    _on_commit(lambda: tasks.hydrate_profiles_task.delay(domain_id), f"hydration of domain {domain_id}")
+
+
+def bulk_job(*, job_id: int) -> None:
+    """Run a large bulk decision job in a worker."""
+    from matches import tasks
+
+    _on_commit(lambda: tasks.bulk_job_task.delay(job_id), f"bulk job {job_id}")
