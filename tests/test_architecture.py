@@ -5,6 +5,7 @@ small tree that breaks its rule, so that none of them passes whatever the code d
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,3 +259,60 @@ def test_each_checker_finds_its_break(broken):
         ("matches/models.py", "801 lines"),
         ("matches/services/pulls/run.py", "402 lines"),
     }
+
+
+# The docs describe the code. --------------------------------------------------------------------------------------
+
+DOCS = ROOT / "docs" / "architecture.md"
+
+
+def _section(title: str) -> str:
+    text = DOCS.read_text()
+    start = text.index(f"\n## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def documented_fields() -> dict[str, set[str]]:
+    """Model → field names, from the bullets of "Data model": a backticked CamelCase name starts a model, the
+    backticked snake_case names after it are its fields."""
+    fields: dict[str, set[str]] = {}
+    for bullet in _section("Data model").split("\n- ")[1:]:
+        model = None
+        for token in re.findall(r"`([^`]+)`", bullet):
+            if re.fullmatch(r"[A-Z][A-Za-z]+", token):
+                model = token
+                fields.setdefault(model, set())
+            elif model and re.fullmatch(r"[a-z][a-z0-9_]*", token):
+                fields[model].add(token)
+    return fields
+
+
+def test_the_documented_data_model_is_the_code():
+    from django.apps import apps
+
+    documented = documented_fields()
+    models = {m.__name__ for m in apps.get_app_config("matches").get_models()}
+    assert set(documented) == models, "every model has its bullet in docs/architecture.md, and only those"
+    missing = {
+        (name, field)
+        for name, names in documented.items()
+        for field in names
+        if field not in {f.name for f in apps.get_model("matches", name)._meta.get_fields()}
+    }
+    assert missing == set()
+
+
+def test_the_documented_commands_are_the_code():
+    documented = set(re.findall(r"`python manage\.py ([a-z_]+)", _section("Commands (contract)")))
+    commands = {p.stem for p in (ROOT / "matches/management/commands").glob("*.py") if p.stem != "__init__"}
+    assert documented == commands
+
+
+def test_the_documented_settings_are_read_by_the_settings():
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _section("Settings")))
+    read = set(re.findall(r"env(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]+)\"", (ROOT / "reviewapp/settings.py").read_text()))
+    outside = {"AWS_ENDPOINT_URL_CUSTOMER_PROFILES"}  # read by boto3 itself
+    test_only = {n for n in documented if n.startswith("MATCHDESK_TEST_")}
+    assert read <= documented, "every setting the code reads is documented"
+    assert documented - read - outside - test_only <= set(), "every documented setting is read"
