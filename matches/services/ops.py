@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -49,7 +50,7 @@ def pull_request(*, domain: Domain, actor: User) -> None:
         enqueue.pull(domain_id=domain.pk)
 
 
-def _bulk_queued_key(job_id: int) -> str:
+def bulk_requeued_key(job_id: int) -> str:
     return f"bulk-requeued:{job_id}"
 
 
@@ -64,9 +65,9 @@ def bulk_jobs_start_pending(*, now: datetime | None = None) -> list[int]:
     ).order_by("pk")
     queued = []
     for job_id in stuck.values_list("pk", flat=True):
-        key = _bulk_queued_key(job_id)
+        key = bulk_requeued_key(job_id)
         if cache.add(key, "requeued", REQUEUED_BULK_TTL):
-            enqueue.bulk_job(job_id=job_id, on_failure=lambda key=key: cache.delete(key))
+            enqueue.bulk_job(job_id=job_id, on_failure=partial(cache.delete, key))
             queued.append(job_id)
     return queued
 

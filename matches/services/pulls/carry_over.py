@@ -101,7 +101,7 @@ def carry_over(*, run: MatchRun) -> dict[str, int]:
             cursor.execute(_LINK_EARLIER_DECISIONS, {"domain": run.domain_id, "run": run.pk})
         linked = MatchGroup.objects.filter(run=run, status=Status.OPEN, linked_decision__isnull=False)
         merge_actions = [Decision.Action.MERGE, Decision.Action.SPLIT]
-        counts = {
+        counts: dict[str, int] = {
             Status.CARRIED_OVER: groups_set_status(
                 queryset=_by_pk(linked.filter(linked_decision__action=Decision.Action.REJECT)),
                 status=Status.CARRIED_OVER,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -49,7 +49,11 @@ def _queue_once(domain: Domain, *, job_id: str, marker: str) -> bool:
 def newest_job_with_results(domain: Domain) -> dict[str, Any] | None:
     """The domain's newest identity-resolution job that produced matches, or None."""
     jobs = [j for j in aws.list_identity_resolution_jobs(domain) if j.get("Status") in RESULT_STATUSES]
-    return max(jobs, key=lambda j: j.get("JobEndTime") or j.get("JobStartTime"), default=None)
+    return max(jobs, key=_job_time, default=None)
+
+
+def _job_time(job: dict[str, Any]) -> datetime:
+    return cast(datetime, job.get("JobEndTime") or job.get("JobStartTime"))
 
 
 def pull_needed(*, domain: Domain, job: dict[str, Any] | None, now: datetime | None = None) -> bool:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 PROFILE_ID = re.compile(r"[a-f0-9]{32}")
 MAX_GROUP_SIZE = 32767  # MatchGroup.size is a smallint
@@ -56,7 +56,8 @@ def match_validate(item: Any) -> tuple[CleanMatch | None, str]:
         problems.append(f"ConfidenceScore {score!r} is outside [0, 1]")
     if problems:
         return None, "; ".join(problems)
-    return CleanMatch(match_id, tuple(distinct), float(score)), ""
+    # Checked above: a non-empty MatchId string and a finite number.
+    return CleanMatch(cast(str, match_id), tuple(distinct), float(cast(float, score))), ""
 
 
 def _json_default(value: Any) -> Any:
