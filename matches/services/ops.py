@@ -17,7 +17,6 @@ from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.pulls import pulls_start_requested
 
-PULL_TASK = "matches.tasks.pull_matches_task"
 # A bulk job still pending after this long lost its message (a worker takes one within a second or two).
 PENDING_BULK_GRACE_SECONDS = 30
 # How long a re-queued bulk job is left to a worker before the sweep queues it once more.
