@@ -454,3 +454,14 @@ def test_heartbeat_and_started_by_are_recorded(emulated_domain, admin):
     run = MatchRun.objects.get(pk=result.run_id)
     assert run.started_by == admin and run.heartbeat_at > before
     assert AuditEvent.objects.get(action="pull.started", object_id=str(run.pk)).actor == admin
+
+
+def test_any_pull_that_starts_serves_a_pending_pull_now(emulated_domain):
+    from matches.models import Domain
+
+    domain = emulated_domain(items=[match(1)])
+    Domain.objects.filter(pk=domain.pk).update(pull_requested_at=timezone.now())
+
+    pull_domain(domain=domain)  # the command's pull, say: the hand-off sweep has nothing left to queue
+
+    assert Domain.objects.get(pk=domain.pk).pull_requested_at is None
