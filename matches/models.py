@@ -53,6 +53,8 @@ class Domain(models.Model):
         default=2, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     blind_review_enforced = models.BooleanField(default=False)
+    # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
+    pull_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
