@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db.models import Max
 
 from matches import roles
@@ -16,7 +17,7 @@ class AuditAccessRefused(Exception):
     """The user's role may not read the audit history."""
 
 
-def _require_auditor(actor) -> None:
+def _require_auditor(actor: User) -> None:
     if not actor.is_active or not actor.has_perm(roles.VIEW_AUDIT):
         raise AuditAccessRefused("Your role cannot read the audit history.")
 
@@ -30,7 +31,7 @@ class ChainStatus:
     event: AuditEvent
 
 
-def audit_chain_verify(*, actor) -> ChainStatus:
+def audit_chain_verify(*, actor: User) -> ChainStatus:
     """Walk the whole chain and record who checked it and what they found."""
     _require_auditor(actor)
     checked, problem = verify_chain()
@@ -49,7 +50,7 @@ def audit_chain_verify(*, actor) -> ChainStatus:
     )
 
 
-def export_start(*, actor, kind: str, filters: AuditFilters) -> tuple[AuditEvent, int]:
+def export_start(*, actor: User, kind: str, filters: AuditFilters) -> tuple[AuditEvent, int]:
     """Record the export before its first byte leaves (own transaction); returns the event and the highest key the
     export covers, so the file is a consistent cut however long the download takes."""
     _require_auditor(actor)

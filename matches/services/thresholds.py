@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from matches.models import Domain, ThresholdPolicy
@@ -39,10 +40,17 @@ def threshold_parse(
     return merge, reject
 
 
-def threshold_set(*, actor, domain: Domain, merge_min, reject_below, note: str = "") -> ThresholdPolicy:
+def threshold_set(
+    *,
+    actor: User,
+    domain: Domain,
+    merge_min: str | Decimal | float,
+    reject_below: str | Decimal | float,
+    note: str = "",
+) -> ThresholdPolicy:
     """Put a new threshold policy in force for the domain (the queues re-bucket at once)."""
     merge, reject = threshold_parse(merge_min=merge_min, reject_below=reject_below)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # Serialise changes per domain so "before" in the audit event is the policy this one replaces.
         Domain.objects.select_for_update().filter(pk=domain.pk).first()
         previous = domain.policy()

@@ -153,18 +153,18 @@ def test_pausing_between_chunks_stops_and_resume_continues_with_the_rest(merge_c
     # Simulate a pause arriving after chunk 1: the emulator answers chunk 1, then we pause before chunk 2.
     from matches.services import merges
 
-    original = merges._Execution._chunk_done
+    original = merges.JobExecution._chunk_done
 
     def pause_after_first(self, chunk, **kw):
         original(self, chunk, **kw)
         if chunk.index == 0:
             domain_set_merges_paused(actor=admin, domain=merge_domain, paused=True)
 
-    merges._Execution._chunk_done = pause_after_first
+    merges.JobExecution._chunk_done = pause_after_first
     try:
         summary = merge_jobs_run_due()
     finally:
-        merges._Execution._chunk_done = original
+        merges.JobExecution._chunk_done = original
     assert summary.deferred == [job.pk]
     job.refresh_from_db()
     assert job.status == JobStatus.SCHEDULED and job.chunks_done == 1
