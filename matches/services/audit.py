@@ -78,7 +78,7 @@ def audit_log(
     last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
-    actor_name = actor.get_username() if actor_id else ""
+    actor_name = actor.get_username() if actor is not None and actor_id else ""
     fields = event_fields(
         seq=seq,
         actor_id=actor_id,

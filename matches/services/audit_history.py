@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Max
@@ -35,7 +36,7 @@ def audit_chain_verify(*, actor: User) -> ChainStatus:
     """Walk the whole chain and record who checked it and what they found."""
     _require_auditor(actor)
     checked, problem = verify_chain()
-    details = {"ok": problem is None, "checked": checked}
+    details: dict[str, Any] = {"ok": problem is None, "checked": checked}
     if problem:
         details.update(first_bad_seq=problem.seq, reason=problem.reason)
     event = audit_log_atomic(
@@ -56,10 +57,10 @@ def export_start(*, actor: User, kind: str, filters: AuditFilters) -> tuple[Audi
     _require_auditor(actor)
     if kind not in ("events", "decisions"):
         raise ValueError(f"unknown export {kind!r}")
-    upto = None
+    upto: int | None = None
     if kind == "decisions":
         upto = Decision.objects.aggregate(m=Max("id"))["m"] or 0
-    details = {"filters": filters.as_details()}
+    details: dict[str, Any] = {"filters": filters.as_details()}
     if upto is not None:
         details["upto_decision_id"] = upto
     event = audit_log_atomic(
@@ -70,4 +71,4 @@ def export_start(*, actor: User, kind: str, filters: AuditFilters) -> tuple[Audi
         domain=filters.domain,
         details=details,
     )
-    return event, event.seq if kind == "events" else upto
+    return event, event.seq if kind == "events" else (upto or 0)

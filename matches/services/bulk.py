@@ -26,7 +26,7 @@ from matches.services.decisions import (
 BULK_TASK = "matches.tasks.bulk_job_task"
 INLINE_LIMIT = 200
 CHUNK = 100
-ACTION_FOR_QUEUE = {Queue.MERGE: BulkJob.Action.MERGE, Queue.REJECT: BulkJob.Action.REJECT}
+ACTION_FOR_QUEUE: dict[str, BulkJob.Action] = {Queue.MERGE: BulkJob.Action.MERGE, Queue.REJECT: BulkJob.Action.REJECT}
 
 
 class BulkRefused(Exception):
@@ -141,7 +141,7 @@ def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
         if not chunk:
             break
         sampled = qa_sampled_group_ids(g.pk for g in chunk)
-        done, skipped = 0, Counter()
+        done, skipped = 0, Counter[str]()
         now = timezone.now()
         for group in chunk:
             reason = _skip_reason(group, job, actor, sampled, now)

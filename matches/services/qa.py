@@ -37,7 +37,10 @@ def qa_sample_draw(
         rate = Decimal(str(rate))
     except (InvalidOperation, ValueError):
         raise SampleRefused("The rate must be a number, e.g. 0.02 for 2%.") from None
-    if not (Decimal(0) < rate <= Decimal(1)) or rate.as_tuple().exponent < -4:
+    exponent = rate.as_tuple().exponent
+    if not rate.is_finite() or not isinstance(exponent, int):
+        raise SampleRefused("The rate must be a number, e.g. 0.02 for 2%.")
+    if not (Decimal(0) < rate <= Decimal(1)) or exponent < -4:
         raise SampleRefused("The rate must be above 0 and at most 1 (100%), with at most four decimals.")
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     run = domain.latest_completed_run()

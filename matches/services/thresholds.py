@@ -27,7 +27,8 @@ def threshold_parse(
             raise ThresholdInvalid(f"{label} must be a number between 0 and 1, got '{raw}'.") from None
         if not value.is_finite():
             raise ThresholdInvalid(f"{label} must be a number between 0 and 1, got '{raw}'.")
-        if value.as_tuple().exponent < -3 and value != value.quantize(Decimal("0.001")):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -3 and value != value.quantize(Decimal("0.001")):
             raise ThresholdInvalid(f"{label} takes at most three decimals (like 0.955), got '{raw}'.")
         if not Decimal(0) <= value <= Decimal(1):
             raise ThresholdInvalid(f"{label} must be between 0 and 1, got '{raw}'.")

@@ -10,6 +10,8 @@ from matches.services.decisions import decision_undo
 from matches.services.domains import domain_set_merges_paused
 from matches.services.merges import (
     MergeRefused,
+    MergeRoleRefused,
+    NotRetryable,
     chunk_field_sources,
     merge_job_retry,
     merge_jobs_run_due,
@@ -296,15 +298,16 @@ def test_bad_request_fails_and_an_admin_retry_rechecks_first(merge_ctl, merge_do
     job.refresh_from_db()
     group.refresh_from_db()
     assert "Nope" in job.last_error and group.status == Status.FAILED
-    with pytest.raises(MergeRefused):
+    with pytest.raises(MergeRoleRefused) as refused:
         merge_job_retry(job=job, actor=steward)
+    assert isinstance(refused.value, MergeRefused)
     merge_job_retry(job=job, actor=admin)
     group.refresh_from_db()
     assert group.status == Status.APPROVED
     assert AuditEvent.objects.filter(action="merge.retried", actor=admin).count() == 1
     assert merge_jobs_run_due().succeeded == [job.pk]
     assert [c["status"] for c in merge_calls(merge_ctl, merge_domain)] == [400, 200]
-    with pytest.raises(MergeRefused, match="Only a failed merge"):
+    with pytest.raises(NotRetryable, match="Only a failed merge"):
         merge_job_retry(job=job, actor=admin)
 
 

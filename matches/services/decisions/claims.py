@@ -58,11 +58,11 @@ def group_release(*, group: MatchGroup, actor: User, skipped: bool = False) -> N
     """Release a claim: the holder (a skip) or an admin."""
     with transaction.atomic(durable=True):
         group = locked(group)
-        if group.claimed_by_id is None:
+        holder = group.claimed_by
+        if holder is None:
             return
-        if group.claimed_by_id != actor.pk and not actor.has_perm(roles.ADMINISTER):
+        if holder.pk != actor.pk and not actor.has_perm(roles.ADMINISTER):
             raise RoleRefused("Only the steward holding this group, or an admin, can release it.")
-        holder = group.claimed_by.get_username()
         MatchGroup.objects.filter(pk=group.pk).update(claimed_by=None, claimed_until=None)
         audit_log(
             actor=actor,
@@ -70,7 +70,7 @@ def group_release(*, group: MatchGroup, actor: User, skipped: bool = False) -> N
             object_type="group",
             object_id=group.pk,
             domain=group.run.domain,
-            details={"match_id": group.match_id, "holder": holder},
+            details={"match_id": group.match_id, "holder": holder.get_username()},
         )
 
 

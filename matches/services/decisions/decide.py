@@ -28,7 +28,7 @@ from matches.services.groups import group_set_status, linked_groups_follow
 Status = MatchGroup.Status
 Action = Decision.Action
 DECIDED = (Status.APPROVED, Status.MERGED, Status.REJECTED, Status.SPLIT, Status.FAILED)
-NOT_DECIDABLE = {
+NOT_DECIDABLE: dict[str, str] = {
     Status.SUPERSEDED: "This group belongs to an older run: a newer pull replaced it.",
     Status.STALE: "A profile in this group was merged away since the run: it cannot be decided.",
     Status.CARRIED_OVER: "This profile set was decided in an earlier run; reopen it to decide again.",
@@ -52,12 +52,12 @@ def require_decider(actor: User) -> None:
 def refuse_unless_open(group: MatchGroup, actor: User) -> None:
     """Open and not held by someone else, or the reason why not as its exception type."""
     if group.status == Status.OPEN:
-        if group.held_by_other(actor, timezone.now()):
-            holder = group.claimed_by.get_username()
+        holder, until = group.claimed_by, group.claimed_until
+        if holder is not None and until is not None and group.held_by_other(actor, timezone.now()):
             raise HeldByOther(
-                f"{holder} is working on this group until {when(group.claimed_until)}.",
-                holder=holder,
-                until=group.claimed_until,
+                f"{holder.get_username()} is working on this group until {when(until)}.",
+                holder=holder.get_username(),
+                until=until,
             )
         return
     last = latest_decision(group)

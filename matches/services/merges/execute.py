@@ -260,7 +260,9 @@ class JobExecution(JobOutcomes):
         message = self._message(operation="MergeProfiles", chunk=chunk.index, ids=ids, **entry)
         self._heartbeat(aws_messages=[*self.job.aws_messages, message], **extra)
 
-    def _recheck_after_unknown(self, chunk: Chunk, ids: list[str], present: set[str], exc: Exception) -> None:
+    def _recheck_after_unknown(
+        self, chunk: Chunk, ids: list[str], present: set[str], exc: aws.MatchdeskAwsError
+    ) -> None:
         """The call may or may not have merged (timeout, 5xx, asynchronous completion): look before anything else."""
         time.sleep(settings.MATCHDESK["MERGE_RECHECK_DELAY"])
         still = self._present(ids)
