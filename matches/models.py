@@ -1,4 +1,6 @@
-"""Matchdesk's data model (docs/architecture.md). Field and model names are a contract other checks rely on."""
+"""Matchdesk's data model: docs/architecture.md, "Data model (contract: model and field names)". Field and model names
+are a contract other checks rely on. A rule about one object is a method here (its model's one place):
+docs/architecture.md, "Rules on the models"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Claims and decisions on match groups (docs/architecture.md, deciding a group). Each decision locks its group,
+"""Claims and decisions on match groups (docs/architecture.md, "Flows", 3). Each decision locks its group,
 refuses a second decision with who decided and when (as a DecisionRefused subclass), stores a snapshot of the
 profiles as shown, and writes its audit event in the same durable transaction. A merge or split schedules a MergeJob
 after the domain's undo window; nothing merges without a person.

@@ -1,5 +1,6 @@
 """Decisions on match groups: merge, split, reject, undo, reopen. Each locks its group, refuses a second decision with
-who decided and when, and writes its Decision, snapshot and audit event in one durable transaction."""
+who decided and when, and writes its Decision, snapshot and audit event in one durable transaction
+(docs/architecture.md, "Transactions")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Merge execution (docs/architecture.md, merge execution): approved merges run after their undo window, in chunks
-of at most 20 ids, exactly once even when AWS times out, answers 5xx after merging, or a worker dies mid-job.
+"""Merge execution (docs/architecture.md, "Flows", 4): approved merges run after their undo window, in chunks of at
+most 20 ids, exactly once even when AWS times out, answers 5xx after merging, or a worker dies mid-job.
 
 How "exactly once" holds, since MergeProfiles has no idempotency token:
 - a job is claimed with a row lock and a claim token; every later write checks the token, so a worker that lost its
