@@ -35,7 +35,7 @@ from matches.services.merges.execute import (
     merge_job_run,
     merge_jobs_run_due,
 )
-from matches.services.merges.outcomes import INFRA_ERRORS
+from matches.services.merges.outcomes import INFRA_ERRORS, Outcome
 from matches.services.merges.plan import MAX_IDS, Chunk, chunk_field_sources, merge_plan
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "MergeRefused",
     "MergeRoleRefused",
     "NotRetryable",
+    "Outcome",
     "RunSummary",
     "chunk_field_sources",
     "default_worker_id",

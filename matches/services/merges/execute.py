@@ -25,7 +25,7 @@ from matches.services.merges.claims import (
     release_claim,
 )
 from matches.services.merges.errors import ClaimLost, MergePlanError
-from matches.services.merges.outcomes import Deferred, Failed, JobOutcomes, SentBack
+from matches.services.merges.outcomes import Deferred, Failed, JobOutcomes, Outcome, SentBack
 from matches.services.merges.plan import MAX_IDS, Chunk, chunk_field_sources, merge_plan
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class RunSummary:
     def total(self) -> int:
         return len(self.succeeded) + len(self.failed) + len(self.deferred) + len(self.sent_back) + len(self.lost)
 
-    def add(self, job_id: int, outcome: str) -> None:
+    def add(self, job_id: int, outcome: Outcome) -> None:
         getattr(self, outcome).append(job_id)
 
     def line(self) -> str:
@@ -80,22 +80,22 @@ def merge_jobs_run_due(*, limit: int | None = None, worker_id: str | None = None
     return summary
 
 
-def merge_job_run(*, job_id: int, worker_id: str | None = None) -> str:
+def merge_job_run(*, job_id: int, worker_id: str | None = None) -> Outcome:
     """Execute one job if it is due and not paused; 'skipped' when not claimable (the sweep catches it later)."""
     claimed = merge_job_claim(worker_id=worker_id or default_worker_id(), job_id=job_id)
     if claimed is None:
-        return "skipped"
+        return Outcome.SKIPPED
     job, token = claimed
     return merge_job_execute(job=job, token=token)
 
 
-def merge_job_execute(*, job: MergeJob, token: str) -> str:
+def merge_job_execute(*, job: MergeJob, token: str) -> Outcome:
     """Run a claimed job to an outcome: 'succeeded', 'failed', 'deferred', 'sent_back' or 'lost'."""
     try:
         return JobExecution(job, token).run()
     except ClaimLost as exc:
         log.warning("%s", exc)
-        return "lost"
+        return Outcome.LOST
 
 
 class JobExecution(JobOutcomes):

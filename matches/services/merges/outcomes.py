@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import kombu.exceptions
@@ -40,6 +41,19 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (
     InterfaceError,
     kombu.exceptions.OperationalError,
 )
+
+
+class Outcome(StrEnum):
+    """How an attempt ended (what the task returns and RunSummary counts)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    SENT_BACK = "sent_back"
+    LOST = "lost"  # another worker took the job over
+    SKIPPED = "skipped"  # not claimable: not due, paused, or already taken
+
+    __repr__ = str.__repr__  # a task's return value reads 'deferred' in the worker log, as before
 
 
 class Deferred(Exception):
@@ -74,7 +88,7 @@ class JobOutcomes:
     def _run(self) -> None:
         raise NotImplementedError
 
-    def run(self) -> str:
+    def run(self) -> Outcome:
         """Run the steps to one outcome: 'succeeded', 'failed', 'deferred' or 'sent_back' (ClaimLost propagates)."""
         try:
             self._run()
@@ -82,21 +96,21 @@ class JobOutcomes:
             return self._defer_for_infrastructure(exc)
         except Deferred as exc:
             self._defer(exc)
-            return "deferred"
+            return Outcome.DEFERRED
         except SentBack as exc:
             self._send_back(str(exc))
-            return "sent_back"
+            return Outcome.SENT_BACK
         except Failed as exc:
             self._fail(str(exc))
-            return "failed"
+            return Outcome.FAILED
         except (ClaimLost, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bug must leave the job visible, never silently running
             log.exception("merge job %s crashed", self.job.pk)
             self._fail(f"Internal error while merging ({type(exc).__name__}: {exc}); see the worker log.")
-            return "failed"
+            return Outcome.FAILED
         self._succeed()
-        return "succeeded"
+        return Outcome.SUCCEEDED
 
     def _message(self, **entry: Any) -> dict[str, Any]:
         return {"at": timezone.now().isoformat(timespec="milliseconds"), "attempt": self.job.attempts, **entry}
@@ -206,7 +220,7 @@ class JobOutcomes:
                 inflight_chunk=current.inflight_chunk,
             )
 
-    def _defer_for_infrastructure(self, exc: BaseException) -> str:
+    def _defer_for_infrastructure(self, exc: BaseException) -> Outcome:
         """Redis, Postgres or the broker failed mid-attempt. Whatever was sent stays marked in flight, so deferring
         is safe at any step: the next attempt re-checks at AWS before it sends anything."""
         reason = (
@@ -223,7 +237,7 @@ class JobOutcomes:
             # over and re-checks first, as after a dead worker.
             log.exception("merge job %s: could not record the deferral", self.job.pk)
             raise
-        return "deferred"
+        return Outcome.DEFERRED
 
     def _backoff(self) -> float:
         base = settings.MATCHDESK["MERGE_BACKOFF_BASE"]
