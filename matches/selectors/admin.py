@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -72,10 +73,10 @@ class Preview:
 
     @property
     def delta(self) -> dict[str, str]:
-        out = {}
+        out: dict[str, str] = {}
         for queue in Queue:
             d = getattr(self.after, queue) - getattr(self.before, queue)
-            out[queue] = f"+{d}" if d > 0 else (f"−{-d}" if d < 0 else "")
+            out[queue.value] = f"+{d}" if d > 0 else (f"−{-d}" if d < 0 else "")
         return out
 
 
@@ -100,7 +101,7 @@ def score_chart(
         total = sum(stack.values())
         if not total:
             continue
-        y = pad_t + plot_h
+        y: float = pad_t + plot_h
         segments = []
         for queue in (Queue.REJECT, Queue.REVIEW, Queue.MERGE):
             if stack[queue]:
@@ -236,7 +237,8 @@ def is_in_qa_sample(group: MatchGroup) -> bool:
     return QASampleItem.objects.filter(group_id=group.pk).exists()
 
 
-def qa_sampled_group_ids(group_ids) -> set[int]:
+def qa_sampled_group_ids(group_ids: Iterable[int]) -> set[int]:
+    """Which of these groups were drawn into a QA sample."""
     return set(QASampleItem.objects.filter(group_id__in=list(group_ids)).values_list("group_id", flat=True))
 
 

@@ -81,7 +81,7 @@ def reversal_rates(f: ReportFilters) -> list[dict]:
     )
 
 
-def qa_sample_model():
+def qa_sample_model() -> type | None:
     """The QASample model when the QA feature is installed in this build, else None."""
     try:
         return apps.get_model("matches", "QASample")

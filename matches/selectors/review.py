@@ -20,6 +20,7 @@ from matches.selectors.counts import QueueCounts, queue_counts
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django.http import QueryDict
 
 MERGE, REVIEW, REJECT = Queue.MERGE, Queue.REVIEW, Queue.REJECT
 CARRIED = "carried"  # a tab of the queue page, not a queue: groups carried over from the previous run
@@ -115,10 +116,10 @@ class QueueFilters:
         return out
 
 
-def parse_filters(params, queue: str) -> QueueFilters:
-    filters = QueueFilters(
-        order=params.get("order") if params.get("order") in ("asc", "desc") else default_order(queue)
-    )
+def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
+    """The queue page's GET parameters; a bad value becomes an error the page shows, not a 400."""
+    order = params.get("order") or ""
+    filters = QueueFilters(order=order if order in ("asc", "desc") else default_order(queue))
     for name, attr in (("min", "min_score"), ("max", "max_score")):
         raw = (params.get(name) or "").strip()
         if not raw:
@@ -134,7 +135,7 @@ def parse_filters(params, queue: str) -> QueueFilters:
         setattr(filters, attr, value)
     filters.q = (params.get("q") or "").strip()[:200]
     if params.get("after"):
-        filters.cursor = decode_cursor(params["after"])
+        filters.cursor = decode_cursor(str(params["after"]))
     return filters
 
 

@@ -33,7 +33,8 @@ def domain_save(*, actor: User, name: str, **values: Any) -> tuple[Domain, bool]
     with transaction.atomic():
         domain = Domain.objects.select_for_update().filter(name=name).first()
         created = domain is None
-        if created:
+        changes: dict[str, Any]
+        if domain is None:
             domain = Domain(name=name, **values)
             domain.full_clean()
             domain.save()

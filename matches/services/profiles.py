@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -53,9 +53,7 @@ def profiles_refresh(
     max_age = settings.MATCHDESK["PROFILE_CACHE_SECONDS"] if max_age_seconds is None else max_age_seconds
     fresh_after = timezone.now() - timedelta(seconds=max_age)
     cached = {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
-    due = [
-        pid for pid in wanted if pid not in cached or not cached[pid].fetched_at or cached[pid].fetched_at < fresh_after
-    ]
+    due = [pid for pid in wanted if pid not in cached or _stale(cached[pid], fresh_after)]
     if not due:  # the common case when a group is opened: one query
         return cached
     for start in range(0, len(due), BATCH):
@@ -67,6 +65,10 @@ def profiles_refresh(
         )
         _store(domain, chunk, found, errors)
     return {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
+
+
+def _stale(profile: Profile, fresh_after: datetime) -> bool:
+    return profile.fetched_at is None or profile.fetched_at < fresh_after
 
 
 def group_profiles_refresh(*, group: MatchGroup) -> tuple[dict[str, Profile], str]:

@@ -11,14 +11,14 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from matches import evidence as ev
 from matches import roles
-from matches.access import require_perm
+from matches.access import Request, require_perm
 from matches.forms import DomainForm, UserCreateForm
 from matches.models import Domain, MatchRun, OpsSwitch, QuarantinedMatch
 from matches.selectors import admin as sel
@@ -40,13 +40,13 @@ def _domain(name: str) -> Domain:
 
 @require_GET
 @admin_only
-def domains(request: HttpRequest) -> HttpResponse:
+def domains(request: Request) -> HttpResponse:
     return render(request, "matches/admin/domains.html", {"domains": Domain.objects.all(), "form": DomainForm()})
 
 
 @require_POST
 @admin_only
-def domain_add(request: HttpRequest) -> HttpResponse:
+def domain_add(request: Request) -> HttpResponse:
     form = DomainForm(request.POST)
     if form.is_valid():
         name = form.cleaned_data["name"]
@@ -65,7 +65,7 @@ def domain_add(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @admin_only
-def domain_edit(request: HttpRequest, name: str) -> HttpResponse:
+def domain_edit(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     if request.method == "POST":
         form = DomainForm(request.POST, editing=True, initial={"name": domain.name})
@@ -86,7 +86,7 @@ def domain_edit(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @admin_only
-def domain_test(request: HttpRequest, name: str) -> HttpResponse:
+def domain_test(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     initial = {f: getattr(domain, f) for f in DomainForm.base_fields}
     context = {
@@ -100,7 +100,7 @@ def domain_test(request: HttpRequest, name: str) -> HttpResponse:
 # Thresholds ----------------------------------------------------------------------------------------------------------
 
 
-def _target(request: HttpRequest) -> float:
+def _target(request: Request) -> float:
     try:
         target = float(request.GET.get("target") or ev.DEFAULT_TARGET)
     except ValueError:
@@ -108,7 +108,7 @@ def _target(request: HttpRequest) -> float:
     return target if 0.5 <= target < 1 else ev.DEFAULT_TARGET
 
 
-def _proposed(request: HttpRequest, domain: Domain) -> tuple[Decimal, Decimal, str]:
+def _proposed(request: Request, domain: Domain) -> tuple[Decimal, Decimal, str]:
     policy = domain.policy()
     merge = request.GET.get("merge_min", policy.merge_min)
     reject = request.GET.get("reject_below", policy.reject_below)
@@ -119,7 +119,7 @@ def _proposed(request: HttpRequest, domain: Domain) -> tuple[Decimal, Decimal, s
     return merge, reject, ""
 
 
-def _thresholds_context(request: HttpRequest, domain: Domain, merge: Decimal, reject: Decimal, error: str = "") -> dict:
+def _thresholds_context(request: Request, domain: Domain, merge: Decimal, reject: Decimal, error: str = "") -> dict:
     target = _target(request)
     run = domain.latest_completed_run()
     evidence = sel.domain_evidence(domain=domain, target=target)
@@ -145,7 +145,7 @@ def _thresholds_context(request: HttpRequest, domain: Domain, merge: Decimal, re
 
 @require_GET
 @admin_only
-def thresholds_page(request: HttpRequest, name: str) -> HttpResponse:
+def thresholds_page(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     merge, reject, error = _proposed(request, domain)
     context = _thresholds_context(request, domain, merge, reject, error)
@@ -154,7 +154,7 @@ def thresholds_page(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 @admin_only
-def thresholds_preview(request: HttpRequest, name: str) -> HttpResponse:
+def thresholds_preview(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     merge, reject, error = _proposed(request, domain)
     if not request.htmx:
@@ -166,7 +166,7 @@ def thresholds_preview(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @admin_only
-def thresholds_save(request: HttpRequest, name: str) -> HttpResponse:
+def thresholds_save(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     merge, reject, note = (
         request.POST.get("merge_min", ""),
@@ -193,7 +193,7 @@ def thresholds_save(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @admin_only
-def qa_draw(request: HttpRequest, name: str) -> HttpResponse:
+def qa_draw(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     try:
         percent = Decimal(request.POST.get("percent", "2"))
@@ -221,7 +221,7 @@ def qa_draw(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 @admin_only
-def runs(request: HttpRequest) -> HttpResponse:
+def runs(request: Request) -> HttpResponse:
     recent = list(sel.runs_recent())
     context = {
         "domains": Domain.objects.all(),
@@ -234,7 +234,7 @@ def runs(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_only
-def pull_now(request: HttpRequest, name: str) -> HttpResponse:
+def pull_now(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
     try:
         ops.pull_request(domain=domain, actor=request.user)
@@ -247,7 +247,7 @@ def pull_now(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 @admin_only
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: Request, pk: int) -> HttpResponse:
     run = get_object_or_404(MatchRun.objects.select_related("domain", "started_by"), pk=pk)
     context = {"run": run, "quarantine": sel.run_quarantine(run)}
     return render_page(request, "matches/admin/run.html", context, partial="run-progress")
@@ -255,7 +255,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @admin_only
-def quarantine_ack(request: HttpRequest, pk: int) -> HttpResponse:
+def quarantine_ack(request: Request, pk: int) -> HttpResponse:
     item = get_object_or_404(QuarantinedMatch.objects.select_related("run__domain"), pk=pk)
     if ops.quarantine_acknowledge(actor=request.user, item=item):
         messages.success(request, "Acknowledged.")
@@ -270,7 +270,7 @@ def quarantine_ack(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @admin_only
-def operations(request: HttpRequest) -> HttpResponse:
+def operations(request: Request) -> HttpResponse:
     context = {
         "heartbeats": sel.heartbeats(),
         "stale_after": sel.HEARTBEAT_STALE_SECONDS,
@@ -290,13 +290,13 @@ def _users_context(form: UserCreateForm | None = None) -> dict:
 
 @require_GET
 @admin_only
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: Request) -> HttpResponse:
     return render(request, "matches/admin/users.html", _users_context())
 
 
 @require_POST
 @admin_only
-def user_add(request: HttpRequest) -> HttpResponse:
+def user_add(request: Request) -> HttpResponse:
     form = UserCreateForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -314,7 +314,7 @@ def user_add(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @admin_only
-def user_roles(request: HttpRequest, pk: int) -> HttpResponse:
+def user_roles(request: Request, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     wanted = [r for r in request.POST.getlist("roles") if r in roles.ROLES]
     try:
@@ -328,7 +328,7 @@ def user_roles(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @admin_only
-def user_active(request: HttpRequest, pk: int) -> HttpResponse:
+def user_active(request: Request, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     active = request.POST.get("active") == "1"
     try:

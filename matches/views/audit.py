@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import audit_display, exports, roles
-from matches.access import get_domain_or_404, get_group_or_404, require_perm
+from matches.access import Request, get_domain_or_404, get_group_or_404, require_perm
 from matches.forms import AuditFilterForm, ErasureForm, ReportFilterForm
 from matches.models import PROFILE_ID_RE, AuditEvent, Domain
 from matches.selectors import audit as audit_reads
@@ -44,7 +45,7 @@ ACTION_HINTS = (
 )
 
 
-def _query_without(request: HttpRequest, *names: str) -> str:
+def _query_without(request: Request, *names: str) -> str:
     params = request.GET.copy()
     for name in names:
         params.pop(name, None)
@@ -53,7 +54,7 @@ def _query_without(request: HttpRequest, *names: str) -> str:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: Request) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.filters()
     before = form.cleaned_data.get("before") if form.is_bound and form.is_valid() else None
@@ -77,7 +78,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.VIEW_AUDIT)
-def verify(request: HttpRequest) -> HttpResponse:
+def verify(request: Request) -> HttpResponse:
     status = audit_history.audit_chain_verify(actor=request.user)
     if status.ok:
         messages.success(request, f"Audit chain intact: {status.checked} events verified.")
@@ -101,7 +102,7 @@ def _export_response(rows, name: str) -> StreamingHttpResponse:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def export_events(request: HttpRequest) -> HttpResponse:
+def export_events(request: Request) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
@@ -112,7 +113,7 @@ def export_events(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def export_decisions(request: HttpRequest) -> HttpResponse:
+def export_decisions(request: Request) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
@@ -126,7 +127,7 @@ def export_decisions(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def group_history(request: HttpRequest, pk: int) -> HttpResponse:
+def group_history(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk)
     return render(
         request,
@@ -143,7 +144,7 @@ def _profile_id_or_404(profile_id: str) -> str:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def profile_timeline(request: HttpRequest, domain: str, profile_id: str) -> HttpResponse:
+def profile_timeline(request: Request, domain: str, profile_id: str) -> HttpResponse:
     domain_obj = get_domain_or_404(request, domain)
     timeline = timelines.profile_timeline(domain=domain_obj, profile_id=_profile_id_or_404(profile_id))
     audit_display.decorate(timeline.events)
@@ -167,7 +168,7 @@ def _flat_attributes(timeline) -> list[tuple[str, str]]:
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def profile_erase(request: HttpRequest, domain: str, profile_id: str) -> HttpResponse:
+def profile_erase(request: Request, domain: str, profile_id: str) -> HttpResponse:
     domain_obj = get_domain_or_404(request, domain)
     profile_id = _profile_id_or_404(profile_id)
     form = ErasureForm(request.POST)
@@ -196,7 +197,7 @@ def profile_erase(request: HttpRequest, domain: str, profile_id: str) -> HttpRes
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def reports(request: HttpRequest) -> HttpResponse:
+def reports(request: Request) -> HttpResponse:
     form = ReportFilterForm(request.GET or None)
     f = form.filters()
     by_steward = audit_display.weekly_matrix(

@@ -5,12 +5,12 @@ Select, confirm, run: a small job runs inline, a large one in a worker, its page
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from matches import roles
-from matches.access import require_perm
+from matches.access import Request, require_perm
 from matches.models import BulkJob, Domain, Queue
 from matches.selectors import admin as sel
 from matches.services import bulk
@@ -23,7 +23,7 @@ BULK_LIST_LIMIT = 100
 
 @require_http_methods(["GET", "POST"])
 @admin_only
-def page(request: HttpRequest, name: str, queue: str) -> HttpResponse:
+def page(request: Request, name: str, queue: str) -> HttpResponse:
     domain = get_object_or_404(Domain, name=name)
     if queue not in sel.BULK_QUEUES:
         return HttpResponse(status=404)
@@ -76,6 +76,6 @@ def page(request: HttpRequest, name: str, queue: str) -> HttpResponse:
 
 @require_GET
 @admin_only
-def job(request: HttpRequest, pk: int) -> HttpResponse:
+def job(request: Request, pk: int) -> HttpResponse:
     job = get_object_or_404(BulkJob.objects.select_related("domain", "created_by"), pk=pk)
     return render_page(request, "matches/admin/bulk_job.html", {"job": job}, partial="progress")

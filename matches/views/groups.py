@@ -7,7 +7,7 @@ Plain forms post and redirect; with htmx a decision answers with the next group'
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
 from matches import compare, roles
-from matches.access import get_group_or_404, require_perm
+from matches.access import Request, get_group_or_404, require_perm
 from matches.models import Decision, Domain, MatchGroup, Queue
 from matches.selectors import admin as admin_reads
 from matches.selectors import review
@@ -37,7 +37,7 @@ LEGEND = [
 ]
 
 
-def _group_context(request: HttpRequest, group: MatchGroup, *, queue: str | None, error: str = "") -> dict:
+def _group_context(request: Request, group: MatchGroup, *, queue: str | None, error: str = "") -> dict:
     """Everything the group page shows; the members' profiles come from the refresh service (it may call AWS)."""
     members, refresh_error = profiles.group_profiles_refresh(group=group)
     domain = group.run.domain
@@ -96,7 +96,7 @@ def _group_context(request: HttpRequest, group: MatchGroup, *, queue: str | None
     }
 
 
-def _render_panel(request: HttpRequest, group: MatchGroup, *, queue: str | None, error: str = "") -> HttpResponse:
+def _render_panel(request: Request, group: MatchGroup, *, queue: str | None, error: str = "") -> HttpResponse:
     """The group panel plus the queue tabs out of band (their counts change with every decision)."""
     context = _group_context(request, group, queue=queue, error=error)
     context["in_panel"] = True
@@ -105,7 +105,7 @@ def _render_panel(request: HttpRequest, group: MatchGroup, *, queue: str | None,
     return render_fragment(request, GROUP_TEMPLATE, "group-panel", context, oob=[tabs], title=title)
 
 
-def _render_empty_panel(request: HttpRequest, domain: Domain, queue: str) -> HttpResponse:
+def _render_empty_panel(request: Request, domain: Domain, queue: str) -> HttpResponse:
     qc = review.queue_context(domain)
     context = {"domain": domain, "qc": qc, "queue": queue, "in_panel": True, "blind": queues.blind(request, domain)}
     return render_fragment(
@@ -115,7 +115,7 @@ def _render_empty_panel(request: HttpRequest, domain: Domain, queue: str) -> Htt
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def page(request: HttpRequest, pk: int) -> HttpResponse:
+def page(request: Request, pk: int) -> HttpResponse:
     """Opened from a queue (?queue=...), the page claims the group for a steward; auditors only read."""
     group = get_group_or_404(request, pk)
     queue = queues.queue_param(request.GET.get("queue"))
@@ -141,11 +141,11 @@ def _field_sources(post, members: list[str], main: str) -> dict[str, str]:
     return sources
 
 
-def _reason(request: HttpRequest) -> str:
+def _reason(request: Request) -> str:
     return request.POST.get("reason", "").strip()[:2000]
 
 
-def _decide(request: HttpRequest, group: MatchGroup, action: str) -> Decision | None:
+def _decide(request: Request, group: MatchGroup, action: str) -> Decision | None:
     post = request.POST
     if action == Decision.Action.MERGE:
         main = post.get("main") or decisions.default_main_profile(group)
@@ -160,15 +160,15 @@ def _decide(request: HttpRequest, group: MatchGroup, action: str) -> Decision | 
         keep = [pid for pid in post.getlist("keep") if pid in group.profile_ids]
         if len(keep) < 2:
             raise decisions.DecisionRefused("Choose at least two profiles that are the same customer to split.")
-        main = post.get("main")
-        if main not in keep:
-            main = decisions.default_main_profile(MatchGroup(run=group.run, profile_ids=sorted(keep)))
+        split_main = post.get("main") or ""
+        if split_main not in keep:
+            split_main = decisions.default_main_profile(MatchGroup(run=group.run, profile_ids=sorted(keep)))
         return decisions.group_split(
             group=group,
             actor=request.user,
             keep_profile_ids=keep,
-            main_profile_id=main,
-            field_sources=_field_sources(post, keep, main),
+            main_profile_id=split_main,
+            field_sources=_field_sources(post, keep, split_main),
             reason=_reason(request),
         )
     if action == Decision.Action.REJECT:
@@ -181,7 +181,7 @@ def _decide(request: HttpRequest, group: MatchGroup, action: str) -> Decision | 
     raise decisions.DecisionRefused("Choose merge, reject, split or skip.")
 
 
-DONE_WORDS = {
+DONE_WORDS: dict[str, str] = {
     Decision.Action.MERGE: "Merge approved",
     Decision.Action.SPLIT: "Split approved",
     Decision.Action.REJECT: "Rejected",
@@ -190,7 +190,7 @@ DONE_WORDS = {
 
 @require_POST
 @require_perm(roles.DECIDE)
-def decide(request: HttpRequest, pk: int) -> HttpResponse:
+def decide(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     queue = queues.queue_param(request.POST.get("queue"))
     action = request.POST.get("action", "")
@@ -232,7 +232,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(queues.group_url(nxt, next_queue))
 
 
-def _back(request: HttpRequest, group: MatchGroup, queue: str | None) -> HttpResponse:
+def _back(request: Request, group: MatchGroup, queue: str | None) -> HttpResponse:
     if request.htmx:
         return _render_panel(request, get_group_or_404(request, group.pk), queue=queue)
     return redirect(queues.group_url(group, queue))
@@ -240,7 +240,7 @@ def _back(request: HttpRequest, group: MatchGroup, queue: str | None) -> HttpRes
 
 @require_POST
 @require_perm(roles.DECIDE)
-def claim(request: HttpRequest, pk: int) -> HttpResponse:
+def claim(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     queue = queues.queue_param(request.POST.get("queue"))
     try:
@@ -253,7 +253,7 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.DECIDE)
-def release(request: HttpRequest, pk: int) -> HttpResponse:
+def release(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     try:
         decisions.group_release(group=group, actor=request.user)
@@ -265,7 +265,7 @@ def release(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.DECIDE)
-def comment(request: HttpRequest, pk: int) -> HttpResponse:
+def comment(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     queue = queues.queue_param(request.POST.get("queue"))
     try:
@@ -278,7 +278,7 @@ def comment(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.DECIDE)
-def reopen(request: HttpRequest, pk: int) -> HttpResponse:
+def reopen(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     try:
         decisions.group_reopen(group=group, actor=request.user, reason=_reason(request))
@@ -293,7 +293,7 @@ def reopen(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.DECIDE)
-def decision_undo(request: HttpRequest, pk: int) -> HttpResponse:
+def decision_undo(request: Request, pk: int) -> HttpResponse:
     decision = get_object_or_404(Decision.objects.select_related("group"), pk=pk)
     group = get_group_or_404(request, decision.group_id, for_decision=True)
     queue = queues.queue_param(request.POST.get("queue"))

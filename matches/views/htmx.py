@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
+from matches.access import Request
+
 
 def render_page(
-    request: HttpRequest,
+    request: Request,
     template: str,
     context: dict[str, Any],
     *,
@@ -32,7 +34,7 @@ def render_page(
 
 
 def render_fragment(
-    request: HttpRequest,
+    request: Request,
     template: str,
     partial: str,
     context: dict[str, Any],

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import require_perm
+from matches.access import Request, require_perm
 from matches.models import Domain, MergeJob, OpsSwitch
 from matches.selectors import merges as merge_reads
 from matches.services import decisions, domains, merges
@@ -61,7 +61,7 @@ def _decorate(jobs, user) -> None:
         job.live = job.status in (MergeJob.Status.SCHEDULED, MergeJob.Status.RUNNING)
 
 
-def _back(request: HttpRequest):
+def _back(request: Request):
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
@@ -70,7 +70,7 @@ def _back(request: HttpRequest):
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: Request) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in MergeJob.Status.values:
         status = ""
@@ -96,7 +96,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def row(request: HttpRequest, pk: int) -> HttpResponse:
+def row(request: Request, pk: int) -> HttpResponse:
     """One row, polled every 5 s while the job is scheduled or running."""
     job = merge_reads.merge_job_get(pk)
     _decorate([job], request.user)
@@ -105,14 +105,14 @@ def row(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def countdown(request: HttpRequest, pk: int) -> HttpResponse:
+def countdown(request: Request, pk: int) -> HttpResponse:
     """The countdown badge alone (for the group page), polled every 5 s while the job waits or runs."""
     job = merge_reads.merge_job_get(pk)
     _decorate([job], request.user)
     return render_fragment(request, TEMPLATE, "countdown", {"job": job, "poll": True})
 
 
-def _after_action(request: HttpRequest, job: MergeJob, note: str, *, ok: bool) -> HttpResponse:
+def _after_action(request: Request, job: MergeJob, note: str, *, ok: bool) -> HttpResponse:
     if request.htmx:
         job = merge_reads.merge_job_get(job.pk)
         _decorate([job], request.user)
@@ -123,7 +123,7 @@ def _after_action(request: HttpRequest, job: MergeJob, note: str, *, ok: bool) -
 
 @require_POST
 @require_perm(roles.DECIDE)
-def undo(request: HttpRequest, pk: int) -> HttpResponse:
+def undo(request: Request, pk: int) -> HttpResponse:
     job = merge_reads.merge_job_get(pk)
     try:
         decisions.decision_undo(
@@ -137,7 +137,7 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def retry(request: HttpRequest, pk: int) -> HttpResponse:
+def retry(request: Request, pk: int) -> HttpResponse:
     job = merge_reads.merge_job_get(pk)
     try:
         merges.merge_job_retry(job=job, actor=request.user)
@@ -146,13 +146,13 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _after_action(request, job, "Retry scheduled: the profiles are re-checked before any merge call.", ok=True)
 
 
-def _paused(request: HttpRequest) -> bool:
+def _paused(request: Request) -> bool:
     return request.POST.get("paused") == "1"
 
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def domain_pause(request: HttpRequest, name: str) -> HttpResponse:
+def domain_pause(request: Request, name: str) -> HttpResponse:
     """Pause or resume one domain's merges (`paused` = "1" or "0")."""
     domain = get_object_or_404(Domain, name=name)
     paused = _paused(request)
@@ -163,7 +163,7 @@ def domain_pause(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def pause_all(request: HttpRequest) -> HttpResponse:
+def pause_all(request: Request) -> HttpResponse:
     """Pause or resume every domain's merges (`paused` = "1" or "0"); a resume leaves domain pauses in place."""
     paused = _paused(request)
     merges.merges_set_paused_all(actor=request.user, paused=paused)

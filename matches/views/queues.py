@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import get_domain_or_404, require_perm
+from matches.access import Request, get_domain_or_404, require_perm
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import review
 from matches.services import decisions
@@ -28,7 +28,7 @@ from matches.views.htmx import render_page
 QUEUE_TEMPLATE = "matches/review/queue.html"
 
 
-def blind(request: HttpRequest, domain: Domain) -> bool:
+def blind(request: Request, domain: Domain) -> bool:
     return bool(domain.blind_review_enforced or request.session.get("blind_review"))
 
 
@@ -48,7 +48,7 @@ def queue_url(domain: Domain, queue: str) -> str:
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def queue(request: HttpRequest, name: str, queue: str) -> HttpResponse:
+def queue(request: Request, name: str, queue: str) -> HttpResponse:
     if queue not in review.TABS:
         raise Http404("No such queue.")
     qc = review.queue_context_by_name(name)
@@ -73,7 +73,8 @@ def queue(request: HttpRequest, name: str, queue: str) -> HttpResponse:
         g.status_label = g.get_status_display()
         held = g.is_held(now)
         g.claim_mine = held and not g.held_by_other(request.user, now)
-        g.claim_who = "" if not held else ("you" if g.claim_mine else g.claimed_by.get_username())
+        holder = g.claimed_by.get_username() if held and g.claimed_by else ""
+        g.claim_who = "you" if g.claim_mine else holder
         g.claim_until = timezone.localtime(g.claimed_until).strftime("%H:%M") if held else ""
     base = urlencode(filters.querydict())
     context = {
@@ -92,7 +93,7 @@ def queue(request: HttpRequest, name: str, queue: str) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.DECIDE)
-def queue_next(request: HttpRequest, name: str, queue: str) -> HttpResponse:
+def queue_next(request: Request, name: str, queue: str) -> HttpResponse:
     """Claim the first group of the queue nobody else holds and open it."""
     if queue not in review.QUEUES:
         raise Http404("No such queue.")
@@ -107,7 +108,7 @@ def queue_next(request: HttpRequest, name: str, queue: str) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.VIEW_QUEUES)
-def blind_review_toggle(request: HttpRequest) -> HttpResponse:
+def blind_review_toggle(request: Request) -> HttpResponse:
     """A steward's own blind-review switch (kept in the session); a domain may enforce it for everyone."""
     request.session["blind_review"] = not request.session.get("blind_review", False)
     target = request.POST.get("next") or reverse("home")
@@ -119,7 +120,7 @@ def blind_review_toggle(request: HttpRequest) -> HttpResponse:
 # Claims -------------------------------------------------------------------------------------------------------------
 
 
-def holds_fresh_claim(group: MatchGroup, request: HttpRequest) -> bool:
+def holds_fresh_claim(group: MatchGroup, request: Request) -> bool:
     """Already ours for more than half the lease: a reload does not need to write."""
     if group.claimed_by_id != request.user.pk or group.claimed_until is None:
         return False
@@ -127,13 +128,13 @@ def holds_fresh_claim(group: MatchGroup, request: HttpRequest) -> bool:
     return left > settings.MATCHDESK["CLAIM_SECONDS"] / 2
 
 
-def skipped(request: HttpRequest) -> list[int]:
+def skipped(request: Request) -> list[int]:
     """Groups this steward skipped in this session: "next" passes over them."""
     return list(request.session.get("skipped_groups", []))
 
 
 def claim_next(
-    request: HttpRequest, *, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
+    request: Request, *, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
 ) -> MatchGroup | None:
     """Claim the next group of `queue` (another steward may take a candidate between our read and our claim)."""
     if run is None or policy is None:
