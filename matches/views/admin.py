@@ -21,7 +21,7 @@ from matches import roles
 from matches.access import Request, require_perm
 from matches.forms import DomainForm, UserCreateForm
 from matches.models import Domain, MatchRun, OpsSwitch, QuarantinedMatch
-from matches.selectors import admin as sel
+from matches.selectors import admin as admin_reads
 from matches.services import domains as domain_service
 from matches.services import ops, qa, thresholds
 from matches.services import users as user_service
@@ -122,22 +122,22 @@ def _proposed(request: Request, domain: Domain) -> tuple[Decimal, Decimal, str]:
 def _thresholds_context(request: Request, domain: Domain, merge: Decimal, reject: Decimal, error: str = "") -> dict:
     target = _target(request)
     run = domain.latest_completed_run()
-    evidence = sel.domain_evidence(domain=domain, target=target)
+    evidence = admin_reads.domain_evidence(domain=domain, target=target)
     return {
         "domain": domain,
         "policy": domain.policy(),
         "merge_min": merge,
         "reject_below": reject,
         "error": error,
-        "preview": sel.threshold_preview(domain=domain, merge_min=merge, reject_below=reject),
+        "preview": admin_reads.threshold_preview(domain=domain, merge_min=merge, reject_below=reject),
         "evidence": evidence,
-        "band_rows": sel.band_rows(evidence),
+        "band_rows": admin_reads.band_rows(evidence),
         "target": target,
         "target_label": f"{target * 100:g}%",
         "min_n": ev.MIN_DECISIONS,
         "needed": max(ev.MIN_DECISIONS, ev.unanimous_needed(target)),
-        "history": sel.policy_history(domain=domain),
-        "qa_results": sel.qa_results(domain=domain),
+        "history": admin_reads.policy_history(domain=domain),
+        "qa_results": admin_reads.qa_results(domain=domain),
         "latest_run": run,
         "note": request.POST.get("note", "") if request.method == "POST" else "",
     }
@@ -159,7 +159,7 @@ def thresholds_preview(request: Request, name: str) -> HttpResponse:
     merge, reject, error = _proposed(request, domain)
     if not request.htmx:
         return redirect(f"{reverse('admin-thresholds', args=[domain.name])}?{request.GET.urlencode()}")
-    preview = sel.threshold_preview(domain=domain, merge_min=merge, reject_below=reject)
+    preview = admin_reads.threshold_preview(domain=domain, merge_min=merge, reject_below=reject)
     context = {"domain": domain, "preview": preview, "merge_min": merge, "reject_below": reject, "error": error}
     return render_fragment(request, "matches/admin/thresholds.html", "preview", context)
 
@@ -222,13 +222,13 @@ def qa_draw(request: Request, name: str) -> HttpResponse:
 @require_GET
 @admin_only
 def runs(request: Request) -> HttpResponse:
-    recent = list(sel.runs_recent())
+    recent = list(admin_reads.runs_recent())
     context = {
         "domains": Domain.objects.all(),
         "runs": recent,
         "any_running": any(r.status == MatchRun.Status.RUNNING for r in recent),
     }
-    context["running_domains"] = sel.running_domain_ids()
+    context["running_domains"] = admin_reads.running_domain_ids()
     return render_page(request, "matches/admin/runs.html", context, partial="runs-table")
 
 
@@ -249,7 +249,7 @@ def pull_now(request: Request, name: str) -> HttpResponse:
 @admin_only
 def run_detail(request: Request, pk: int) -> HttpResponse:
     run = get_object_or_404(MatchRun.objects.select_related("domain", "started_by"), pk=pk)
-    context = {"run": run, "quarantine": sel.run_quarantine(run)}
+    context = {"run": run, "quarantine": admin_reads.run_quarantine(run)}
     return render_page(request, "matches/admin/run.html", context, partial="run-progress")
 
 
@@ -272,11 +272,11 @@ def quarantine_ack(request: Request, pk: int) -> HttpResponse:
 @admin_only
 def operations(request: Request) -> HttpResponse:
     context = {
-        "heartbeats": sel.heartbeats(),
-        "stale_after": sel.HEARTBEAT_STALE_SECONDS,
+        "heartbeats": admin_reads.heartbeats(),
+        "stale_after": admin_reads.HEARTBEAT_STALE_SECONDS,
         "pause_all": OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES),
         "domains": Domain.objects.all(),
-        "periodic": sel.periodic_tasks(),
+        "periodic": admin_reads.periodic_tasks(),
     }
     return render_page(request, "matches/admin/operations.html", context, partial="heartbeats")
 
@@ -285,7 +285,7 @@ def operations(request: Request) -> HttpResponse:
 
 
 def _users_context(form: UserCreateForm | None = None) -> dict:
-    return {"rows": sel.users_with_roles(), "all_roles": roles.ROLES, "form": form or UserCreateForm()}
+    return {"rows": admin_reads.users_with_roles(), "all_roles": roles.ROLES, "form": form or UserCreateForm()}
 
 
 @require_GET

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from matches import roles
 from matches.access import Request, require_perm
 from matches.models import BulkJob, Domain, Queue
-from matches.selectors import admin as sel
+from matches.selectors import admin as admin_reads
 from matches.services import bulk
 from matches.views.htmx import render_page
 
@@ -25,19 +25,19 @@ BULK_LIST_LIMIT = 100
 @admin_only
 def page(request: Request, name: str, queue: str) -> HttpResponse:
     domain = get_object_or_404(Domain, name=name)
-    if queue not in sel.BULK_QUEUES:
+    if queue not in admin_reads.BULK_QUEUES:
         return HttpResponse(status=404)
     run = domain.latest_completed_run()
     policy = domain.policy()
-    groups = sel.queue_groups(run=run, policy=policy, queue=queue) if run else None
+    groups = admin_reads.queue_groups(run=run, policy=policy, queue=queue) if run else None
     context = {
         "domain": domain,
         "queue": queue,
         "run": run,
         "policy": policy,
-        "qa": sel.latest_qa_result(domain=domain, queue=queue, run=run),
+        "qa": admin_reads.latest_qa_result(domain=domain, queue=queue, run=run),
         "qa_drawn": domain.qa_samples.filter(queue=queue, run=run).order_by("-created_at", "-id").first(),
-        "jobs": sel.bulk_jobs_recent(domain=domain),
+        "jobs": admin_reads.bulk_jobs_recent(domain=domain),
         "action_label": "Approve merges" if queue == Queue.MERGE else "Reject",
     }
     if request.method == "POST":
@@ -64,12 +64,12 @@ def page(request: Request, name: str, queue: str) -> HttpResponse:
         count = len(selected) if scope == "selected" else (groups.count() if groups is not None else 0)
         context.update(step="confirm", scope=scope, selected=selected, count=count)
         return render(request, "matches/admin/bulk.html", context)
-    total = groups.count() if groups is not None else 0
+    shown = list(groups[:BULK_LIST_LIMIT]) if groups is not None else []
     context.update(
         step="select",
-        total=total,
-        groups=list(groups[:BULK_LIST_LIMIT]) if groups is not None else [],
-        sampled=sel.qa_sampled_group_ids(g.pk for g in groups[:BULK_LIST_LIMIT]) if groups is not None else set(),
+        total=groups.count() if groups is not None else 0,
+        groups=shown,
+        sampled=admin_reads.qa_sampled_group_ids(g.pk for g in shown) if groups is not None else set(),
     )
     return render(request, "matches/admin/bulk.html", context)
 

@@ -18,7 +18,7 @@ from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
 from matches.models import Decision, Domain, MatchGroup, Queue
 from matches.selectors import admin as admin_reads
-from matches.selectors import review
+from matches.selectors import review as review_reads
 from matches.services import decisions, profiles
 from matches.views import queues
 from matches.views.htmx import render_fragment, render_page
@@ -44,24 +44,24 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
     now = timezone.now()
     user = request.user
     can_decide = user.has_perm(roles.DECIDE)
-    qc = review.queue_context(domain)
+    qc = review_reads.queue_context(domain)
     bucket = qc.policy.queue_of(group.confidence_score) if qc.policy else ""
     if queue is None and group.status == Status.OPEN:
         queue = bucket or None
     main = decisions.default_main_profile(group, members)
-    columns = [review.Column(i + 1, pid, members.get(pid)) for i, pid in enumerate(group.profile_ids)]
+    columns = [review_reads.Column(i + 1, pid, members.get(pid)) for i, pid in enumerate(group.profile_ids)]
     show_empty = request.GET.get("empty") == "1"
     rows = compare.compare_profiles(
         [(c.profile_id, None if c.missing else c.profile.attributes) for c in columns],
         main_profile_id=main,
         include_empty=show_empty,
     )
-    history = review.group_decisions(group)
+    history = review_reads.group_decisions(group)
     latest = history[0] if history else None
     held = group.is_held(now)
     held_by_other = group.held_by_other(user, now)
     # The steward's own latest approval, while it can still be undone (offered on the next group's page).
-    last = review.last_own_decision(user=user, domain=domain, exclude_group=group) if can_decide else None
+    last = review_reads.last_own_decision(user=user, domain=domain, exclude_group=group) if can_decide else None
     # QA samples measure the queues' precision: whoever decides a sampled group does so without score or queue.
     qa_sampled = can_decide and admin_reads.is_in_qa_sample(group)
     return {
@@ -81,7 +81,7 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
         "latest_undoable": latest is not None and latest.can_undo(user),
         "last": last,
         "last_undoable": last is not None and last.can_undo(user),
-        "comments": review.group_comments(group),
+        "comments": review_reads.group_comments(group),
         "held": held,
         "held_by_other": held_by_other,
         "held_by_me": held and not held_by_other,
@@ -106,7 +106,7 @@ def _render_panel(request: Request, group: MatchGroup, *, queue: str | None, err
 
 
 def _render_empty_panel(request: Request, domain: Domain, queue: str) -> HttpResponse:
-    qc = review.queue_context(domain)
+    qc = review_reads.queue_context(domain)
     context = {"domain": domain, "qc": qc, "queue": queue, "in_panel": True, "blind": queues.blind(request, domain)}
     return render_fragment(
         request, GROUP_TEMPLATE, "empty-panel", context, oob=[(TABS_TEMPLATE, {**context, "oob": True})]
@@ -218,7 +218,9 @@ def decide(request: Request, pk: int) -> HttpResponse:
     domain = group.run.domain
     # The decided group was open, so its run is the domain's current one; only the policy in force is needed here.
     policy = domain.policy()
-    next_queue = queue if queue in review.QUEUES else (policy.queue_of(group.confidence_score) if policy else None)
+    next_queue = queue if queue in review_reads.QUEUES else None
+    if next_queue is None and policy is not None:
+        next_queue = policy.queue_of(group.confidence_score)
     nxt = None
     if next_queue:
         nxt = queues.claim_next(request, run=group.run, policy=policy, queue=next_queue, exclude=[group.pk])
@@ -286,8 +288,8 @@ def reopen(request: Request, pk: int) -> HttpResponse:
     except decisions.DecisionRefused as exc:
         messages.error(request, str(exc))
     queue = queues.queue_param(request.POST.get("queue"))
-    if queue == review.CARRIED:  # reopened from the carried-over list: back to that list
-        return redirect("queue", group.run.domain.name, review.CARRIED)
+    if queue == review_reads.CARRIED:  # reopened from the carried-over list: back to that list
+        return redirect("queue", group.run.domain.name, review_reads.CARRIED)
     return _back(request, group, queue)
 
 

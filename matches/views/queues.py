@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from matches import roles
 from matches.access import Request, get_domain_or_404, require_perm
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
-from matches.selectors import review
+from matches.selectors import review as review_reads
 from matches.services import decisions
 from matches.views.htmx import render_page
 
@@ -34,7 +34,7 @@ def blind(request: Request, domain: Domain) -> bool:
 
 def queue_param(value: str | None) -> str | None:
     """A tab name from a form or query string, or None."""
-    return value if value in review.TABS else None
+    return value if value in review_reads.TABS else None
 
 
 def group_url(group: MatchGroup, queue: str | None) -> str:
@@ -49,18 +49,18 @@ def queue_url(domain: Domain, queue: str) -> str:
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
 def queue(request: Request, name: str, queue: str) -> HttpResponse:
-    if queue not in review.TABS:
+    if queue not in review_reads.TABS:
         raise Http404("No such queue.")
-    qc = review.queue_context_by_name(name)
+    qc = review_reads.queue_context_by_name(name)
     domain = qc.domain
-    filters = review.parse_filters(request.GET, queue)
+    filters = review_reads.parse_filters(request.GET, queue)
     page = (
-        review.queue_page(run=qc.run, policy=qc.policy, queue=queue, filters=filters)
+        review_reads.queue_page(run=qc.run, policy=qc.policy, queue=queue, filters=filters)
         if qc.policy
-        else review.QueuePage([], None, filters)
+        else review_reads.QueuePage([], None, filters)
     )
     # Per-row values computed here rather than with template tags and filters: the page renders 50 rows a visit.
-    suffix = "" if queue == review.CARRIED else f"?queue={queue}"
+    suffix = "" if queue == review_reads.CARRIED else f"?queue={queue}"
     now = timezone.now()
     sample = reverse("group", args=[0])
     prefix = sample[: sample.rindex("0/")]
@@ -86,7 +86,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "blind": blind(request, domain),
         "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "first_url": f"?{base}",
-        "carried": queue == review.CARRIED,
+        "carried": queue == review_reads.CARRIED,
     }
     return render_page(request, QUEUE_TEMPLATE, context, partial="queue-table", target="queue-table")
 
@@ -95,10 +95,10 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
 @require_perm(roles.DECIDE)
 def queue_next(request: Request, name: str, queue: str) -> HttpResponse:
     """Claim the first group of the queue nobody else holds and open it."""
-    if queue not in review.QUEUES:
+    if queue not in review_reads.QUEUES:
         raise Http404("No such queue.")
     domain = get_domain_or_404(request, name)
-    qc = review.queue_context(domain)
+    qc = review_reads.queue_context(domain)
     nxt = claim_next(request, run=qc.run, policy=qc.policy, queue=queue, exclude=[])
     if nxt is None:
         messages.info(request, f"Nothing left to claim in the {queue} queue.")
@@ -141,7 +141,7 @@ def claim_next(
         return None
     exclude = [*exclude, *skipped(request)]
     for _ in range(3):
-        candidates = review.queue_next_candidates(
+        candidates = review_reads.queue_next_candidates(
             run=run, policy=policy, queue=queue, actor=request.user, exclude=exclude
         )
         if not candidates:
