@@ -7,7 +7,8 @@ import re
 from django import forms
 
 from matches.models import PROFILE_ID_RE
-from matches.selectors_audit import AuditFilters, ReportFilters
+from matches.selectors.audit import AuditFilters
+from matches.selectors.reports import ReportFilters
 
 
 class AuditFilterForm(forms.Form):

@@ -1,0 +1,264 @@
+"""Reads behind the steward's pages: queues (sorted by the policy in force at query time, keyset-paginated)
+and the group page (members side by side, decisions, comments). docs/architecture.md, "Review".
+
+Reads only: the members' profiles of an opened group come from services/profiles.group_profiles_refresh, which may
+call AWS and write the Profile cache."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from matches.models import Comment, Decision, Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
+from matches.selectors.counts import QueueCounts, queue_counts
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import QueryDict
+
+MERGE, REVIEW, REJECT = Queue.MERGE, Queue.REVIEW, Queue.REJECT
+CARRIED = "carried"  # a tab of the queue page, not a queue: groups carried over from the previous run
+QUEUES = tuple(Queue)
+TABS = (*QUEUES, CARRIED)
+PAGE_SIZE = 50
+_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
+_TABLE = MatchGroup._meta.db_table
+
+Status = MatchGroup.Status
+
+
+@dataclass
+class QueueContext:
+    domain: Domain
+    run: MatchRun | None
+    policy: ThresholdPolicy | None
+    counts: QueueCounts
+
+
+def _with_run_and_policy(qs: QuerySet) -> QuerySet:
+    """Annotate domains with their latest completed run and the policy in force (the same choice as
+    Domain.latest_completed_run() and Domain.policy()), so a page gets all three in one query."""
+    runs = MatchRun.objects.filter(domain=OuterRef("pk"), status=MatchRun.Status.COMPLETED).order_by(
+        "-finished_at", "-id"
+    )
+    policies = ThresholdPolicy.objects.filter(domain=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(
+        _run_id=Subquery(runs.values("pk")[:1]),
+        _policy_id=Subquery(policies.values("pk")[:1]),
+        _merge_min=Subquery(policies.values("merge_min")[:1]),
+        _reject_below=Subquery(policies.values("reject_below")[:1]),
+    )
+
+
+def _context_of(domain: Domain) -> QueueContext:
+    run = MatchRun(pk=domain._run_id, domain=domain) if domain._run_id else None
+    policy = None
+    if domain._policy_id:
+        policy = ThresholdPolicy(
+            pk=domain._policy_id, domain=domain, merge_min=domain._merge_min, reject_below=domain._reject_below
+        )
+    counts = queue_counts(run=run, policy=policy)
+    return QueueContext(domain=domain, run=run, policy=policy, counts=counts)
+
+
+def queue_context_by_name(name: str) -> QueueContext:
+    """The domain, its latest completed run, the policy in force (one query) and the open count per queue (one
+    query on the run's histogram, no scan). Http404 when there is no such domain."""
+    domain = get_object_or_404(_with_run_and_policy(Domain.objects.all()), name=name)
+    return _context_of(domain)
+
+
+def queue_context(domain: Domain) -> QueueContext:
+    """As queue_context_by_name, for a domain already at hand."""
+    return _context_of(_with_run_and_policy(Domain.objects.filter(pk=domain.pk)).get())
+
+
+def default_order(queue: str) -> str:
+    return "asc" if queue == REJECT else "desc"
+
+
+def encode_cursor(score: float, pk: int) -> str:
+    return f"{float(score)!r}_{pk}"
+
+
+def decode_cursor(value: str) -> tuple[float, int] | None:
+    try:
+        score, pk = value.split("_", 1)
+        return float(score), int(pk)
+    except (ValueError, AttributeError):
+        return None
+
+
+@dataclass
+class QueueFilters:
+    order: str = "desc"
+    min_score: float | None = None
+    max_score: float | None = None
+    q: str = ""
+    cursor: tuple[float, int] | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def querydict(self) -> dict[str, str]:
+        """The filters (not the cursor) as GET parameters, for links that keep them."""
+        out = {"order": self.order}
+        if self.min_score is not None:
+            out["min"] = repr(self.min_score)
+        if self.max_score is not None:
+            out["max"] = repr(self.max_score)
+        if self.q:
+            out["q"] = self.q
+        return out
+
+
+def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
+    """The queue page's GET parameters; a bad value becomes an error the page shows, not a 400."""
+    order = params.get("order") or ""
+    filters = QueueFilters(order=order if order in ("asc", "desc") else default_order(queue))
+    for name, attr in (("min", "min_score"), ("max", "max_score")):
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            filters.errors.append(f"The {name}imum score must be a number between 0 and 1.")
+            continue
+        if not 0 <= value <= 1:
+            filters.errors.append(f"The {name}imum score must be between 0 and 1.")
+            continue
+        setattr(filters, attr, value)
+    filters.q = (params.get("q") or "").strip()[:200]
+    if params.get("after"):
+        filters.cursor = decode_cursor(str(params["after"]))
+    return filters
+
+
+def _search(qs: QuerySet, text: str) -> QuerySet:
+    """Profile id, name or email. An exact 32-hex id is looked up in profile_ids (GIN, exact); anything else is a
+    substring of search_text by ILIKE (not Django's UPPER(..) LIKE) so that the trigram GIN index serves it."""
+    lowered = text.lower()
+    if _HEX_ID.match(lowered):
+        # The planner misjudges array containment and would walk the queue index over the whole run; the ids of the
+        # few groups holding this profile come first, from the GIN index alone, then the queue filters apply.
+        # (A long hex string as an ILIKE substring is a poor trigram query: 16 letters make few distinct trigrams.)
+        holding = list(MatchGroup.objects.filter(profile_ids__contains=[lowered]).values_list("pk", flat=True)[:1000])
+        return qs.filter(pk__in=holding)
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return qs.extra(where=[f'"{_TABLE}"."search_text" ILIKE %s'], params=[pattern])
+
+
+@dataclass
+class QueuePage:
+    rows: list[MatchGroup]
+    next_cursor: str | None
+    filters: QueueFilters
+
+
+def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, filters: QueueFilters) -> QueuePage:
+    """One page (PAGE_SIZE rows) of a queue, keyset-paginated on (score, id) in the filters' direction."""
+    if run is None:
+        return QueuePage([], None, filters)
+    qs = MatchGroup.objects.filter(run=run)
+    if queue == CARRIED:
+        qs = qs.filter(status=Status.CARRIED_OVER).select_related("linked_decision__actor")
+    else:
+        qs = qs.filter(policy.score_q(queue), status=Status.OPEN)
+    if filters.min_score is not None:
+        qs = qs.filter(confidence_score__gte=filters.min_score)
+    if filters.max_score is not None:
+        qs = qs.filter(confidence_score__lte=filters.max_score)
+    if filters.q:
+        qs = _search(qs, filters.q)
+    desc = filters.order == "desc"
+    if filters.cursor:
+        # A row comparison, which Postgres answers with a range scan on (run, status, confidence_score, id).
+        op = "<" if desc else ">"
+        qs = qs.extra(
+            where=[f'("{_TABLE}"."confidence_score", "{_TABLE}"."id") {op} (%s, %s)'],
+            params=[filters.cursor[0], filters.cursor[1]],
+        )
+    order = ("-confidence_score", "-id") if desc else ("confidence_score", "id")
+    # Only what a row shows: the arrays and search text stay in the database.
+    columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
+    columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
+    rows = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
+    next_cursor = None
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk)
+    return QueuePage(rows, next_cursor, filters)
+
+
+def claimable_q(actor: User, now: datetime | None = None) -> Q:
+    """Groups `actor` may claim: nobody's, a lapsed lease, or theirs (MatchGroup.held_by_other, as a filter)."""
+    now = now or timezone.now()
+    return Q(claimed_by__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=actor)
+
+
+def queue_next_candidates(
+    *, run: MatchRun, policy: ThresholdPolicy, queue: str, actor: User, exclude: list[int], limit: int = 5
+) -> list[MatchGroup]:
+    """The first open groups of a queue in its order that nobody else holds (the caller claims one)."""
+    if queue not in QUEUES:
+        queue = REVIEW
+    qs = (
+        MatchGroup.objects.filter(policy.score_q(queue), claimable_q(actor), run=run, status=Status.OPEN)
+        .exclude(pk__in=exclude)
+        .select_related("run__domain")
+    )
+    order = ("-confidence_score", "-id") if default_order(queue) == "desc" else ("confidence_score", "id")
+    return list(qs.order_by(*order)[:limit])
+
+
+# The group page ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    number: int
+    profile_id: str
+    profile: Profile | None
+
+    @property
+    def missing(self) -> bool:
+        return self.profile is None or self.profile.missing
+
+    @property
+    def name(self) -> str:
+        """The name a steward knows the column by (customer data: rendered escaped)."""
+        if self.profile is None:
+            return ""
+        a = self.profile.attributes or {}
+        full = " ".join(str(a.get(k) or "").strip() for k in ("FirstName", "LastName")).strip()
+        return full or str(a.get("BusinessName") or "").strip()
+
+
+def group_decisions(group: MatchGroup) -> list[Decision]:
+    return list(
+        Decision.objects.filter(group=group)
+        .select_related("actor", "merge_job", "reverts")
+        .order_by("-created_at", "-id")
+    )
+
+
+def group_comments(group: MatchGroup) -> list[Comment]:
+    return list(Comment.objects.filter(group=group).select_related("author").order_by("created_at", "id"))
+
+
+def last_own_decision(*, user: User, domain: Domain, exclude_group: MatchGroup) -> Decision | None:
+    """The steward's own latest decision within the domain's undo window, unless it is on `exclude_group`
+    (offered for undo on the next group's page)."""
+    since = timezone.now() - timedelta(seconds=domain.undo_window_seconds)
+    last = (
+        Decision.objects.filter(actor=user, created_at__gte=since)
+        .select_related("group", "merge_job", "actor")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return None if last is not None and last.group_id == exclude_group.pk else last
