@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.apps import apps
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
@@ -42,43 +43,49 @@ def decisions_per_week(f: ReportFilters, *, by: str) -> list[dict]:
     )
 
 
-def agreement_by_steward(f: ReportFilters) -> list[dict]:
+def agreement_by_steward(f: ReportFilters) -> list[dict[str, Any]]:
     """Per steward, individual (non-bulk) decisions against the queue's suggestion: merge queue → merge,
     reject queue → reject. Review has no suggestion. Splits count as not following a merge suggestion."""
     merge_q, reject_q = Q(bucket=Queue.MERGE), Q(bucket=Queue.REJECT)
-    return list(
-        _report_decisions(f)
-        .filter(action__in=DECIDING, bulk=False)
-        .values("actor__username")
-        .annotate(
-            decided=Count("id"),
-            merge_queue=Count("id", filter=merge_q),
-            merge_agreed=Count("id", filter=merge_q & Q(action=Action.MERGE)),
-            reject_queue=Count("id", filter=reject_q),
-            reject_agreed=Count("id", filter=reject_q & Q(action=Action.REJECT)),
-            review_queue=Count("id", filter=Q(bucket=Queue.REVIEW)),
+    return [
+        dict(row)
+        for row in (
+            _report_decisions(f)
+            .filter(action__in=DECIDING, bulk=False)
+            .values("actor__username")
+            .annotate(
+                decided=Count("id"),
+                merge_queue=Count("id", filter=merge_q),
+                merge_agreed=Count("id", filter=merge_q & Q(action=Action.MERGE)),
+                reject_queue=Count("id", filter=reject_q),
+                reject_agreed=Count("id", filter=reject_q & Q(action=Action.REJECT)),
+                review_queue=Count("id", filter=Q(bucket=Queue.REVIEW)),
+            )
+            .order_by("actor__username")
         )
-        .order_by("actor__username")
-    )
+    ]
 
 
-def reversal_rates(f: ReportFilters) -> list[dict]:
+def reversal_rates(f: ReportFilters) -> list[dict[str, Any]]:
     """Per steward: merges/splits later undone and rejects later reopened (a carried-over reopen included)."""
     undone = Exists(Decision.objects.filter(reverts=OuterRef("pk"), action=Action.UNDO))
     reopened = Exists(Decision.objects.filter(reverts=OuterRef("pk"), action=Action.REOPEN))
-    return list(
-        _report_decisions(f)
-        .filter(action__in=DECIDING)
-        .annotate(was_undone=undone, was_reopened=reopened)
-        .values("actor__username")
-        .annotate(
-            merges=Count("id", filter=Q(action__in=(Action.MERGE, Action.SPLIT))),
-            undone=Count("id", filter=Q(action__in=(Action.MERGE, Action.SPLIT), was_undone=True)),
-            rejects=Count("id", filter=Q(action=Action.REJECT)),
-            reopened=Count("id", filter=Q(action=Action.REJECT, was_reopened=True)),
+    return [
+        dict(row)
+        for row in (
+            _report_decisions(f)
+            .filter(action__in=DECIDING)
+            .annotate(was_undone=undone, was_reopened=reopened)
+            .values("actor__username")
+            .annotate(
+                merges=Count("id", filter=Q(action__in=(Action.MERGE, Action.SPLIT))),
+                undone=Count("id", filter=Q(action__in=(Action.MERGE, Action.SPLIT), was_undone=True)),
+                rejects=Count("id", filter=Q(action=Action.REJECT)),
+                reopened=Count("id", filter=Q(action=Action.REJECT, was_reopened=True)),
+            )
+            .order_by("actor__username")
         )
-        .order_by("actor__username")
-    )
+    ]
 
 
 def qa_sample_model() -> type | None:

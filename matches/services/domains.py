@@ -25,7 +25,7 @@ EDITABLE = (
 )
 
 
-def domain_save(*, actor: User, name: str, **values: Any) -> tuple[Domain, bool]:
+def domain_save(*, actor: User | None, name: str, **values: Any) -> tuple[Domain, bool]:
     """Create the domain or update the given fields; returns (domain, created)."""
     unknown = set(values) - set(EDITABLE)
     if unknown:

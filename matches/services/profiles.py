@@ -7,6 +7,7 @@ The cache is not a decision or a setting, so refreshing it writes no audit event
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -59,7 +60,7 @@ def profiles_refresh(
     for start in range(0, len(due), BATCH):
         chunk = due[start : start + BATCH]
         found, errors = call_with_backoff(
-            lambda chunk=chunk: aws.batch_get_profiles(domain, chunk),
+            functools.partial(aws.batch_get_profiles, domain, chunk),
             what=f"BatchGetProfile {domain.name}",
             max_attempts=max_attempts,
         )

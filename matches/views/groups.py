@@ -52,7 +52,7 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
     columns = [review_reads.Column(i + 1, pid, members.get(pid)) for i, pid in enumerate(group.profile_ids)]
     show_empty = request.GET.get("empty") == "1"
     rows = compare.compare_profiles(
-        [(c.profile_id, None if c.missing else c.profile.attributes) for c in columns],
+        [(c.profile_id, None if c.missing or c.profile is None else c.profile.attributes) for c in columns],
         main_profile_id=main,
         include_empty=show_empty,
     )
@@ -199,8 +199,7 @@ def decide(request: Request, pk: int) -> HttpResponse:
     except decisions.DecisionRefused as exc:
         text = str(exc)
         # A double submit: the first one decided; say so calmly rather than as an error.
-        # TODO(integration): except AlreadyDecided (arch-merges' DecisionRefused subclass), not the message's text.
-        calm = text.startswith("Already decided by you")
+        calm = isinstance(exc, decisions.AlreadyDecidedByYou)
         if request.htmx:
             if calm:
                 messages.info(request, text)

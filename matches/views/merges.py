@@ -41,7 +41,6 @@ def _countdown(seconds: float) -> str:
 def _decorate(jobs, user) -> None:
     """What each row shows and offers, computed once here instead of in the template."""
     now = timezone.now()
-    is_admin = user.has_perm(roles.ADMINISTER)
     for job in jobs:
         decision = job.decision
         job.group = decision.group
@@ -56,8 +55,8 @@ def _decorate(jobs, user) -> None:
             except merges.MergePlanError:
                 job.chunks_total = 0
         job.merge_count = len(decision.merged_profile_ids)
-        job.can_undo = decision.can_undo(user)
-        job.can_retry = job.status == MergeJob.Status.FAILED and is_admin
+        job.undoable = decision.can_undo(user)
+        job.retryable = job.can_retry(user)
         job.live = job.status in (MergeJob.Status.SCHEDULED, MergeJob.Status.RUNNING)
 
 
