@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 WARN_EVERY_SECONDS = 30.0
-_last_warning = 0.0
+_last_warning: float | None = None
 
 
 def _warn(operation: str, exc: Exception) -> None:
     global _last_warning
     now = time.monotonic()
-    if now - _last_warning >= WARN_EVERY_SECONDS or _last_warning == 0.0:
+    if _last_warning is None or now - _last_warning >= WARN_EVERY_SECONDS:
         _last_warning = now
         log.warning("cache unavailable, %s degraded (%s: %s)", operation, type(exc).__name__, exc)
 
