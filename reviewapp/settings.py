@@ -140,13 +140,13 @@ X_FRAME_OPTIONS = "DENY"
 
 CELERY_BROKER_URL = REDIS_URL
 # kombu's Redis transport with the fix that keeps a worker alive through a Redis outage (reviewapp/broker.py).
-CELERY_BROKER_TRANSPORT = env("CELERY_BROKER_TRANSPORT", default="reviewapp.broker:Transport")
+CELERY_BROKER_TRANSPORT = "reviewapp.broker:Transport"
 # Publishing happens inside requests (after commit): a broker that is away must not hold a request for long. A refused
 # connection fails at once; a silent one (a paused Redis) within the socket timeouts, twice. The BRPOP a worker waits
 # in lasts 1 s, well inside socket_timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 2.0,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

@@ -38,7 +38,9 @@ def hold_eta_tasks(url: str, transport: str) -> None:
 
 
 def start_worker(stack: Stack, redis: RedisServer, transport: str, name: str) -> Child:
-    env = {**stack.env, "REDIS_URL": redis.url(0), "CELERY_BROKER_TRANSPORT": transport}
+    env = {**stack.env, "REDIS_URL": redis.url(0)}
+    if transport == "redis":
+        env["DJANGO_SETTINGS_MODULE"] = "tests.faults.kombu_settings"
     worker = Child(name, celery_args("worker", "--concurrency", "1", "--loglevel", "INFO"), env, stack.workdir)
     worker.start().wait_log(" ready.", 90)
     return worker
