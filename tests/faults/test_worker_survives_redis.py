@@ -62,16 +62,14 @@ def test_kombus_own_transport_dies_when_redis_goes_away(stack: Stack, tmp_path):
     redis = RedisServer(tmp_path).start()
     worker = start_worker(stack, redis, "redis", "worker-kombu")
     try:
-        for _attempt in range(3):  # the crash needs another socket to notice first; it did 4 times in 4 locally
-            hold_eta_tasks(redis.url(0), "redis")
-            worker.wait_log("execute_merge_job", 20)
-            time.sleep(1)
-            mark = run_outage(redis, worker, 5)
-            if not worker.alive:
-                break
-            worker.wait_log("Connected to", 60, after=mark)
+        # The crash needs another socket (gossip's, the control channel's) to notice the outage before the task
+        # channel's BRPOP does: it did in 5 runs of 5 on an idle machine, less often on a loaded one.
+        hold_eta_tasks(redis.url(0), "redis")
+        worker.wait_log("execute_merge_job", 20)
+        time.sleep(1)
+        run_outage(redis, worker, 5)
         if worker.alive:
-            pytest.skip("kombu's transport survived 3 outages: the race did not happen (or upstream fixed it)")
+            pytest.skip("kombu's transport survived the outage: the race did not happen (or upstream fixed it)")
         log = worker.log()
         assert "Unrecoverable error: " + CRASH in log, log[-3000:]
         assert "Restoring" in log and "restore_unacked" in log and "_connparams" in log
