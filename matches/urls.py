@@ -7,7 +7,7 @@ action on it adds a verb (`group-decide`, `merge-undo`), and admin and audit pag
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from matches.views import admin, audit, bulk, groups, home, merges, queues
+from matches.views import admin, audit, bulk, groups, home, merges, ops, queues
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -61,6 +61,10 @@ urlpatterns = [
     path("admin/users/add/", admin.user_add, name="admin-user-add"),
     path("admin/users/<int:pk>/roles/", admin.user_roles, name="admin-user-roles"),
     path("admin/users/<int:pk>/active/", admin.user_active, name="admin-user-active"),
+    # Operations (no login; docs/architecture.md, "Operations") ----------------------------------------------------
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     # Earlier addresses of the two pause actions, kept working; pages link to merges-pause-domain/-all.
     path("admin/domains/<str:name>/pause/", merges.domain_pause),
     path("admin/operations/pause-all/", merges.pause_all),
