@@ -68,7 +68,7 @@ def groups_page(*, domain: Domain, queue: Queue | None, status: str, after: str 
             score, pk = float(score_text), int(pk_text)
         except ValueError:
             raise BadCursor("cursor") from None
-        if not (0.0 <= score <= 1.0 and 0 < pk < 2**63):
+        if not 0 < pk < 2**63:
             raise BadCursor("cursor")
         qs = qs.filter(Q(confidence_score__lt=score) | Q(confidence_score=score, pk__lt=pk))
     rows = list(qs[: limit + 1])

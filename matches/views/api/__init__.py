@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 
-from matches.views.api import reads, writes
+from matches.views.api import common, reads, writes
 from matches.views.api.auth import TokenAuth
 
 api = NinjaAPI(
@@ -28,8 +28,8 @@ api.add_router("", reads.router)
 api.add_router("", writes.router)
 
 
-@api.exception_handler(writes.Refused)
-def refused(request: HttpRequest, exc: writes.Refused) -> HttpResponse:
+@api.exception_handler(common.Refused)
+def refused(request: HttpRequest, exc: common.Refused) -> HttpResponse:
     return api.create_response(request, {"detail": exc.message, "code": exc.code}, status=exc.status_code)
 
 

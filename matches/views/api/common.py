@@ -15,7 +15,30 @@ from matches.models import AuditEvent, Decision, Domain, MatchGroup, MatchRun, M
 from matches.selectors.counts import queue_counts
 from matches.views.api import schemas
 
-ERRORS: dict[int, Any] = {401: schemas.Error, 403: schemas.Error, 404: schemas.Error, 422: schemas.ValidationErrorOut}
+ERRORS: dict[int, Any] = {
+    400: schemas.Error,
+    401: schemas.Error,
+    403: schemas.Error,
+    404: schemas.Error,
+    422: schemas.ValidationErrorOut,
+}
+
+
+class Refused(HttpError):
+    """A 4xx that names its reason's type in `code`."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(status, message)
+        self.code = code
+
+
+def only(request: HttpRequest, *names: str) -> None:
+    """Refuse query parameters the operation does not take: a misspelt filter must not quietly answer everything."""
+    unknown = sorted(set(request.GET) - set(names))
+    if unknown:
+        raise Refused(400, f"Unknown parameter: {', '.join(unknown)[:200]}.", "UnknownParameter")
+
+
 DOMAIN_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
 

@@ -19,19 +19,25 @@ from matches.views.api import common, schemas
 from matches.views.api.common import ERRORS
 
 router = Router(tags=["read"])
-PAGED = {400: schemas.Error, **ERRORS}
+PAGED = ERRORS
 
 
 class NameIn(Schema):
     name: str = Field(..., pattern=common.DOMAIN_NAME)
 
 
+ID_CURSOR = r"^[1-9][0-9]{0,17}$"
+# A group cursor is "<score>:<id>", the score as Python writes a float in [0, 1] (0.8, 1e-05).
+SCORE_CURSOR = r"^[0-9](\.[0-9]{1,20})?(e-[0-9]{1,3})?:[1-9][0-9]{0,17}$"
+
+
 class PageIn(Schema):
-    after: str | None = Field(None, max_length=64, pattern=r"^[0-9.:eE+-]*$", description="`next` of the last page")
+    after: str | None = Field(None, pattern=ID_CURSOR, description="`next` of the previous page")
     limit: int = Field(50, ge=1, le=200)
 
 
 class GroupsIn(PageIn):
+    after: str | None = Field(None, pattern=SCORE_CURSOR, description="`next` of the previous page")
     queue: Literal["merge", "review", "reject"] | None = Field(None, description="open groups of one queue")
     status: Literal[tuple(MatchGroup.Status.values)] | None = None  # type: ignore[valid-type]
 
@@ -56,18 +62,21 @@ def _keyset(read: Any, **kwargs: Any) -> api_reads.Page[Any]:
 @router.get("/domains", response={200: list[schemas.DomainOut], **ERRORS}, summary="Domains with their queue counts")
 def domains(request: HttpRequest) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request)
     return [common.domain_out(domain) for domain in common.domains_of(request).order_by("name")]
 
 
 @router.get("/domains/{name}", response={200: schemas.DomainOut, **ERRORS}, summary="One domain")
 def domain(request: HttpRequest, path: Path[NameIn]) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request)
     return common.domain_out(common.domain_or_404(request, path.name))
 
 
 @router.get("/domains/{name}/queues", response={200: schemas.QueueCountsOut, **ERRORS}, summary="Open groups per queue")
 def queues(request: HttpRequest, path: Path[NameIn]) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request)
     domain = common.domain_or_404(request, path.name)
     run = domain.latest_completed_run()
     return {"run_id": run.pk if run else None, **vars(queue_counts(run=run, policy=domain.policy()))}
@@ -78,6 +87,7 @@ def queues(request: HttpRequest, path: Path[NameIn]) -> Any:
 )
 def runs(request: HttpRequest, path: Path[NameIn], query: Query[PageIn]) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request, *PageIn.model_fields)
     domain = common.domain_or_404(request, path.name)
     page = _keyset(api_reads.runs_page, domain=domain, after=query.after, limit=query.limit)
     return {"items": [common.run_out(run) for run in page.items], "next": page.next}
@@ -90,6 +100,7 @@ def runs(request: HttpRequest, path: Path[NameIn], query: Query[PageIn]) -> Any:
 )
 def groups(request: HttpRequest, path: Path[NameIn], query: Query[GroupsIn]) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request, *GroupsIn.model_fields)
     domain = common.domain_or_404(request, path.name)
     queue = Queue(query.queue) if query.queue else None
     page = _keyset(
@@ -107,6 +118,7 @@ def groups(request: HttpRequest, path: Path[NameIn], query: Query[GroupsIn]) -> 
 @router.get("/groups/{pk}", response={200: schemas.GroupDetailOut, **ERRORS}, summary="A group with its profiles")
 def group(request: HttpRequest, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request)
     found = common.group_or_404(request, pk)
     # The page's own refresh: profiles older than the cache age are fetched once, else the cached copies and why.
     members, error = profiles.group_profiles_refresh(group=found)
@@ -131,6 +143,7 @@ def group(request: HttpRequest, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
 @router.get("/decisions", response={200: schemas.DecisionPage, **PAGED}, summary="Decisions, newest first")
 def decisions(request: HttpRequest, query: Query[DecisionsIn]) -> Any:
     common.need(request, roles.VIEW_QUEUES)
+    common.only(request, *DecisionsIn.model_fields)
     group = common.group_or_404(request, query.group) if query.group else None
     page = _keyset(
         api_reads.decisions_page, domains=common.domains_of(request), group=group, after=query.after, limit=query.limit
@@ -141,6 +154,7 @@ def decisions(request: HttpRequest, query: Query[DecisionsIn]) -> Any:
 @router.get("/audit/events", response={200: schemas.AuditPage, **PAGED}, summary="Audit events, newest first")
 def audit_events(request: HttpRequest, query: Query[AuditIn]) -> Any:
     common.need(request, roles.VIEW_AUDIT)
+    common.only(request, *AuditIn.model_fields)
     page = _keyset(
         api_reads.audit_page,
         domains=common.domains_of(request),

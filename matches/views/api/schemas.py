@@ -14,11 +14,9 @@ NO_NUL = r"^[^\x00]*$"  # Postgres text cannot hold NUL: refuse it as invalid in
 
 class Error(Schema):
     detail: str
-
-
-class RefusedError(Schema):
-    detail: str
-    code: str = Field(description="The refusal's type, e.g. AlreadyDecided, HeldByOther, InvalidDecision")
+    code: str | None = Field(
+        None, description="The refusal's type, e.g. AlreadyDecided, HeldByOther, InvalidDecision, UnknownParameter"
+    )
 
 
 class ValidationErrorOut(Schema):

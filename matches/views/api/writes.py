@@ -8,8 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Path, Router
-from ninja.errors import HttpError
+from ninja import Path, Router, Status
 
 from matches import roles
 from matches.models import Decision, MatchGroup
@@ -18,13 +17,7 @@ from matches.views.api import common, schemas
 from matches.views.api.common import ERRORS
 
 router = Router(tags=["write"])
-REFUSALS: dict[int, Any] = {400: schemas.RefusedError, 409: schemas.RefusedError}
-
-
-class Refused(HttpError):
-    def __init__(self, status: int, exc: decisions.DecisionRefused) -> None:
-        super().__init__(status, str(exc))
-        self.code = type(exc).__name__
+REFUSALS: dict[int, Any] = {409: schemas.Error}
 
 
 def _status_of(exc: decisions.DecisionRefused) -> int:
@@ -35,8 +28,8 @@ def _status_of(exc: decisions.DecisionRefused) -> int:
     return 409
 
 
-def _refused(exc: decisions.DecisionRefused) -> Refused:
-    return Refused(_status_of(exc), exc)
+def _refused(exc: decisions.DecisionRefused) -> common.Refused:
+    return common.Refused(_status_of(exc), str(exc), type(exc).__name__)
 
 
 def _claim_out(group: MatchGroup, claimed: bool) -> dict[str, Any]:
@@ -51,6 +44,7 @@ def _claim_out(group: MatchGroup, claimed: bool) -> dict[str, Any]:
 @router.post("/groups/{pk}/claim", response={200: schemas.ClaimOut, **REFUSALS, **ERRORS}, summary="Claim a group")
 def claim(request: HttpRequest, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
     user = common.need(request, roles.DECIDE)
+    common.only(request)
     group = common.group_or_404(request, pk)
     try:
         claimed = decisions.group_claim(group=group, actor=user)
@@ -62,6 +56,7 @@ def claim(request: HttpRequest, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
 @router.post("/groups/{pk}/release", response={200: schemas.ClaimOut, **REFUSALS, **ERRORS}, summary="Release a claim")
 def release(request: HttpRequest, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
     user = common.need(request, roles.DECIDE)
+    common.only(request)
     group = common.group_or_404(request, pk)
     try:
         decisions.group_release(group=group, actor=user)
@@ -77,12 +72,13 @@ def release(request: HttpRequest, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
 )
 def decide(request: HttpRequest, body: schemas.DecideIn, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
     user = common.need(request, roles.DECIDE)
+    common.only(request)
     group = common.group_or_404(request, pk)
     try:
         decision = _decide(group, user, body)
     except decisions.DecisionRefused as exc:
         raise _refused(exc) from None
-    return 201, common.decision_out(Decision.objects.select_related("actor", "merge_job").get(pk=decision.pk))
+    return Status(201, common.decision_out(Decision.objects.select_related("actor", "merge_job").get(pk=decision.pk)))
 
 
 def _decide(group: MatchGroup, user: Any, body: schemas.DecideIn) -> Decision:
@@ -115,6 +111,7 @@ def _decide(group: MatchGroup, user: Any, body: schemas.DecideIn) -> Decision:
 )
 def undo(request: HttpRequest, body: schemas.UndoIn, pk: int = Path(..., ge=1, lt=2**63)) -> Any:
     user = common.need(request, roles.DECIDE)
+    common.only(request)
     decision = get_object_or_404(
         Decision.objects.select_related("group__run__domain"), pk=pk, group__run__domain__in=common.domains_of(request)
     )
@@ -122,4 +119,4 @@ def undo(request: HttpRequest, body: schemas.UndoIn, pk: int = Path(..., ge=1, l
         undone = decisions.decision_undo(decision=decision, actor=user, reason=body.reason.strip())
     except decisions.DecisionRefused as exc:
         raise _refused(exc) from None
-    return 201, common.decision_out(Decision.objects.select_related("actor", "merge_job").get(pk=undone.pk))
+    return Status(201, common.decision_out(Decision.objects.select_related("actor", "merge_job").get(pk=undone.pk)))
