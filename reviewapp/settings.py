@@ -189,6 +189,8 @@ MIDDLEWARE = [
     *MIDDLEWARE,
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# Probes and scrapes on the pod network speak plain HTTP: no redirect to HTTPS for them (paths without the leading /).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # /readyz: the timeout of each dependency check, seconds; a dead database connects within DB_CONNECT_TIMEOUT.
 READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))

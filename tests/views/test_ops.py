@@ -198,3 +198,9 @@ def test_a_merge_job_run_counts_its_outcome(merge_ctl, merge_domain, steward, fr
 
     assert summary.succeeded and not summary.failed
     assert counters.read(counters.MERGE_OUTCOMES) == {(merge_domain.name, "succeeded"): len(summary.succeeded)}
+
+
+def test_probes_are_not_redirected_to_https_when_the_rest_is(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/login/").status_code == 301
