@@ -76,3 +76,35 @@ def test_settings_switch_the_console_to_json_with_log_format():
     env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "reviewapp.settings_test"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "json" and "request_id" in out
+
+
+def test_a_task_queued_during_a_request_carries_its_request_id_into_the_worker():
+    from celery import Celery
+
+    from matches.observability import propagation
+    from matches.observability.logs import request_id
+
+    app = Celery("propagation-test", set_as_current=False)
+    app.conf.task_always_eager = False
+    seen: list[str] = []
+
+    @app.task
+    def probe():
+        seen.append(request_id.get())
+
+    headers: dict = {}
+    token = request_id.set("req-77")
+    try:
+        propagation._publish(headers=headers)
+    finally:
+        request_id.reset(token)
+    assert headers == {propagation.HEADER: "req-77"}
+
+    probe.push_request(**headers)  # what the worker does with the message's headers
+    try:
+        propagation._prerun(task=probe)
+        probe.run()
+        propagation._postrun()
+    finally:
+        probe.pop_request()
+    assert seen == ["req-77"] and request_id.get() == ""
