@@ -546,3 +546,38 @@ class Heartbeat(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     last_seen = models.DateTimeField()
     details = models.JSONField(default=dict, blank=True)
+
+
+# The API: personal tokens -------------------------------------------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A personal API token (docs/architecture.md, "API"). Only its SHA-256 digest is stored; `prefix` (the first
+    characters, which the token itself carries) finds it and is the part ever shown again."""
+
+    PREFIX_LENGTH = 12  # "mdk_" and 8 random hex characters
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
