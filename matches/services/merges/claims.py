@@ -10,14 +10,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from matches.models import MergeJob, OpsSwitch
+from matches.models import Approval, MergeJob, OpsSwitch
 from matches.services.merges.errors import ClaimLost
 
 JobStatus = MergeJob.Status
+WAITING_APPROVAL = (Approval.Status.PENDING, Approval.Status.SENT_BACK)
+# The transaction-level advisory lock that serialises claims across workers ("MDMC"), and how many due jobs one claim
+# looks through for one that touches no profile of a job in flight.
+CLAIM_LOCK_KEY = 0x4D44_4D43
+CLAIM_SCAN = 50
 
 
 def default_worker_id() -> str:
@@ -46,18 +51,41 @@ def merge_jobs_due() -> QuerySet[MergeJob]:
     return (
         MergeJob.objects.filter(_due_q(timezone.now()))
         .exclude(decision__group__run__domain__merges_paused=True)
+        # Four-eyes, belt and braces: whatever its status says, a job whose approval is not given never runs.
+        .exclude(decision__approval__status__in=WAITING_APPROVAL)
         .order_by("not_before", "id")
     )
+
+
+def _in_flight_overlap(job: MergeJob) -> MergeJob | None:
+    """A running job (heartbeat fresh) of the same domain whose MergeProfiles calls name a profile `job` names."""
+    touched = job.decision.touched_profile_ids()
+    running = (
+        MergeJob.objects.filter(
+            status=JobStatus.RUNNING,
+            heartbeat_at__gte=_stale_before(),
+            decision__group__run__domain_id=job.decision.group.run.domain_id,
+            decision__group__profile_ids__overlap=sorted(touched),
+        )
+        .exclude(pk=job.pk)
+        .select_related("decision")
+    )
+    return next((other for other in running if other.decision.touched_profile_ids() & touched), None)
 
 
 def merge_job_claim(*, worker_id: str, job_id: int | None = None) -> tuple[MergeJob, str] | None:
     """Take one due job (or the given one, if due) so no other worker can: (job, claim token), or None."""
     token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
     with transaction.atomic(durable=True):
+        # Claims are serialised, so a claim sees every job claimed before it as running: two jobs that touch the same
+        # profile are never in flight at once (docs/architecture.md, "Overlapping groups").
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
         candidates = merge_jobs_due()
         if job_id is not None:
             candidates = candidates.filter(pk=job_id)
-        job = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        locked = candidates.select_for_update(skip_locked=True, of=("self",)).select_related("decision__group__run")
+        job = next((j for j in locked[:CLAIM_SCAN] if _in_flight_overlap(j) is None), None)
         if job is None:
             return None
         now = timezone.now()
