@@ -635,7 +635,7 @@ class Approval(models.Model):
         from matches import roles
 
         if self.status != Approval.Status.PENDING:
-            return f"This approval is already {self.get_status_display()}."
+            return f"This approval is already {self.get_status_display().lower()}."
         if not user.is_active or not user.has_perm(roles.DECIDE):
             return "Your role cannot approve merges."
         if self.bulk_job_id is not None and not user.has_perm(roles.ADMINISTER):
