@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.db import connection
 
-from matches.models import Decision, MatchGroup, MergeJob
+from matches.models import MatchGroup
+from matches.selectors.approvals import pending_merges_touching
 from matches.services.decisions.errors import OverlapsPendingMerge
 
 # An arbitrary namespace for the two-key advisory locks: ("MDPF", a profile id's first 32 bits).
@@ -28,25 +29,6 @@ def profiles_lock(profile_ids: set[str] | list[str]) -> None:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, k) FROM unnest(%s::int[]) AS k", [PROFILE_LOCK_SPACE, keys]
             )
-
-
-def pending_merges_touching(
-    *, domain_id: int, profile_ids: set[str], exclude_group_id: int | None = None
-) -> list[Decision]:
-    """Decisions of the domain whose merge job has not finished (awaiting approval, scheduled or running) and whose
-    MergeProfiles calls name one of `profile_ids`, newest first (the group's GIN index finds the candidates)."""
-    jobs = (
-        MergeJob.objects.filter(
-            status__in=MergeJob.ACTIVE,
-            decision__group__run__domain_id=domain_id,
-            decision__group__profile_ids__overlap=sorted(profile_ids),
-        )
-        .select_related("decision__group__run", "decision__actor")
-        .order_by("-decision__created_at")
-    )
-    if exclude_group_id is not None:
-        jobs = jobs.exclude(decision__group_id=exclude_group_id)
-    return [job.decision for job in jobs if job.decision.touched_profile_ids() & profile_ids]
 
 
 def refuse_overlapping(*, group: MatchGroup, main_profile_id: str, touched: set[str]) -> None:

@@ -1,0 +1,106 @@
+"""The steward workflow pages: the awaiting-approval list (roles on the server), a group's approval and overlaps,
+and what a split did."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from matches.models import Approval, MatchGroup, MergeJob
+from matches.services.decisions import group_merge_approve, group_split
+from tests.admin_helpers import run_with_scores
+from tests.factories import MatchGroupFactory, MatchRunFactory
+from tests.merging import new_ids
+
+JobStatus = MergeJob.Status
+
+
+@pytest.fixture(autouse=True)
+def no_celery_handoff(monkeypatch):
+    monkeypatch.setattr(
+        "matches.services.enqueue.merge_job", lambda *, job_id, eta=None: transaction.on_commit(lambda: None)
+    )
+
+
+def _as(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def awaiting(domain, steward):
+    domain.approval_all = True
+    domain.save()
+    _, (group,) = run_with_scores(domain, [0.97])
+    decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    return Approval.objects.get(decision=decision)
+
+
+def test_the_first_steward_sees_the_approval_but_cannot_approve_it(awaiting, steward):
+    page = _as(steward).get(reverse("approvals"))
+    html = page.content.decode()
+    assert page.status_code == 200 and "A second person must approve this: you asked for it." in html
+    assert reverse("approval-approve", args=[awaiting.pk]) not in html
+    # The server refuses it too, whatever the page shows.
+    _as(steward).post(reverse("approval-approve", args=[awaiting.pk]))
+    assert Approval.objects.get(pk=awaiting.pk).status == "pending"
+
+
+def test_a_second_steward_approves_from_the_list_and_the_group_page_says_who(awaiting, steward2):
+    client = _as(steward2)
+    html = client.get(reverse("approvals")).content.decode()
+    assert reverse("approval-approve", args=[awaiting.pk]) in html and "every merge needs a second person" in html
+    response = client.post(reverse("approval-approve", args=[awaiting.pk]))
+    assert response.status_code == 302
+    assert MergeJob.objects.get(decision=awaiting.decision).status == JobStatus.SCHEDULED
+    group_page = client.get(reverse("group", args=[awaiting.decision.group_id])).content.decode()
+    assert "Approved by steward2" in group_page and "asked by steward" in group_page
+
+
+def test_an_auditor_cannot_approve_or_send_back(awaiting, auditor):
+    client = _as(auditor)
+    assert client.get(reverse("approvals")).status_code == 200
+    assert client.post(reverse("approval-approve", args=[awaiting.pk])).status_code == 403
+    assert client.post(reverse("approval-send-back", args=[awaiting.pk]), {"reason": "no"}).status_code == 403
+    assert Approval.objects.get(pk=awaiting.pk).status == "pending"
+
+
+def test_send_back_shows_on_the_list_and_the_group(awaiting, steward2):
+    client = _as(steward2)
+    client.post(reverse("approval-send-back", args=[awaiting.pk]), {"reason": "different birthdays"})
+    html = client.get(reverse("approvals")).content.decode()
+    assert "different birthdays" in html
+    group_page = client.get(reverse("group", args=[awaiting.decision.group_id])).content.decode()
+    assert "Sent back by steward2" in group_page
+
+
+def test_a_refused_overlap_links_to_the_other_group(domain, steward, steward2):
+    x, y, z = new_ids(3)
+    run = MatchRunFactory(domain=domain)
+    first = MatchGroupFactory(run=run, profile_ids=sorted([x, y]), confidence_score=0.9)
+    second = MatchGroupFactory(run=run, profile_ids=sorted([y, z]), confidence_score=0.9)
+    group_merge_approve(group=first, actor=steward, main_profile_id=x)
+    client = _as(steward2)
+    response = client.post(reverse("group-decide", args=[second.pk]), {"action": "merge", "main": z}, follow=True)
+    html = response.content.decode()
+    assert f"group {first.match_id}" in html
+    assert f'href="{reverse("group", args=[first.pk])}" class="overlap-link"' in html
+    assert MatchGroup.objects.get(pk=second.pk).status == MatchGroup.Status.OPEN
+
+
+def test_a_split_that_merged_shows_the_merged_part_and_the_part_kept_apart(domain, steward):
+    _, (group,) = run_with_scores(domain, [0.8], size=3)
+    ids = group.profile_ids
+    decision = group_split(group=group, actor=steward, keep_profile_ids=ids[:2], main_profile_id=ids[0])
+    MergeJob.objects.filter(decision=decision).update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    html = _as(steward).get(reverse("group", args=[group.pk])).content.decode()
+    assert "What the split did" in html
+    merged = html.split('id="split-merged"')[1].split("</dd>")[0]
+    kept = html.split('id="split-kept-apart"')[1].split("</dd>")[0]
+    assert ids[1] in merged and ids[2] not in merged
+    assert ids[2] in kept and ids[1] not in kept
+    assert f"Merged into {ids[0]}" in html
