@@ -95,10 +95,10 @@ def bulk_approval_request_within(*, job: BulkJob, rule: str, actor: User) -> App
 
 def _locked(approval: Approval, actor: User) -> Approval:
     """The approval under its row lock, taken in the order an undo takes its locks (group, job, approval)."""
-    subject = Approval.objects.only("decision__group_id").select_related("decision").get(pk=approval.pk)
+    subject = Approval.objects.select_related("decision").get(pk=approval.pk)
     if subject.decision is not None:
         MatchGroup.objects.select_for_update().filter(pk=subject.decision.group_id).first()
-        MergeJob.objects.select_for_update().filter(decision_id=subject.decision_id).first()
+        MergeJob.objects.select_for_update().filter(decision_id=subject.decision.pk).first()
     current = (
         Approval.objects.select_for_update(of=("self",))
         .select_related("domain", "requested_by", "decision__group", "bulk_job")
@@ -131,6 +131,7 @@ def approval_approve(*, approval: Approval, actor: User, note: str = "") -> Appr
             extra = {"merge_job_id": job.pk, "not_before": job.not_before.isoformat()}
             enqueue.merge_job(job_id=job.pk, eta=job.not_before)
         else:
+            assert approval.bulk_job_id is not None  # exactly one subject (a database check)
             bulk_job = BulkJob.objects.select_for_update().get(pk=approval.bulk_job_id)
             if bulk_job.status != BulkJob.Status.AWAITING:
                 raise ApprovalRefused(f"The bulk job is {bulk_job.get_status_display()} now; nothing to approve.")

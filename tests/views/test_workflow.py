@@ -104,3 +104,21 @@ def test_a_split_that_merged_shows_the_merged_part_and_the_part_kept_apart(domai
     assert ids[1] in merged and ids[2] not in merged
     assert ids[2] in kept and ids[1] not in kept
     assert f"Merged into {ids[0]}" in html
+
+
+def test_the_reports_and_the_audit_history_show_both_people_both_times_and_the_rule(awaiting, steward2, admin):
+    from matches.services import approvals
+
+    approvals.approval_approve(approval=awaiting, actor=steward2)
+    awaiting.refresh_from_db()
+    client = _as(admin)
+    report = client.get(reverse("audit-reports")).content.decode()
+    row = report.split(f'id="approval-report-{awaiting.pk}"')[1].split("</tr>")[0]
+    assert "every merge needs a second person" in row
+    assert ">steward<" in row and ">steward2<" in row
+    assert timezone.localtime(awaiting.requested_at).strftime("%Y-%m-%d %H:%M:%S") in row
+    assert timezone.localtime(awaiting.decided_at).strftime("%Y-%m-%d %H:%M:%S") in row
+    by_rule = report.split('id="approvals-by-rule"')[1].split("</table>")[0]
+    assert '<td>every merge needs a second person</td><td class="num">1</td><td class="num">1</td>' in by_rule
+    history = client.get(reverse("group-history", args=[awaiting.decision.group_id])).content.decode()
+    assert "answered by steward2" in history and "asked by steward" in history
