@@ -205,3 +205,20 @@ def test_a_bulk_job_sent_back_never_runs(domain, admin, admin2):
     assert job.status == BulkJob.Status.FAILED and "sample first" in job.error
     assert bulk.bulk_job_execute(job_id=job.pk) is None
     assert not Decision.objects.exists()
+
+
+def test_a_merge_awaiting_approval_carries_over_and_its_linked_group_follows_the_job(
+    merge_ctl, merge_domain, steward, steward2
+):
+    from tests.services.test_merges_linked import linked_copy
+
+    merge_domain.approval_all = True
+    merge_domain.save()
+    group = make_group(merge_ctl, merge_domain, 2)
+    decision = _approve(group, steward)
+    newer = linked_copy(group)  # a newer run holds the same set: it comes back approved, linked to the decision
+    assert newer.linked_decision_id == decision.pk
+    approvals.approval_approve(approval=Approval.objects.get(decision=decision), actor=steward2)
+    assert len(merge_jobs_run_due().succeeded) == 1
+    newer.refresh_from_db()
+    assert newer.status == MatchGroup.Status.MERGED
