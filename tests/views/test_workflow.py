@@ -122,3 +122,36 @@ def test_the_reports_and_the_audit_history_show_both_people_both_times_and_the_r
     assert '<td>every merge needs a second person</td><td class="num">1</td><td class="num">1</td>' in by_rule
     history = client.get(reverse("group-history", args=[awaiting.decision.group_id])).content.decode()
     assert "answered by steward2" in history and "asked by steward" in history
+
+
+def test_an_admin_sets_the_four_eyes_rules_on_the_domain_page_and_the_change_is_audited(domain, admin):
+    from matches.models import AuditEvent
+
+    client = _as(admin)
+    form = {
+        "region": "us-east-1",
+        "undo_window_seconds": 60,
+        "merge_rate_per_second": 2,
+        "enabled": "on",
+        "approval_size_above": 5,
+        "approval_score_below": "0.900",
+        "approval_splits": "on",
+    }
+    response = client.post(reverse("admin-domain-edit", args=[domain.name]), form)
+    assert response.status_code == 302
+    domain.refresh_from_db()
+    assert (domain.approval_size_above, str(domain.approval_score_below), domain.approval_splits) == (5, "0.900", True)
+    assert not domain.approval_bulk and not domain.approval_all
+    changes = AuditEvent.objects.filter(action="domain.updated").latest("seq").details["changes"]
+    assert changes["approval_size_above"] == ["None", "5"] and changes["approval_splits"] == ["False", "True"]
+
+
+def test_a_bulk_job_awaiting_a_second_admin_says_so_on_its_page(domain, admin):
+    from matches.services import bulk
+
+    domain.approval_bulk = True
+    domain.save()
+    run_with_scores(domain, [0.2])
+    job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)
+    html = _as(admin).get(reverse("admin-bulk-job", args=[job.pk])).content.decode()
+    assert 'id="bulk-awaiting"' in html and "every bulk job needs a second admin" in html
