@@ -18,6 +18,7 @@ from matches.services import approvals, enqueue
 from matches.services.audit import audit_log
 from matches.services.decisions import (
     DecisionRefused,
+    OverlapsPendingMerge,
     default_main_profile,
     group_merge_approve_within,
     group_reject_within,
@@ -159,6 +160,8 @@ def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
                     _decide(job, group, actor, preapproved=preapproved)
                     done += 1
                     continue
+                except OverlapsPendingMerge:
+                    reason = "shares a profile with a pending merge"
                 except DecisionRefused:
                     reason = "refused (decided or claimed meanwhile)"
             skipped[reason] += 1

@@ -167,3 +167,18 @@ def test_a_profile_lock_holds_a_second_approval_until_the_first_commits():
         time.sleep(0.5)
     thread.join()
     assert waited and waited[0] >= 0.4
+
+
+def test_a_bulk_job_skips_a_group_sharing_a_profile_with_a_pending_merge_and_says_why(domain, admin, steward):
+    from matches.services import bulk
+
+    x, y, z = new_ids(3)
+    first, second = _overlapping(domain, y, [x], [z])
+    MatchGroup.objects.filter(pk=second.pk).update(confidence_score=0.99)
+    group_merge_approve(group=first, actor=steward, main_profile_id=x)  # x is not in the second group
+    job = bulk.bulk_job_create(
+        actor=admin, domain=domain, queue="merge", policy_id=domain.policy().pk, group_ids=[second.pk]
+    )
+    done = bulk.bulk_job_execute(job_id=job.pk)
+    assert (done.done, done.skip_reasons) == (0, {"shares a profile with a pending merge": 1})
+    assert MatchGroup.objects.get(pk=second.pk).status == MatchGroup.Status.OPEN
