@@ -155,3 +155,10 @@ def test_a_bulk_job_awaiting_a_second_admin_says_so_on_its_page(domain, admin):
     job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)
     html = _as(admin).get(reverse("admin-bulk-job", args=[job.pk])).content.decode()
     assert 'id="bulk-awaiting"' in html and "every bulk job needs a second admin" in html
+
+
+def test_the_merges_page_shows_a_job_awaiting_approval_as_such(awaiting, steward):
+    html = _as(steward).get(reverse("merges")).content.decode()
+    job = MergeJob.objects.get(decision=awaiting.decision)
+    badge = html.split(f'id="merge-countdown-{job.pk}"')[1].split("</span>")[0]
+    assert "awaiting approval" in badge and "undone" not in badge
