@@ -57,20 +57,26 @@ def merge_jobs_due() -> QuerySet[MergeJob]:
     )
 
 
-def _in_flight_overlap(job: MergeJob) -> MergeJob | None:
-    """A running job (heartbeat fresh) of the same domain whose MergeProfiles calls name a profile `job` names."""
-    touched = job.decision.touched_profile_ids()
-    running = (
-        MergeJob.objects.filter(
-            status=JobStatus.RUNNING,
-            heartbeat_at__gte=_stale_before(),
-            decision__group__run__domain_id=job.decision.group.run.domain_id,
-            decision__group__profile_ids__overlap=sorted(touched),
-        )
-        .exclude(pk=job.pk)
-        .select_related("decision")
+def _in_flight_profiles() -> dict[int, set[str]]:
+    """Per domain, the profiles that running jobs (heartbeat fresh) name in their MergeProfiles calls."""
+    busy: dict[int, set[str]] = {}
+    running = MergeJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=_stale_before()).values_list(
+        "decision__group__run__domain_id", "decision__main_profile_id", "decision__merged_profile_ids"
     )
-    return next((other for other in running if other.decision.touched_profile_ids() & touched), None)
+    for domain_id, main, merged in running:
+        busy.setdefault(domain_id, set()).update([main, *merged])
+    return busy
+
+
+def _free_of(candidates: QuerySet[MergeJob], busy: dict[int, set[str]]) -> QuerySet[MergeJob]:
+    """The candidates that name no profile a running job names (looking through the first CLAIM_SCAN)."""
+    if not busy:
+        return candidates
+    rows = candidates.values_list(
+        "pk", "decision__group__run__domain_id", "decision__main_profile_id", "decision__merged_profile_ids"
+    )[:CLAIM_SCAN]
+    free = [pk for pk, domain_id, main, merged in rows if not {main, *merged} & busy.get(domain_id, set())]
+    return candidates.filter(pk__in=free)
 
 
 def merge_job_claim(*, worker_id: str, job_id: int | None = None) -> tuple[MergeJob, str] | None:
@@ -84,8 +90,8 @@ def merge_job_claim(*, worker_id: str, job_id: int | None = None) -> tuple[Merge
         candidates = merge_jobs_due()
         if job_id is not None:
             candidates = candidates.filter(pk=job_id)
-        locked = candidates.select_for_update(skip_locked=True, of=("self",)).select_related("decision__group__run")
-        job = next((j for j in locked[:CLAIM_SCAN] if _in_flight_overlap(j) is None), None)
+        candidates = _free_of(candidates, _in_flight_profiles())
+        job = candidates.select_for_update(skip_locked=True, of=("self",)).first()
         if job is None:
             return None
         now = timezone.now()
