@@ -7,7 +7,7 @@ action on it adds a verb (`group-decide`, `merge-undo`), and admin and audit pag
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from matches.views import account, admin, audit, bulk, groups, home, merges, ops, queues
+from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues
 from matches.views import api as api_views
 
 urlpatterns = [
@@ -25,6 +25,10 @@ urlpatterns = [
     path("groups/<int:pk>/comment/", groups.comment, name="group-comment"),
     path("groups/<int:pk>/reopen/", groups.reopen, name="group-reopen"),
     path("decisions/<int:pk>/undo/", groups.decision_undo, name="decision-undo"),
+    # Four-eyes approval ---------------------------------------------------------------------------------------------
+    path("approvals/", approvals.index, name="approvals"),
+    path("approvals/<int:pk>/approve/", approvals.approve, name="approval-approve"),
+    path("approvals/<int:pk>/send-back/", approvals.send_back, name="approval-send-back"),
     # Merges ---------------------------------------------------------------------------------------------------------
     path("merges/", merges.index, name="merges"),
     path("merges/<int:pk>/row/", merges.row, name="merge-row"),
