@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "pgtrigger",
     "axes",
+    "csp",
     "matches",
 ]
 
@@ -44,10 +45,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Pages for a logged-in user carry customer data: never stored by a shared cache or the browser's disk cache.
+    "matches.middleware.NoStoreForAuthenticatedMiddleware",
     # Every page needs login unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a lockout into a response.
     "axes.middleware.AxesMiddleware",
@@ -133,6 +137,31 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own origin, no eval (htmx needs none: no
+# hx-on, no trigger filters, allowEval off in keys.js). Until the templates lose them, two inline event handlers are
+# allowed by hash ('unsafe-hashes': bulk.html's select-all checkbox, thresholds.html's target select) and style
+# attributes (progress widths in _run_progress, bulk_job, merges list; interval bars in thresholds; legend colours in
+# reports) are allowed.
+CSP_INLINE_HANDLER_HASHES = [
+    "'sha256-V5ATyc9DqI9mNI2PU45a+j/LUbnT/H4JH+6inPcOodE='",  # bulk.html: select all shown
+    "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='",  # thresholds.html: this.form.submit()
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-hashes'", *CSP_INLINE_HANDLER_HASHES],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None

@@ -8,6 +8,12 @@
 // #btn-split, Escape leaves. Everything here is a shortcut for a plain form control that works without JavaScript.
 (function () {
   document.documentElement.classList.add("js");
+  // The Content-Security-Policy allows no inline <style> and no eval: htmx must not inject its indicator styles
+  // (runs before htmx's own start, both scripts being deferred in order) nor evaluate attributes.
+  if (window.htmx) {
+    htmx.config.includeIndicatorStyles = false;
+    htmx.config.allowEval = false;
+  }
 
   function typing(el) {
     if (!el) return false;

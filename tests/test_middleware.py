@@ -1,0 +1,46 @@
+"""Security headers: the Content-Security-Policy on every answer, no-store on every answer to a logged-in user."""
+
+import pytest
+
+from tests.factories import MatchGroupFactory, MatchRunFactory
+
+
+def _directives(response) -> dict[str, list[str]]:
+    header = response.headers["Content-Security-Policy"]
+    parts = [p.strip().split() for p in header.split(";") if p.strip()]
+    return {p[0]: p[1:] for p in parts}
+
+
+def test_every_page_carries_a_policy_without_inline_script_or_eval(client, db):
+    policy = _directives(client.get("/login/"))
+    assert policy["default-src"] == ["'self'"]
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert "'unsafe-eval'" not in policy["script-src"]
+    assert "'unsafe-inline'" not in policy["style-src"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["object-src"] == ["'none'"]
+    assert policy["form-action"] == ["'self'"]
+
+
+@pytest.mark.parametrize("persona", ["steward", "admin", "auditor"])
+def test_authenticated_pages_are_not_stored(request, login, persona, domain):
+    client = login(request.getfixturevalue(persona))
+    group = MatchGroupFactory(run=MatchRunFactory(domain=domain))
+    for path in ("/", "/merges/", f"/groups/{group.pk}/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "no-store" in response.headers["Cache-Control"], path
+        assert "private" in response.headers["Cache-Control"], path
+
+
+def test_refusals_and_redirects_to_a_logged_in_user_are_not_stored_either(login, outsider):
+    response = login(outsider).get("/")
+    assert response.status_code == 403
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_logging_out_answers_with_no_store(login, steward):
+    client = login(steward)
+    response = client.post("/logout/")
+    assert response.status_code == 302
+    assert "no-store" in response.headers["Cache-Control"]
