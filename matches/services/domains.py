@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from matches import aws
 from matches.models import Domain, ThresholdPolicy
 from matches.services.audit import audit_log
 from matches.services.schedules import schedules_ensure
@@ -26,6 +28,8 @@ def domain_save(*, actor, name: str, **values: Any) -> tuple[Domain, bool]:
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    if "region" in values:
+        domain_region_check(values["region"])
     with transaction.atomic():
         domain = Domain.objects.select_for_update().filter(name=name).first()
         created = domain is None
@@ -75,3 +79,10 @@ def domain_set_merges_paused(*, actor, domain: Domain, paused: bool) -> None:
             domain=domain,
             details={"scope": "domain"},
         )
+
+
+def domain_region_check(region: str) -> None:
+    """Refuse a region boto3 does not know for Customer Profiles (a typo, markup, a region without the service)."""
+    problem = aws.region_problem(region)
+    if problem:
+        raise ValidationError({"region": problem})
