@@ -47,6 +47,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Pages for a logged-in user carry customer data: never stored by a shared cache or the browser's disk cache.
     "matches.middleware.NoStoreForAuthenticatedMiddleware",
+    # A NUL in the path, query or form is a 400 with a message (Postgres text cannot hold one).
+    "matches.middleware.RefuseNulMiddleware",
     # Every page needs login unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -44,3 +44,22 @@ def test_logging_out_answers_with_no_store(login, steward):
     response = client.post("/logout/")
     assert response.status_code == 302
     assert "no-store" in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("path", ["/d/%00/queue/review/", "/admin/domains/%00/", "/d/demo/queue/review/?q=%00"])
+def test_a_nul_in_the_path_or_query_is_a_bad_request_with_a_message(login, admin, domain, path):
+    response = login(admin).get(path)
+    assert response.status_code == 400
+    assert "contained a NUL character" in response.content.decode()
+
+
+def test_a_nul_in_a_form_field_is_refused_before_the_view(login, admin, domain):
+    from matches.models import ThresholdPolicy
+
+    before = ThresholdPolicy.objects.count()
+    response = login(admin).post(
+        "/admin/domains/demo/thresholds/save/", {"merge_min": "0.9", "reject_below": "0.5", "note": "a\x00b"}
+    )
+    assert response.status_code == 400
+    assert "contained a NUL character" in response.content.decode()
+    assert ThresholdPolicy.objects.count() == before
