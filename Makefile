@@ -36,6 +36,7 @@ stop:
 
 test: migrate
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_axe.sh
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: migrate
