@@ -1,6 +1,7 @@
 """A small site with something on every page: two domains (one with a region saved before regions were checked),
-a run with groups in every queue (2 to 4 profiles each), a scheduled merge, a rejection, a comment, a QA sample, a bulk
-job and a quarantined item. The property suite and the accessibility tests run against it."""
+a run with groups in every queue (2 to 4 profiles each, and one of 6 with long values), a scheduled merge, a rejection,
+a comment, a threshold change with a long note, a QA sample, a bulk job, a long quarantined item and a failed run.
+The property suite and the accessibility tests run against it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from matches.models import MatchGroup, MergeJob, QuarantinedMatch
+from matches.models import MatchGroup, MatchRun, MergeJob, QuarantinedMatch
 from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, hex_id
 
 
@@ -18,6 +19,7 @@ def site_data(*, steward, admin) -> dict:
     from matches.services.decisions import comment_add, group_merge_approve, group_reject
     from matches.services.groups import bins_add
     from matches.services.qa import qa_sample_draw
+    from matches.services.thresholds import threshold_set
 
     domain = DomainFactory(name="demo")
     # A domain saved before regions were checked: Test connection and pulls must still answer with a reason.
@@ -30,7 +32,24 @@ def site_data(*, steward, admin) -> dict:
         groups.append(MatchGroupFactory(run=run, confidence_score=score, profile_ids=ids, size=len(ids)))
         for pid in ids:
             ProfileFactory(domain=domain, profile_id=pid, attributes={"FirstName": "Ann", "EmailAddress": "a@b.c"})
+    # Six profiles with long values: the group page must keep every profile and the attribute column reachable.
+    big_ids = sorted(hex_id(7000 + k) for k in range(6))
+    big = MatchGroupFactory(run=run, confidence_score=0.85, profile_ids=big_ids, size=6)
+    for k, pid in enumerate(big_ids):
+        attributes = {
+            "FirstName": ["Ann", "Anne", "Anna", "Ann-Marie", "Annie", "A."][k],
+            "LastName": "Lee-Montgomery-Fitzwilliam",
+            "EmailAddress": f"ann.lee.montgomery.fitzwilliam.{k}@a-rather-long-company-name.example.com",
+            "PhoneNumber": f"+1 206 555 01{k:02d}",
+            "Address": {"Address1": f"{k + 1}00 Long Avenue North, Apartment 12", "City": "Seattle", "Country": "US"},
+        }
+        ProfileFactory(domain=domain, profile_id=pid, attributes=attributes)
+    scores.append(0.85)
     bins_add(run=run, scores=scores)
+    policy = domain.policy()
+    threshold_set(
+        actor=admin, domain=domain, merge_min=policy.merge_min, reject_below=policy.reject_below, note="n" * 1500
+    )
     approved = group_merge_approve(group=groups[0], actor=steward, main_profile_id=groups[0].profile_ids[0])
     MergeJob.objects.filter(decision=approved).update(not_before=timezone.now() + timedelta(hours=1))
     rejected = group_reject(group=groups[-1], actor=steward, reason="different people")
@@ -39,23 +58,30 @@ def site_data(*, steward, admin) -> dict:
     bulk = bulk_job_create(
         actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk, group_ids=[groups[-2].pk]
     )
-    item = QuarantinedMatch.objects.create(run=run, raw={"MatchId": "<b>x</b>"}, raw_hash="0" * 64, reason="bad")
+    raw = {"MatchId": "<b>x</b>", "ProfileIds": ["not-an-id-" + "x" * 200, hex_id(1)], "ConfidenceScore": "high"}
+    item = QuarantinedMatch.objects.create(run=run, raw=raw, raw_hash="0" * 64, reason="fewer than two valid ids")
+    failed = MatchRunFactory(
+        domain=domain, status=MatchRun.Status.FAILED, error="GetMatches on domain 'demo' failed: AccessDeniedException"
+    )
+    # In order of interest: the page walk opens the first id that answers (the big group, the run with the item).
     ids = {
-        *(g.pk for g in groups),
-        approved.pk,
-        rejected.pk,
-        approved.merge_job.pk,
-        bulk.pk,
-        item.pk,
-        run.pk,
-        steward.pk,
-        admin.pk,
-        domain.policy().pk,
+        big.pk: None,
+        run.pk: None,
+        **{g.pk: None for g in groups},
+        failed.pk: None,
+        approved.pk: None,
+        rejected.pk: None,
+        approved.merge_job.pk: None,
+        bulk.pk: None,
+        item.pk: None,
+        steward.pk: None,
+        admin.pk: None,
+        domain.policy().pk: None,
     }
     return {
         "names": [domain.name, legacy.name],
-        "ids": sorted(str(i) for i in ids),
-        "profile_ids": sorted({p for g in groups for p in g.profile_ids}),
+        "ids": [str(i) for i in ids],
+        "profile_ids": big_ids + sorted({p for g in groups for p in g.profile_ids}),
         "policy_id": str(domain.policy().pk),
     }
 

@@ -23,8 +23,11 @@ SERIOUS = ("serious", "critical")
 # Page (route) -> the rules axe reported there on the first run. Phase 2 of issue 13 fixes them and empties this.
 # color-contrast: .tag grey on grey (4.23:1), the thresholds page's empty bands (#a3a9b3 on white, 2.36:1);
 # link-in-text-block: links told apart from the text around them by colour alone (breadcrumbs, QA status, runs);
-# aria-progressbar-name: the bulk job's progress bar has no accessible name.
+# aria-progressbar-name: the bulk job's progress bar has no accessible name; scrollable-region-focusable: the run
+# page's raw-item <pre> scrolls but cannot take focus.
 KNOWN_VIOLATIONS: dict[str, set[str]] = {
+    "groups/<int:pk>/": {"color-contrast"},
+    "admin/runs/<int:pk>/": {"scrollable-region-focusable"},
     "audit/": {"color-contrast"},
     "groups/<int:pk>/history/": {"color-contrast", "link-in-text-block"},
     "profiles/<str:domain>/<str:profile_id>/": {"color-contrast", "link-in-text-block"},
