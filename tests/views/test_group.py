@@ -2,7 +2,7 @@ import re
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +20,10 @@ _serial = iter(range(10_000, 10**9, 100))
 def no_celery_handoff(monkeypatch):
     """Approvals hand their MergeJob to Celery on commit; the executor has its own tests: record the hand-off."""
     queued = []
-    monkeypatch.setattr("matches.services.decisions._queue_merge", queued.append)
+    monkeypatch.setattr(
+        "matches.services.enqueue.merge_job",
+        lambda *, job_id, eta=None: transaction.on_commit(lambda: queued.append(job_id)),
+    )
     return queued
 
 
