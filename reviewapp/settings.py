@@ -45,13 +45,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the login redirect below: the "session ended" message must be stored on the way out.
+    "django.contrib.messages.middleware.MessageMiddleware",
     # Pages for a logged-in user carry customer data: never stored by a shared cache or the browser's disk cache.
     "matches.middleware.NoStoreForAuthenticatedMiddleware",
     # A NUL in the path, query or form is a 400 with a message (Postgres text cannot hold one).
     "matches.middleware.RefuseNulMiddleware",
+    # An htmx request or a POST after the session ended: back to the page it came from after login, never to the
+    # POST's own URL, and htmx redirects the whole page instead of swapping a login form into a panel.
+    "matches.middleware.SessionEndedMiddleware",
     # Every page needs login unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

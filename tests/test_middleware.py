@@ -63,3 +63,53 @@ def test_a_nul_in_a_form_field_is_refused_before_the_view(login, admin, domain):
     assert response.status_code == 400
     assert "contained a NUL character" in response.content.decode()
     assert ThresholdPolicy.objects.count() == before
+
+
+# When the session has ended ----------------------------------------------------------------------------------------
+
+
+def _group(domain):
+    return MatchGroupFactory(run=MatchRunFactory(domain=domain))
+
+
+def test_an_htmx_decision_after_the_session_ended_redirects_the_whole_page_to_login_back_to_the_group(client, domain):
+    from matches.models import Decision
+
+    group = _group(domain)
+    page = f"http://testserver/groups/{group.pk}/?queue=review"
+    response = client.post(
+        f"/groups/{group.pk}/decide/",
+        {"action": "reject", "reason": "not the same"},
+        headers={"HX-Request": "true", "HX-Current-URL": page},
+    )
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == f"/login/?next=%2Fgroups%2F{group.pk}%2F%3Fqueue%3Dreview"
+    assert not Decision.objects.exists()
+    login_page = client.get(response.headers["HX-Redirect"]).content.decode()
+    assert "Your session ended, so nothing was decided or saved." in login_page
+
+
+def test_a_plain_post_after_the_session_ended_goes_back_to_the_page_it_came_from(client, domain):
+    group = _group(domain)
+    response = client.post(
+        f"/groups/{group.pk}/decide/", {"action": "skip"}, headers={"Referer": f"http://testserver/groups/{group.pk}/"}
+    )
+    assert response.status_code == 302
+    assert response.url == f"/login/?next=%2Fgroups%2F{group.pk}%2F"
+
+
+def test_a_foreign_referer_is_not_a_place_to_go_back_to(client, domain):
+    group = _group(domain)
+    response = client.post(f"/groups/{group.pk}/decide/", headers={"Referer": "https://evil.example/groups/1/"})
+    assert response.url == "/login/?next=%2F"
+
+
+def test_an_htmx_poll_after_the_session_ended_sends_the_page_to_login(client, domain):
+    response = client.get("/merges/", headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/merges/"})
+    assert response.headers["HX-Redirect"] == "/login/?next=%2Fmerges%2F"
+
+
+def test_a_plain_page_visit_keeps_djangos_own_next(client, db):
+    response = client.get("/merges/?status=failed")
+    assert response.status_code == 302
+    assert response.url == "/login/?next=/merges/%3Fstatus%3Dfailed"

@@ -1,0 +1,62 @@
+"""Issue 13's steward's-loop bugs, in real Chromium: what the keys and links do is what they say."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from matches.models import Decision, MatchGroup
+from matches.services.groups import bins_add
+from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, hex_id
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def no_celery_handoff(monkeypatch):
+    monkeypatch.setattr(
+        "matches.services.enqueue.merge_job", lambda *, job_id, eta=None: transaction.on_commit(lambda: None)
+    )
+
+
+def make_group(run, score: float, base: int) -> MatchGroup:
+    ids = sorted(hex_id(base + i) for i in range(2))
+    for i, pid in enumerate(ids):
+        ProfileFactory(
+            domain=run.domain,
+            profile_id=pid,
+            attributes={"ProfileId": pid, "FirstName": ["Ann", "Bob"][i], "LastName": "Lee"},
+            fetched_at=timezone.now(),
+        )
+    group = MatchGroupFactory(run=run, profile_ids=ids, confidence_score=score)
+    bins_add(run=run, scores=[score])
+    return group
+
+
+def test_a_decision_after_the_session_ended_leads_to_login_and_back_to_the_group(
+    page, live_server, browser_login, steward
+):
+    from tests.conftest import PASSWORD
+
+    run = MatchRunFactory(domain=DomainFactory(name="demo"))
+    group = make_group(run, 0.8, 1000)
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/groups/{group.pk}/")
+    page.wait_for_selector(f'#group-panel[data-group="{group.pk}"]')
+    page.keyboard.press("r")
+    page.keyboard.type("different people")
+    page.context.clear_cookies(name="sessionid")  # the session ends elsewhere (the CSRF cookie stays)
+    page.keyboard.press("Enter")
+
+    page.wait_for_url("**/login/?next=*")
+    assert "Your session ended, so nothing was decided or saved." in page.locator("body").inner_text()
+    assert page.locator("form input[name=password]").count() == 1  # a whole login page, not one inside a panel
+    page.fill("input[name=username]", "steward")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/groups/{group.pk}/")
+    page.wait_for_selector(f'#group-panel[data-group="{group.pk}"]')
+    assert not Decision.objects.exists()
+    group.refresh_from_db()
+    assert group.status == MatchGroup.Status.OPEN
