@@ -74,6 +74,40 @@
   });
   document.addEventListener("DOMContentLoaded", function () { if (rows().length) focusRow(0); });
 
+  // Behaviours that would otherwise be inline handlers or style attributes (the Content-Security-Policy allows none):
+  // [data-select-all="selector"] checks or unchecks what the selector finds; a select[data-autosubmit] submits its
+  // form on change; [data-width="37"] sets that percentage as the element's width (CSSOM, allowed by the policy).
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    var sel = t.getAttribute && t.getAttribute("data-select-all");
+    if (sel) document.querySelectorAll(sel).forEach(function (c) { c.checked = t.checked; });
+    if (t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit ? t.form.requestSubmit() : t.form.submit();
+  });
+  function applyWidths(root) {
+    (root || document).querySelectorAll("[data-width]").forEach(function (el) {
+      var w = parseFloat(el.getAttribute("data-width"));
+      if (!isNaN(w)) el.style.width = Math.max(0, Math.min(100, w)) + "%";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { applyWidths(); });
+  document.addEventListener("htmx:afterSwap", function (ev) { applyWidths(ev.target.parentNode || document); });
+
+  // A claim ends when the steward leaves the group: by a link of the page, another tab's navigation or closing
+  // the tab. The panel names its release URL while the steward holds the group ([data-release-url]); pagehide
+  // sends it as a beacon (a POST with the CSRF token that survives the page going away). The lease is the backstop.
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; }
+    catch (e) { return ""; }
+  }
+  window.addEventListener("pagehide", function () {
+    var held = document.querySelector("[data-release-url]");
+    if (!held || !navigator.sendBeacon) return;
+    var form = new FormData();
+    form.append("csrfmiddlewaretoken", csrfToken());
+    form.append("beacon", "1");
+    navigator.sendBeacon(held.getAttribute("data-release-url"), form);
+  });
+
   var pending = null;
   document.addEventListener("keydown", function (ev) {
     var t = ev.target;
