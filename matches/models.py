@@ -77,8 +77,8 @@ class Domain(models.Model):
         return self.name
 
     def policy(self) -> ThresholdPolicy:
-        """The threshold policy in force: the newest row."""
-        return self.threshold_policies.order_by("-created_at", "-id").first()
+        """The threshold policy in force: the newest row (domain_save writes the first one with the domain)."""
+        return self.threshold_policies.order_by("-created_at", "-id").first()  # type: ignore[return-value]
 
     def latest_completed_run(self) -> MatchRun | None:
         return self.runs.filter(status=MatchRun.Status.COMPLETED).order_by("-finished_at", "-id").first()

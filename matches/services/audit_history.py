@@ -10,7 +10,7 @@ from django.db.models import Max
 
 from matches import roles
 from matches.models import AuditEvent, Decision
-from matches.selectors_audit import AuditFilters
+from matches.selectors.audit import AuditFilters
 from matches.services.audit import audit_log_atomic, verify_chain
 
 

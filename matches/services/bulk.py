@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from matches.models import BulkJob, Domain, MatchGroup, Queue
-from matches.selectors_admin import qa_sampled_group_ids, queue_groups
+from matches.selectors.admin import qa_sampled_group_ids, queue_groups
 from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.decisions import (

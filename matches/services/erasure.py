@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from matches import roles
 from matches.models import PROFILE_ID_RE, Domain, MatchGroup, Profile, ProfileSnapshot
-from matches.selectors_audit import snapshots_of_profile
+from matches.selectors.timelines import snapshots_of_profile
 from matches.services.audit import audit_log
 
 ERASED = {"erased": True}

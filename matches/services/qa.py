@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from matches.models import Domain, QASample, QASampleItem
-from matches.selectors_admin import queue_groups
+from matches.selectors.admin import queue_groups
 from matches.services.audit import audit_log
 
 

@@ -233,7 +233,7 @@ def test_the_default_main_profile_is_the_most_complete(login, steward, trio):
 def test_blind_review_hides_score_and_queue(login, steward, trio, domain):
     client = login(steward)
     assert "0.850" in client.get(group_url(trio)).content.decode()
-    client.post(reverse("blind-review"), {"next": "/"})
+    client.post(reverse("blind-review-toggle"), {"next": "/"})
     page = client.get(group_url(trio)).content.decode()
     assert "0.850" not in page and "review queue</span>" not in page
 
