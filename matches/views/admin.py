@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from matches import evidence as ev
 from matches import roles
 from matches.access import Request, require_perm
-from matches.forms import DomainForm, UserCreateForm
+from matches.forms import DomainForm, QaDrawForm, UserCreateForm
 from matches.models import Domain, MatchRun, OpsSwitch, QuarantinedMatch
 from matches.selectors import admin as admin_reads
 from matches.services import domains as domain_service
@@ -195,17 +195,18 @@ def thresholds_save(request: Request, name: str) -> HttpResponse:
 @admin_only
 def qa_draw(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
+    form = QaDrawForm(request.POST)
     try:
-        percent = Decimal(request.POST.get("percent", "2"))
-        seed = request.POST.get("seed", "").strip()
+        if not form.is_valid():
+            raise qa.SampleRefused(" ".join(str(e) for errors in form.errors.values() for e in errors))
         sample = qa.qa_sample_draw(
             actor=request.user,
             domain=domain,
-            queue=request.POST.get("queue", ""),
-            rate=percent / 100,
-            seed=int(seed) if seed else None,
+            queue=form.cleaned_data["queue"],
+            rate=form.cleaned_data["percent"] / 100,
+            seed=form.cleaned_data["seed"],
         )
-    except (qa.SampleRefused, ArithmeticError, ValueError) as exc:
+    except qa.SampleRefused as exc:
         messages.error(request, f"No sample drawn: {exc}")
     else:
         messages.success(

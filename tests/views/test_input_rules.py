@@ -1,0 +1,65 @@
+"""Every bad input gets an answer a person can act on (issue 13): the inputs that used to answer 500."""
+
+import pytest
+
+from matches.models import BulkJob, QASample
+from matches.services.groups import bins_add
+from tests.factories import MatchGroupFactory, MatchRunFactory
+
+BULK = "/admin/domains/demo/bulk/merge/"
+QA = "/admin/domains/demo/qa/"
+
+
+@pytest.fixture
+def merge_queue(domain):
+    run = MatchRunFactory(domain=domain)
+    groups = [MatchGroupFactory(run=run, confidence_score=0.99) for _ in range(3)]
+    bins_add(run=run, scores=[0.99] * 3)
+    return groups
+
+
+def _after(client, path, data) -> str:
+    response = client.post(path, data, follow=True)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        ({"step": "run", "scope": "all", "policy_id": "abc"}, "names no valid policy"),
+        ({"step": "run", "scope": "all", "policy_id": ""}, "names no policy"),
+        ({"step": "confirm", "scope": "selected", "group": "²"}, "Group ids are whole numbers; &#x27;²&#x27; is"),
+        ({"step": "run", "group": "9" * 25, "policy_id": "1"}, "Group ids are whole numbers"),
+        ({"step": "run", "group": "١٢٣", "policy_id": "1"}, "Group ids are whole numbers"),
+    ],
+)
+def test_a_bad_bulk_request_is_refused_with_a_message(login, admin, merge_queue, data, says):
+    assert says in _after(login(admin), BULK, data)
+    assert not BulkJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        ({"queue": "merge", "percent": "abc"}, "The sample size is a percentage"),
+        ({"queue": "merge", "percent": "2", "seed": "9" * 20}, "A seed is at most 9,223,372,036,854,775,807"),
+        ({"queue": "merge", "percent": "2", "seed": "x"}, "A seed is a whole number"),
+    ],
+)
+def test_a_bad_qa_draw_is_refused_with_a_message_and_no_class_name(login, admin, merge_queue, data, says):
+    html = _after(login(admin), QA, data)
+    assert "No sample drawn: " + says in html
+    assert "class &#x27;" not in html and "decimal." not in html
+    assert not QASample.objects.exists()
+
+
+def test_a_qa_draw_with_a_good_seed_still_draws(login, admin, merge_queue):
+    html = _after(login(admin), QA, {"queue": "merge", "percent": "50", "seed": "7"})
+    assert "Drew 2 of 3 groups from the merge queue (seed 7)" in html
+
+
+def test_a_username_over_the_limit_is_a_form_error_at_login(client, db):
+    response = client.post("/login/", {"username": "x" * 300, "password": "pw"})
+    assert response.status_code == 200
+    assert "Ensure this value has at most 150 characters (it has 300)." in response.content.decode()
