@@ -116,17 +116,10 @@ def _render_empty_panel(request: Request, domain: Domain, queue: str) -> HttpRes
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
 def page(request: Request, pk: int) -> HttpResponse:
-    """Opened from a queue (?queue=...), the page claims the group for a steward; auditors only read."""
+    """Opening a group only reads it: work is claimed by "next" or the Claim button (issue 13: a claim taken by
+    browsing kept colleagues' "next" away from a group nobody was working on)."""
     group = get_group_or_404(request, pk)
     queue = queues.queue_param(request.GET.get("queue"))
-    if (
-        queue
-        and group.status == Status.OPEN
-        and request.user.has_perm(roles.DECIDE)
-        and not queues.holds_fresh_claim(group, request)
-    ):
-        if decisions.group_claim(group=group, actor=request.user):
-            group = get_group_or_404(request, pk)
     return render_page(request, GROUP_TEMPLATE, _group_context(request, group, queue=queue))
 
 
@@ -256,6 +249,12 @@ def claim(request: Request, pk: int) -> HttpResponse:
 @require_perm(roles.DECIDE)
 def release(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
+    if request.POST.get("beacon") == "1":
+        # keys.js on pagehide: the steward left the page holding the group. Quiet (no message on their next page),
+        # and only their own claim: an admin's page never releases someone else's by leaving.
+        if group.held_by(request.user, timezone.now()):
+            decisions.group_release(group=group, actor=request.user)
+        return HttpResponse(status=204)
     try:
         decisions.group_release(group=group, actor=request.user)
         messages.info(request, "Claim released.")

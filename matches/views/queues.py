@@ -119,14 +119,6 @@ def blind_review_toggle(request: Request) -> HttpResponse:
 # Claims -------------------------------------------------------------------------------------------------------------
 
 
-def holds_fresh_claim(group: MatchGroup, request: Request) -> bool:
-    """Already ours for more than half the lease: a reload does not need to write."""
-    if group.claimed_by_id != request.user.pk or group.claimed_until is None:
-        return False
-    left = (group.claimed_until - timezone.now()).total_seconds()
-    return left > settings.MATCHDESK["CLAIM_SECONDS"] / 2
-
-
 def skipped(request: Request) -> list[int]:
     """Groups this steward skipped in this session: "next" passes over them."""
     return list(request.session.get("skipped_groups", []))
