@@ -60,3 +60,32 @@ def test_a_decision_after_the_session_ended_leads_to_login_and_back_to_the_group
     assert not Decision.objects.exists()
     group.refresh_from_db()
     assert group.status == MatchGroup.Status.OPEN
+
+
+def test_the_audit_log_links_a_merge_jobs_rows_to_its_group(page, live_server, browser_login, steward, auditor):
+    from matches.models import MergeJob
+    from matches.services import audit
+    from matches.services.decisions import group_merge_approve
+
+    run = MatchRunFactory(domain=DomainFactory(name="demo"))
+    groups = [make_group(run, 0.99, 1000 + 10 * i) for i in range(4)]
+    decision = group_merge_approve(group=groups[3], actor=steward, main_profile_id=groups[3].profile_ids[0])
+    job = MergeJob.objects.get(decision=decision)
+    assert job.pk != groups[3].pk  # the bug showed the job's id as a group id
+    with transaction.atomic():
+        audit.audit_log(
+            actor=None,
+            action="merge.succeeded",
+            object_type="merge_job",
+            object_id=job.pk,
+            domain=run.domain,
+            details={"group_id": groups[3].pk, "decision_id": decision.pk},
+        )
+    browser_login(page, auditor)
+    page.goto(f"{live_server.url}/audit/?action=merge.")
+    row = page.locator("tr", has_text="merge.succeeded")
+    row.get_by_role("link", name=f"group {groups[3].pk}").click()
+    page.wait_for_url(f"**/groups/{groups[3].pk}/")
+    page.go_back()
+    page.locator("tr", has_text="merge.succeeded").get_by_role("link", name="history").click()
+    page.wait_for_url(f"**/groups/{groups[3].pk}/history/")
