@@ -89,3 +89,86 @@ def test_the_audit_log_links_a_merge_jobs_rows_to_its_group(page, live_server, b
     page.go_back()
     page.locator("tr", has_text="merge.succeeded").get_by_role("link", name="history").click()
     page.wait_for_url(f"**/groups/{groups[3].pk}/history/")
+
+
+def _wait_until(check, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_u_undoes_this_groups_own_decision_only(page, live_server, browser_login, steward):
+    run = MatchRunFactory(domain=DomainFactory(name="demo", undo_window_seconds=600))
+    a, b = make_group(run, 0.9, 1000), make_group(run, 0.85, 2000)
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/d/demo/queue/review/")
+    page.keyboard.press("n")
+    page.wait_for_selector(f'#group-panel[data-group="{a.pk}"]')
+    page.keyboard.press("m")
+    page.wait_for_selector(f'#group-panel[data-group="{b.pk}"]')
+    assert page.locator("[data-key=u]").count() == 0  # B has nothing to undo; A's approval is a link, not on u
+    page.keyboard.press("m")
+    page.wait_for_selector("#group-panel.empty-queue")
+
+    page.goto(f"{live_server.url}/groups/{a.pk}/")
+    assert page.locator("[data-key=u]").count() == 1  # at most one Undo on a page, and it is A's
+    page.keyboard.press("u")
+    page.wait_for_selector(f'#group-panel[data-group="{a.pk}"]')
+    assert _wait_until(lambda: MatchGroup.objects.get(pk=a.pk).status == MatchGroup.Status.OPEN)
+    assert MatchGroup.objects.get(pk=b.pk).status == MatchGroup.Status.APPROVED
+    assert Decision.objects.filter(group=b, action="undo").count() == 0
+
+
+def test_browsing_claims_nothing_next_claims_and_leaving_releases(browser, live_server, steward, steward2):
+    from tests.conftest import PASSWORD
+
+    run = MatchRunFactory(domain=DomainFactory(name="demo"))
+    first, second = make_group(run, 0.9, 1000), make_group(run, 0.85, 2000)
+
+    def tab_for(user):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        tab = context.new_page()
+        tab.set_default_timeout(10_000)
+        tab.goto(f"{live_server.url}/login/")
+        tab.fill("input[name=username]", user.get_username())
+        tab.fill("input[name=password]", PASSWORD)
+        tab.click("button[type=submit]")
+        tab.wait_for_url(f"{live_server.url}/")
+        return context, tab
+
+    def holder(group):
+        group.refresh_from_db()
+        return group.claimed_by_id
+
+    ctx1, one = tab_for(steward)
+    ctx2, two = tab_for(steward2)
+    try:
+        # Browsing: the first steward opens the first group from the queue; nobody holds it.
+        one.goto(f"{live_server.url}/d/demo/queue/review/")
+        one.locator(f"#group-{first.pk} a").first.click()
+        one.wait_for_selector(f'#group-panel[data-group="{first.pk}"]')
+        assert holder(first) is None
+        # So a colleague's "next" gets it, and holds it.
+        two.goto(f"{live_server.url}/d/demo/queue/review/")
+        two.keyboard.press("n")
+        two.wait_for_selector(f'#group-panel[data-group="{first.pk}"]')
+        assert holder(first) == steward2.pk
+        # Leaving by the page's own link releases it (the pagehide beacon).
+        two.get_by_role("link", name="Back to queue").click()
+        two.wait_for_url("**/d/demo/queue/review/")
+        assert _wait_until(lambda: holder(first) is None)
+        # Closing the tab releases too.
+        two.keyboard.press("n")
+        two.wait_for_selector(f'#group-panel[data-group="{first.pk}"]')
+        assert holder(first) == steward2.pk
+        two.close(run_before_unload=True)
+        assert _wait_until(lambda: holder(first) is None)
+        assert holder(second) is None
+    finally:
+        ctx1.close()
+        ctx2.close()
