@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -105,8 +106,8 @@ class BulkForm(forms.Form):
         error_messages={"invalid": "The confirmation names no valid policy: open the bulk page again and confirm."},
     )
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         raw = self.data.getlist("group") if hasattr(self.data, "getlist") else []
         bad = [value for value in raw if not re.match(ID_RE, value)]
         if bad:

@@ -224,10 +224,16 @@ def qa_draw(request: Request, name: str) -> HttpResponse:
 @admin_only
 def runs(request: Request) -> HttpResponse:
     recent = list(admin_reads.runs_recent())
+    pending = admin_reads.pull_requests_pending()
     context = {
         "domains": Domain.objects.all(),
         "runs": recent,
-        "any_running": any(r.status == MatchRun.Status.RUNNING for r in recent),
+        "pending": pending,
+        "outcomes": admin_reads.pull_outcomes_recent(),
+        # Polled while a pull runs or waits for a worker: "Pull now" shows its progress without a reload.
+        "any_running": bool(pending)
+        or any(r.status == MatchRun.Status.RUNNING for r in recent)
+        or admin_reads.pull_requests_unanswered(),
     }
     context["running_domains"] = admin_reads.running_domain_ids()
     return render_page(request, "matches/admin/runs.html", context, partial="runs-table")

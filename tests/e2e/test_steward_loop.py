@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from matches.models import Decision, MatchGroup
@@ -172,3 +172,47 @@ def test_browsing_claims_nothing_next_claims_and_leaving_releases(browser, live_
     finally:
         ctx1.close()
         ctx2.close()
+
+
+def test_pull_now_shows_progress_and_lists_a_failed_and_a_nothing_new_pull(
+    page, live_server, browser_login, admin, monkeypatch
+):
+    import threading
+
+    from matches import aws, tasks
+    from matches.models import AuditEvent, Domain, MatchRun
+
+    def work(domain_id):
+        try:
+            tasks.pull_matches_task(domain_id)
+        finally:
+            connection.close()
+
+    def worker_soon(*, domain_id, job_id="", on_failure=None):
+        # A worker picks the message up a moment after the request commits.
+        transaction.on_commit(lambda: threading.Timer(1.0, work, args=[domain_id]).start())
+
+    monkeypatch.setattr("matches.services.enqueue.pull", worker_soon)
+    bad = Domain.objects.create(name="bad-region", region="<b>eu</b>")  # saved before regions were checked
+    done = MatchRunFactory(domain=DomainFactory(name="demo"))
+    real = aws.get_matches
+
+    def get_matches(domain, **kw):  # demo's results have not changed since its last run
+        return {"MatchGenerationDate": done.generated_at} if domain.name == "demo" else real(domain, **kw)
+
+    monkeypatch.setattr(aws, "get_matches", get_matches)
+
+    browser_login(page, admin)
+    page.goto(f"{live_server.url}/admin/runs/")
+    page.locator("#pull-domains tr", has_text="bad-region").get_by_role("button", name="Pull now").click()
+    page.locator(f"#pending-{bad.pk}").wait_for()  # the request shows at once, waiting for a worker
+    failed = page.locator("#pull-outcomes tr", has_text="failed")
+    failed.wait_for(timeout=15_000)  # no reload: the table polls while a pull waits or runs
+    assert "not a region where boto3 knows Customer Profiles" in failed.inner_text()
+    assert page.locator(f"#pending-{bad.pk}").count() == 0
+    assert MatchRun.objects.get(domain=bad).status == MatchRun.Status.FAILED
+
+    page.locator("#pull-domains tr", has_text="demo").get_by_role("button", name="Pull now").click()
+    page.locator("#pull-outcomes tr", has_text="nothing new").wait_for(timeout=15_000)
+    assert AuditEvent.objects.filter(action="pull.failed", domain="bad-region").count() == 1
+    assert AuditEvent.objects.filter(action="pull.unchanged", domain="demo").count() == 1
