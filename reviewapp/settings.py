@@ -144,21 +144,14 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Content-Security-Policy (django-csp): scripts and styles only from our own origin, no eval (htmx needs none: no
-# hx-on, no trigger filters, allowEval off in keys.js). Until the templates lose them, two inline event handlers are
-# allowed by hash ('unsafe-hashes': bulk.html's select-all checkbox, thresholds.html's target select) and style
-# attributes (progress widths in _run_progress, bulk_job, merges list; interval bars in thresholds; legend colours in
-# reports) are allowed.
-CSP_INLINE_HANDLER_HASHES = [
-    "'sha256-V5ATyc9DqI9mNI2PU45a+j/LUbnT/H4JH+6inPcOodE='",  # bulk.html: select all shown
-    "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='",  # thresholds.html: this.form.submit()
-]
+# Content-Security-Policy (django-csp): scripts and styles only from our own origin, no inline script, no inline style
+# attribute, no eval (htmx needs none: no hx-on, no trigger filters, allowEval and its indicator styles off in
+# keys.js). Behaviours that would be inline handlers or style attributes are data attributes keys.js applies.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", "'unsafe-hashes'", *CSP_INLINE_HANDLER_HASHES],
+        "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "style-src-attr": ["'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],

@@ -17,6 +17,8 @@ def test_every_page_carries_a_policy_without_inline_script_or_eval(client, db):
     assert "'unsafe-inline'" not in policy["script-src"]
     assert "'unsafe-eval'" not in policy["script-src"]
     assert "'unsafe-inline'" not in policy["style-src"]
+    assert "'unsafe-hashes'" not in policy["script-src"]
+    assert "style-src-attr" not in policy and "script-src-attr" not in policy
     assert policy["frame-ancestors"] == ["'none'"]
     assert policy["object-src"] == ["'none'"]
     assert policy["form-action"] == ["'self'"]
@@ -113,3 +115,19 @@ def test_a_plain_page_visit_keeps_djangos_own_next(client, db):
     response = client.get("/merges/?status=failed")
     assert response.status_code == 302
     assert response.url == "/login/?next=/merges/%3Fstatus%3Dfailed"
+
+
+def test_no_template_has_an_inline_handler_style_attribute_or_script():
+    """What the policy refuses must not be in a template: keys.js's data attributes stand in for them."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "templates"
+    refused = re.compile(r"""\son[a-z]+\s*=|\sstyle\s*=|<script(?![^>]*\ssrc=)|<style|javascript:""", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(root)}:{n}: {line.strip()[:80]}"
+        for path in sorted(root.rglob("*.html"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if refused.search(line)
+    ]
+    assert found == []

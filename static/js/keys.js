@@ -76,17 +76,24 @@
 
   // Behaviours that would otherwise be inline handlers or style attributes (the Content-Security-Policy allows none):
   // [data-select-all="selector"] checks or unchecks what the selector finds; a select[data-autosubmit] submits its
-  // form on change; [data-width="37"] sets that percentage as the element's width (CSSOM, allowed by the policy).
+  // form on change; [data-width="37"] / [data-left="12"] set those percentages, [data-bg="#1f7a4d"] a colour
+  // (through the CSSOM, which the policy allows, unlike style attributes).
   document.addEventListener("change", function (ev) {
     var t = ev.target;
     var sel = t.getAttribute && t.getAttribute("data-select-all");
     if (sel) document.querySelectorAll(sel).forEach(function (c) { c.checked = t.checked; });
     if (t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit ? t.form.requestSubmit() : t.form.submit();
   });
+  function percent(el, name) {
+    var v = parseFloat(el.getAttribute(name));
+    return isNaN(v) ? null : Math.max(0, Math.min(100, v)) + "%";
+  }
   function applyWidths(root) {
-    (root || document).querySelectorAll("[data-width]").forEach(function (el) {
-      var w = parseFloat(el.getAttribute("data-width"));
-      if (!isNaN(w)) el.style.width = Math.max(0, Math.min(100, w)) + "%";
+    (root || document).querySelectorAll("[data-width], [data-left], [data-bg]").forEach(function (el) {
+      var w = percent(el, "data-width"), l = percent(el, "data-left"), bg = el.getAttribute("data-bg");
+      if (w !== null) el.style.width = w;
+      if (l !== null) el.style.left = l;
+      if (bg && /^#[0-9a-f]{3,8}$/i.test(bg)) el.style.background = bg;
     });
   }
   document.addEventListener("DOMContentLoaded", function () { applyWidths(); });
