@@ -135,7 +135,8 @@ def _field_sources(post, members: list[str], main: str) -> dict[str, str]:
 
 
 def _reason(request: Request) -> str:
-    return request.POST.get("reason", "").strip()[:2000]
+    # Never cut here: the decision service refuses a reason over its limit with a message (refuse, don't truncate).
+    return request.POST.get("reason", "").strip()
 
 
 def _decide(request: Request, group: MatchGroup, action: str) -> Decision | None:

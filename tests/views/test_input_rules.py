@@ -63,3 +63,36 @@ def test_a_username_over_the_limit_is_a_form_error_at_login(client, db):
     response = client.post("/login/", {"username": "x" * 300, "password": "pw"})
     assert response.status_code == 200
     assert "Ensure this value has at most 150 characters (it has 300)." in response.content.decode()
+
+
+# Refuse, don't truncate ---------------------------------------------------------------------------------------------
+
+
+def test_a_reason_over_2000_characters_is_refused_on_the_group_page(login, steward, merge_queue):
+    from matches.models import Decision
+
+    group = merge_queue[0]
+    html = _after(login(steward), f"/groups/{group.pk}/decide/", {"action": "reject", "reason": "r" * 2001})
+    assert "A reason holds at most 2,000 characters; this one has 2,001." in html
+    assert not Decision.objects.exists()
+
+
+def test_a_comment_over_4000_characters_is_refused_on_the_group_page(login, steward, merge_queue):
+    group = merge_queue[0]
+    html = _after(login(steward), f"/groups/{group.pk}/comment/", {"body": "c" * 4001})
+    assert "A comment holds at most 4,000 characters; this one has 4,001." in html
+    assert not group.comments.exists()
+
+
+def test_a_note_over_2000_characters_is_refused_and_kept_in_the_form(login, admin, domain):
+    from matches.models import ThresholdPolicy
+
+    before = ThresholdPolicy.objects.count()
+    response = login(admin).post(
+        "/admin/domains/demo/thresholds/save/", {"merge_min": "0.9", "reject_below": "0.5", "note": "n" * 2001}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "A note holds at most 2,000 characters; this one has 2,001." in html
+    assert 'value="' + "n" * 2001 + '"' in html  # the admin's text is still there to shorten
+    assert ThresholdPolicy.objects.count() == before
