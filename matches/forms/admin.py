@@ -55,8 +55,23 @@ class UserCreateForm(forms.Form):
     email = forms.EmailField(required=False)
     password = forms.CharField(min_length=10, widget=forms.PasswordInput, help_text="At least 10 characters.")
     roles = forms.MultipleChoiceField(
-        choices=[(r, r) for r in roles.ROLES], required=False, widget=forms.CheckboxSelectMultiple
+        choices=[(r, r) for r in roles.ROLES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Give the user at least one role: without one they can log in but see nothing."},
     )
+
+    def clean(self) -> dict[str, Any]:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.password_validation import validate_password
+
+        data = super().clean() or {}
+        if data.get("password") and data.get("username"):
+            candidate = get_user_model()(username=data["username"], email=data.get("email") or "")
+            try:
+                validate_password(data["password"], user=candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
 
     def clean_username(self) -> str:
         from django.contrib.auth import get_user_model

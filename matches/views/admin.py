@@ -307,15 +307,19 @@ def user_add(request: Request) -> HttpResponse:
     form = UserCreateForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        user_service.user_create(
-            actor=request.user,
-            username=data["username"],
-            password=data["password"],
-            role_names=data["roles"],
-            email=data["email"],
-        )
-        messages.success(request, f"Created {data['username']}.")
-        return redirect("admin-users")
+        try:
+            user_service.user_create(
+                actor=request.user,
+                username=data["username"],
+                password=data["password"],
+                role_names=data["roles"],
+                email=data["email"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Created {data['username']}.")
+            return redirect("admin-users")
     return render(request, "matches/admin/users.html", _users_context(form), status=400)
 
 
