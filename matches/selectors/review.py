@@ -133,6 +133,11 @@ def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
             filters.errors.append(f"The {name}imum score must be between 0 and 1.")
             continue
         setattr(filters, attr, value)
+    if filters.min_score is not None and filters.max_score is not None and filters.min_score > filters.max_score:
+        filters.errors.append(
+            f"The minimum score ({filters.min_score:g}) is above the maximum ({filters.max_score:g}), so no group can "
+            "match: swap them or clear one."
+        )
     filters.q = (params.get("q") or "").strip()[:200]
     if params.get("after"):
         filters.cursor = decode_cursor(str(params["after"]))

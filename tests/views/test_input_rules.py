@@ -96,3 +96,9 @@ def test_a_note_over_2000_characters_is_refused_and_kept_in_the_form(login, admi
     assert "A note holds at most 2,000 characters; this one has 2,001." in html
     assert 'value="' + "n" * 2001 + '"' in html  # the admin's text is still there to shorten
     assert ThresholdPolicy.objects.count() == before
+
+
+def test_a_minimum_score_above_the_maximum_explains_itself(login, steward, merge_queue):
+    response = login(steward).get("/d/demo/queue/merge/?min=0.99&max=0.5")
+    assert response.status_code == 200
+    assert "The minimum score (0.99) is above the maximum (0.5), so no group can match" in response.content.decode()
