@@ -66,7 +66,8 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
     for g in page.rows:
         g.pk_s = str(g.pk)
         g.url = f"{prefix}{g.pk}/{suffix}"
-        g.score_text = f"{g.confidence_score:.3f}"
+        # QA-sampled groups are decided blind: marked in the list, their score hidden here as on their page.
+        g.score_text = "—" if g.qa_sampled else f"{g.confidence_score:.3f}"
         g.size_s = str(g.size)
         g.names = g.display_names or "(profiles not fetched yet)"
         g.status_label = g.get_status_display()

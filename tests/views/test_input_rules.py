@@ -102,3 +102,13 @@ def test_a_minimum_score_above_the_maximum_explains_itself(login, steward, merge
     response = login(steward).get("/d/demo/queue/merge/?min=0.99&max=0.5")
     assert response.status_code == 200
     assert "The minimum score (0.99) is above the maximum (0.5), so no group can match" in response.content.decode()
+
+
+def test_qa_sampled_groups_are_marked_in_the_queue_with_their_score_hidden(login, steward, admin, merge_queue):
+    from matches.services.qa import qa_sample_draw
+
+    sample = qa_sample_draw(actor=admin, domain=merge_queue[0].run.domain, queue="merge", rate="0.34", seed=1)
+    drawn = set(sample.items.values_list("group_id", flat=True))
+    html = login(steward).get("/d/demo/queue/merge/").content.decode()
+    assert html.count(">QA sample</span>") == len(drawn) == 2
+    assert html.count('<td class="num score">—</td>') == 2 and html.count('<td class="num score">0.990</td>') == 1
