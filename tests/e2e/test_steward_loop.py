@@ -216,3 +216,17 @@ def test_pull_now_shows_progress_and_lists_a_failed_and_a_nothing_new_pull(
     page.locator("#pull-outcomes tr", has_text="nothing new").wait_for(timeout=15_000)
     assert AuditEvent.objects.filter(action="pull.failed", domain="bad-region").count() == 1
     assert AuditEvent.objects.filter(action="pull.unchanged", domain="demo").count() == 1
+
+
+def test_the_group_table_does_not_move_when_a_message_appears(page, live_server, browser_login, steward):
+    run = MatchRunFactory(domain=DomainFactory(name="demo", undo_window_seconds=600))
+    a, b = make_group(run, 0.9, 1000), make_group(run, 0.85, 2000)
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/d/demo/queue/review/")
+    page.keyboard.press("n")
+    page.wait_for_selector(f'#group-panel[data-group="{a.pk}"]')
+    before = page.locator("#group-panel table").first.bounding_box()["y"]
+    page.keyboard.press("m")  # B comes with "Merge approved" and the reminder of A's approval
+    page.wait_for_selector(f'#group-panel[data-group="{b.pk}"]')
+    assert page.locator(".panel-messages").get_by_text("Merge approved").is_visible()
+    assert page.locator("#group-panel table").first.bounding_box()["y"] == before
