@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
@@ -20,6 +19,7 @@ from matches.models import Decision, Domain, MatchGroup, Queue
 from matches.selectors import admin as admin_reads
 from matches.selectors import review as review_reads
 from matches.services import decisions, profiles
+from matches.templatetags.match_tags import match_short
 from matches.views import queues
 from matches.views.htmx import render_fragment, render_page
 
@@ -100,7 +100,7 @@ def _render_panel(request: Request, group: MatchGroup, *, queue: str | None, err
     """The group panel plus the queue tabs out of band (their counts change with every decision)."""
     context = _group_context(request, group, queue=queue, error=error)
     context["in_panel"] = True
-    title = f"Group {Truncator(group.match_id).chars(20)} · {group.run.domain} · Matchdesk"
+    title = f"Group {match_short(group.match_id)} · {group.run.domain} · Matchdesk"
     tabs = (TABS_TEMPLATE, {**context, "oob": True})
     return render_fragment(request, GROUP_TEMPLATE, "group-panel", context, oob=[tabs], title=title)
 
