@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from matches import roles
 from matches.models import Domain, MatchGroup
@@ -60,6 +61,16 @@ def get_group_or_404(request: HttpRequest, pk: int, *, for_decision: bool = Fals
     if not request.user.has_perm(roles.VIEW_QUEUES):
         raise PermissionDenied
     return group
+
+
+def return_address(request: HttpRequest, value: str | None) -> str | None:
+    """`value` when it is a path of this site ("/..."), else None. A redirect must never be handed a bare word:
+    Django's redirect() would take "0" or "home" for a URL name (NoReverseMatch, a server error)."""
+    if not value or not value.startswith("/"):
+        return None
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}, require_https=False):
+        return None
+    return value
 
 
 def visible_domains(user: User | AnonymousUser) -> QuerySet[Domain]:

@@ -7,12 +7,17 @@ action on it adds a verb (`group-decide`, `merge-undo`), and admin and audit pag
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from matches.forms import LoginForm
 from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues
 from matches.views import api as api_views
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Review: queues and the group page ------------------------------------------------------------------------------
     path("d/<str:name>/queue/<str:queue>/", queues.queue, name="queue"),

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "pgtrigger",
     "axes",
+    "csp",
     "matches",
 ]
 
@@ -44,10 +45,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the login redirect below: the "session ended" message must be stored on the way out.
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages for a logged-in user carry customer data: never stored by a shared cache or the browser's disk cache.
+    "matches.middleware.NoStoreForAuthenticatedMiddleware",
+    # A NUL in the path, query or form is a 400 with a message (Postgres text cannot hold one).
+    "matches.middleware.RefuseNulMiddleware",
+    # An htmx request or a POST after the session ended: back to the page it came from after login, never to the
+    # POST's own URL, and htmx redirects the whole page instead of swapping a login form into a panel.
+    "matches.middleware.SessionEndedMiddleware",
     # Every page needs login unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a lockout into a response.
     "axes.middleware.AxesMiddleware",
@@ -137,6 +147,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own origin, no inline script, no inline style
+# attribute, no eval (htmx needs none: no hx-on, no trigger filters, allowEval and its indicator styles off in
+# keys.js). Behaviours that would be inline handlers or style attributes are data attributes keys.js applies.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 CELERY_BROKER_URL = REDIS_URL
 # kombu's Redis transport with the fix that keeps a worker alive through a Redis outage (reviewapp/broker.py).

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from matches import roles
 from matches.services import api_tokens
 from matches.services.audit import audit_log
+
+NO_ROLE = "Give the user at least one role: without one they can log in but see nothing."
 
 
 class LastAdminError(Exception):
@@ -61,7 +65,13 @@ def user_set_active(*, actor: User, user: User, active: bool) -> None:
 
 
 def user_create(*, actor: User, username: str, password: str, role_names: list[str], email: str = "") -> User:
-    """Create a user with roles."""
+    """Create a user with at least one role and a password Django's validators accept."""
+    if not role_names:
+        raise ValidationError({"roles": NO_ROLE})
+    try:
+        validate_password(password, user=User(username=username, email=email))
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
     with transaction.atomic(durable=True):
         user = User.objects.create_user(username=username, password=password, email=email)
         user.groups.add(*Group.objects.filter(name__in=role_names))
