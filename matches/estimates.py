@@ -43,6 +43,7 @@ DEFAULT_REJECT_TARGET = 0.05  # real duplicates among the reject queue
 ONE_SIDED = 0.95
 TWO_SIDED = (0.025, 0.975)
 STRATUM_MILLI = 50  # calibration strata: 0.05 wide
+SMALL_BIN = 50  # a bin with at most this many undecided groups has its count drawn whole (binomial), above it normal
 
 
 def score_bin(score: float) -> int:
@@ -247,21 +248,19 @@ class Estimates:
         self.merge_blocks = _Blocks.fit(n_bin, one_bin)
         self.reject_blocks = _Blocks.fit(n_bin, dup_bin)
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal(replicates)[:, None]
-        self._merge = self._side(self.merge_blocks, run_n - run_one, rng, replicates, z, merge=True)
-        self._reject = self._side(self.reject_blocks, run_dup, rng, replicates, z, merge=False)
+        self._merge = self._side(self.merge_blocks, run_n - run_one, rng, replicates, merge=True)
+        self._reject = self._side(self.reject_blocks, run_dup, rng, replicates, merge=False)
         suffix = np.cumsum(self.population[::-1])[::-1]
         self.merge_groups = suffix.astype(int)  # groups with bin >= m
         self.reject_groups = np.concatenate([[0.0], np.cumsum(self.population)[:-1]]).astype(int)  # bin < r
 
     def _side(
-        self, blocks: _Blocks, known: np.ndarray, rng: np.random.Generator, replicates: int, z: np.ndarray, merge: bool
+        self, blocks: _Blocks, known: np.ndarray, rng: np.random.Generator, replicates: int, merge: bool
     ) -> dict[str, np.ndarray]:
         """Per line: estimate, one-sided upper bound, two-sided interval of the share (merge: of groups not one
         person at or above the line; reject: of duplicates below it)."""
         p = blocks.draws(rng, replicates)  # replicates x columns (0, blocks..., 1)
         u = self.unknown
-        cols = p.shape[1]
 
         def side_sum(x: np.ndarray) -> np.ndarray:
             """Per line, the sum over the bins on this side: at or above it (merge), below it (reject)."""
@@ -271,40 +270,70 @@ class Estimates:
             out[..., 1:] = np.cumsum(x, axis=-1)[..., :-1]
             return out
 
-        def undecided(idx: np.ndarray) -> np.ndarray:
-            """columns x lines: undecided groups on this side of each line whose p is column c."""
-            m = np.zeros((cols, BINS))
-            m[idx, np.arange(BINS)] = u
-            return side_sum(m)
-
         # Merge side: the outcome that hurts is "not one person", worst with the lowest p the order allows; reject
         # side: "duplicate", worst with the highest.
-        worst_u, best_u = (undecided(blocks.lo_idx), undecided(blocks.hi_idx))
-        if not merge:
-            worst_u, best_u = best_u, worst_u
+        worst_idx, best_idx = (blocks.lo_idx, blocks.hi_idx) if merge else (blocks.hi_idx, blocks.lo_idx)
         hurt = 1 - p if merge else p
-        spread = p * (1 - p)
         known_sum, all_sum = side_sum(known), side_sum(known + u)
         groups = side_sum(self.population)
         denom = np.where(groups > 0, groups, 1.0)
+        small = np.nonzero((u > 0) & (u <= SMALL_BIN))[0]
+        u_small = u[small].astype(np.int64)
+        # Per line, how many of the small bins are on its side: the count there is a prefix (or suffix) of theirs.
+        if merge:
+            small_order = small[::-1]  # from the top down
+            small_pos = np.searchsorted(-small_order, -np.arange(BINS), side="right")  # small bins >= line
+        else:
+            small_order = small
+            small_pos = np.searchsorted(small_order, np.arange(BINS), side="left")  # small bins < line
+        u_large = np.where(u > SMALL_BIN, u, 0.0)
+        z = rng.standard_normal((replicates, 1))
+        cols = p.shape[1]
 
-        def shares(weights: np.ndarray) -> np.ndarray:
-            # The run's real count: the expected count of the undecided plus their binomial spread, plus the known.
-            count = known_sum + hurt @ weights + z * np.sqrt(np.maximum(spread @ weights, 0.0))
-            return np.clip(count, known_sum, all_sum) / denom
+        def by_column(idx: np.ndarray, weights: np.ndarray) -> np.ndarray:
+            """columns x lines: the side sum of `weights` over the bins whose p is column c."""
+            m = np.zeros((cols, BINS))
+            m[idx, np.arange(BINS)] = weights
+            return side_sum(m)
 
-        worst, best = shares(worst_u), shares(best_u)
+        def shares(idx: np.ndarray) -> np.ndarray:
+            # One replicate is one possible run. A bin holding few undecided groups has its count drawn whole
+            # (binomial: a queue of 40 undecided groups with a 0.3% chance each has one wrong merge 11% of the time,
+            # and a bound below one group would not hold); the bins holding many add up to a normal count, drawn
+            # with one z per replicate. Every line sums the same draws, so neighbouring lines agree.
+            total = np.zeros((replicates, BINS))
+            if len(small):
+                draws = rng.binomial(u_small[::-1] if merge else u_small, hurt[:, idx[small_order]])
+                running = np.zeros((replicates, len(small) + 1))
+                np.cumsum(draws, axis=1, out=running[:, 1:])
+                total += running[:, small_pos]
+            if u_large.any():
+                w = by_column(idx, u_large)
+                total += np.einsum("rc,cl->rl", hurt, w)
+                total += z * np.sqrt(np.maximum(np.einsum("rc,cl->rl", hurt * (1 - hurt), w), 0.0))
+            total += known_sum
+            np.clip(total, known_sum, all_sum, out=total)
+            total /= denom
+            return total
+
+        worst, best = shares(worst_idx), shares(best_idx)
         # Point estimate: the posterior mean, between two blocks on the straight line joining them.
         mean_p = p.mean(axis=0)
         lo_p, hi_p = mean_p[blocks.lo_idx], mean_p[blocks.hi_idx]
         mid_p = lo_p + blocks.t * (hi_p - lo_p)
         mid = (1 - mid_p) if merge else mid_p
-        upper, high = np.quantile(worst, [ONE_SIDED, TWO_SIDED[1]], axis=0)
+        upper, high = _quantiles(worst, (ONE_SIDED, TWO_SIDED[1]))
+        (low,) = _quantiles(best, (TWO_SIDED[0],))
+        # The plain fit (no prior): what the decisions say if the next ones are like them (for `needs`).
+        plain = np.concatenate([[0.0], blocks.k / np.maximum(blocks.n, 1), [1.0]])
+        plain_p = plain[blocks.lo_idx] + blocks.t * (plain[blocks.hi_idx] - plain[blocks.lo_idx])
+        plain_hurt = (1 - plain_p) if merge else plain_p
         return {
             "estimate": side_sum(known + u * mid) / denom,
             "upper": upper,
-            "low": np.quantile(best, TWO_SIDED[0], axis=0),
+            "low": low,
             "high": high,
+            "plain": side_sum(known + u * plain_hurt) / denom,
         }
 
     # Reading ----------------------------------------------------------------------------------------------------
@@ -350,13 +379,19 @@ class Estimates:
         """The lowest merge line (thousandths) with a non-empty queue whose 95% upper bound is within the target."""
         ok = (self._merge["upper"] <= target + 1e-12) & (self.merge_groups > 0)
         hits = np.nonzero(ok)[0]
-        return int(hits[0]) if len(hits) else None
+        if not len(hits):
+            return None
+        # The same queue with the line at its lowest group: "merge >= 0.000" would say more than the evidence.
+        return int(np.nonzero(self.population[hits[0] :])[0][0] + hits[0])
 
     def suggest_reject_below(self, target: float = DEFAULT_REJECT_TARGET) -> int | None:
         """The highest reject line (thousandths) with a non-empty queue whose 95% upper bound is within the target."""
         ok = (self._reject["upper"] <= target + 1e-12) & (self.reject_groups > 0)
         hits = np.nonzero(ok)[0]
-        return int(hits[-1]) if len(hits) else None
+        if not len(hits):
+            return None
+        # The same queue with the line just above its highest group.
+        return int(np.nonzero(self.population[: hits[-1]])[0][-1] + 1)
 
     def suggest(
         self, merge_target: float = DEFAULT_MERGE_TARGET, reject_target: float = DEFAULT_REJECT_TARGET
@@ -460,11 +495,17 @@ def allocate(
     already: Mapping[int, int] | Sequence[int] | None = None,
     width: int = STRATUM_MILLI,
     floor: int = 1,
+    merge_target: float = DEFAULT_MERGE_TARGET,
+    reject_target: float = DEFAULT_REJECT_TARGET,
 ) -> list[Stratum]:
     """How many groups to draw per score stratum for a calibration sample of `budget` decisions.
 
-    Neyman allocation: a stratum's share of the sample follows (groups in it) x (how unsure its outcome is), counting
-    the decisions it already has, with `floor` per populated stratum first so that no range is left without evidence.
+    1. `floor` per populated stratum first, so that no range is left without evidence.
+    2. With estimates: where a line could go further than the evidence allows yet (see `needs`), the decisions that
+       would take it there, spread over that queue by population; the line that frees more review work per decision
+       first.
+    3. The rest by Neyman allocation: a stratum's share follows (groups in it) x (how unsure its outcome is), counting
+       the decisions it already has. Without estimates every outcome is as unsure, so this follows the population.
     `available` (per bin) caps a stratum at the groups that can still be drawn (default: the histogram)."""
     if budget < 0:
         raise ValueError("The budget must not be negative")
@@ -483,6 +524,16 @@ def allocate(
         want = min(max(floor - n_have[i], 0), n_avail[i], left)
         draw[i] += want
         left -= want
+    if estimates is not None and estimates.decisions:
+        for need in needs(estimates, merge_target, reject_target):
+            region = np.zeros(BINS)
+            region[need.lo : need.hi] = pop[need.lo : need.hi]
+            shares = [float(region[lo:hi].sum()) for lo, hi in edges]
+            want = min(need.more, left)
+            for i, extra in enumerate(_largest_remainder(shares, want)):
+                extra = min(extra, n_avail[i] - draw[i])
+                draw[i] += extra
+                left -= extra
     # Then one at a time to the stratum whose variance term weight² / n falls most (Neyman, in whole decisions).
     while left > 0:
         best, gain = None, -1.0
@@ -498,6 +549,85 @@ def allocate(
         draw[best] += 1
         left -= 1
     return [Stratum(lo, hi, n_pop[i], n_avail[i], draw[i]) for i, (lo, hi) in enumerate(edges)]
+
+
+def _largest_remainder(weights: Sequence[float], total: int) -> list[int]:
+    """`total` split in whole numbers in proportion to `weights`."""
+    mass = sum(weights)
+    if total <= 0 or mass <= 0:
+        return [0] * len(weights)
+    exact = [w * total / mass for w in weights]
+    out = [math.floor(x) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: out[i] - exact[i])[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+@dataclass(frozen=True)
+class Need:
+    """A line the point estimates say could go further than the upper bound allows yet, and about how many more
+    decisions from that queue would let the bound follow."""
+
+    side: str  # "merge" or "reject"
+    line: int  # where the point estimate is within half the target
+    current: int | None  # the suggestion today
+    lo: int  # bins of the queue at that line: [lo, hi)
+    hi: int
+    more: int
+    freed: int  # groups that would leave review compared with today's suggestion
+
+    @property
+    def label(self) -> str:
+        return f"{self.lo / 1000:.2f}–{min(self.hi, 1000) / 1000:.2f}"
+
+
+Z_ONE_SIDED = 1.645
+JEFFREYS_ZERO = 1.92  # the Jeffreys 95% upper bound of a rate with no event in n decisions is about 1.92 / n
+
+
+def _decisions_needed(groups: int, decided: int, rate: float, target: float) -> int:
+    """Fewest decisions from a queue of `groups` (`decided` of them known) for the upper bound of its share to fall
+    within `target` if the share is about `rate`: (undecided / groups) x (rate + z sd + 1.92 / n) <= target."""
+    for n in range(max(decided, 1), groups + 1):
+        upper = rate + Z_ONE_SIDED * math.sqrt(rate * (1 - rate) / n) + JEFFREYS_ZERO / n
+        if (groups - n) / groups * upper <= target:
+            return n
+    return groups
+
+
+def needs(
+    estimates: Estimates, merge_target: float = DEFAULT_MERGE_TARGET, reject_target: float = DEFAULT_REJECT_TARGET
+) -> list[Need]:
+    """Per side, where the evidence points and what it would take, best payoff (groups out of review per decision)
+    first. A side whose suggestion already reaches where the point estimate points needs nothing."""
+    out = []
+    est_m = estimates._merge["plain"]
+    ok = np.nonzero((est_m <= merge_target / 2) & (estimates.merge_groups > 0))[0]
+    current = estimates.suggest_merge_min(merge_target)
+    if len(ok):
+        m = int(np.nonzero(estimates.population[ok[0] :])[0][0] + ok[0])
+        if current is None or current > m:
+            groups = int(estimates.merge_groups[m])
+            have = int(estimates.labels_per_bin[m:].sum())
+            decided = int((estimates.population - estimates.unknown)[m:].sum())
+            more = max(0, _decisions_needed(groups, decided, float(est_m[m]), merge_target) - have)
+            freed = groups - (int(estimates.merge_groups[current]) if current is not None else 0)
+            if more:
+                out.append(Need("merge", m, current, m, BINS, more, freed))
+    est_r = estimates._reject["plain"]
+    ok = np.nonzero((est_r <= reject_target / 2) & (estimates.reject_groups > 0))[0]
+    current = estimates.suggest_reject_below(reject_target)
+    if len(ok):
+        r = int(np.nonzero(estimates.population[: ok[-1]])[0][-1] + 1)
+        if current is None or current < r:
+            groups = int(estimates.reject_groups[r])
+            have = int(estimates.labels_per_bin[:r].sum())
+            decided = int((estimates.population - estimates.unknown)[:r].sum())
+            more = max(0, _decisions_needed(groups, decided, float(est_r[r]), reject_target) - have)
+            freed = groups - (int(estimates.reject_groups[current]) if current is not None else 0)
+            if more:
+                out.append(Need("reject", r, current, 0, r, more, freed))
+    return sorted(out, key=lambda n: -n.freed / n.more)
 
 
 def draw_sample(candidates: Mapping[int, Sequence[int]], strata: Sequence[Stratum], seed: int) -> list[int]:
@@ -561,3 +691,12 @@ def advice(
                 break
     i, j = best
     return Advice(total, strata[i].lo, strata[j].hi, strata)
+
+
+def _quantiles(x: np.ndarray, qs: Sequence[float]) -> list[np.ndarray]:
+    """Per column, the order statistics at these levels (nearest rank, rounded outwards from the middle): one
+    partition for all of them, cheaper than np.quantile."""
+    n = x.shape[0]
+    ranks = [min(n - 1, math.ceil(q * n) - 1) if q >= 0.5 else max(0, math.floor(q * n)) for q in qs]
+    part = np.partition(x, sorted(set(ranks)), axis=0)
+    return [part[r] for r in ranks]
