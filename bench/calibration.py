@@ -70,7 +70,9 @@ class World:
 
     def truth_lines(self, merge_target: float, reject_target: float) -> tuple[int | None, int | None]:
         """Lines chosen knowing the truth: the lowest merge line and the highest reject line within the targets."""
-        merge = next((m for m in range(es.BINS) if (self.bins >= m).any() and self.wrong_share(m) <= merge_target), None)
+        merge = next(
+            (m for m in range(es.BINS) if (self.bins >= m).any() and self.wrong_share(m) <= merge_target), None
+        )
         reject = next(
             (r for r in range(es.BINS - 1, -1, -1) if (self.bins < r).any() and self.missed_share(r) <= reject_target),
             None,
@@ -225,6 +227,8 @@ class Summary:
     reject_suggested: int
     merge_within: float | None  # share of suggestions whose true share is within the target
     reject_within: float | None
+    merge_unsafe: float  # share of all repetitions that suggested a line beyond the target
+    reject_unsafe: float
     merge_held: float | None  # coverage of the bound at the suggested line
     reject_held: float | None
     policy_merge_held: float
@@ -256,6 +260,8 @@ def summarise(how: str, budget: int, outcomes: list[Outcome]) -> Summary:
         reject_suggested=sum(o.reject is not None for o in outcomes),
         merge_within=_rate([o.merge_within for o in outcomes]),
         reject_within=_rate([o.reject_within for o in outcomes]),
+        merge_unsafe=sum(o.merge_within is False for o in outcomes) / len(outcomes),
+        reject_unsafe=sum(o.reject_within is False for o in outcomes) / len(outcomes),
         merge_held=_rate([o.merge_held for o in outcomes]),
         reject_held=_rate([o.reject_held for o in outcomes]),
         policy_merge_held=_rate([o.policy_merge_held for o in outcomes]),

@@ -43,7 +43,8 @@ DEFAULT_REJECT_TARGET = 0.05  # real duplicates among the reject queue
 ONE_SIDED = 0.95
 TWO_SIDED = (0.025, 0.975)
 STRATUM_MILLI = 50  # calibration strata: 0.05 wide
-SMALL_BIN = 50  # a bin with at most this many undecided groups has its count drawn whole (binomial), above it normal
+SMALL_BIN = 50  # bins with at most this many undecided groups have them drawn one by one (whole counts) ...
+SLOTS = 4000  # ... up to this many groups in all (the emptiest bins first); the rest by the normal approximation
 
 
 def score_bin(score: float) -> int:
@@ -277,16 +278,21 @@ class Estimates:
         known_sum, all_sum = side_sum(known), side_sum(known + u)
         groups = side_sum(self.population)
         denom = np.where(groups > 0, groups, 1.0)
-        small = np.nonzero((u > 0) & (u <= SMALL_BIN))[0]
-        u_small = u[small].astype(np.int64)
-        # Per line, how many of the small bins are on its side: the count there is a prefix (or suffix) of theirs.
+        # Bins holding few undecided groups (the emptiest first, up to SLOTS groups in all) get every group drawn
+        # one by one; their groups, in the side's order (merge: from the top down), are the "slots".
+        candidates = np.nonzero((u > 0) & (u <= SMALL_BIN))[0]
+        candidates = candidates[np.argsort(u[candidates], kind="stable")]
+        small = np.sort(candidates[np.cumsum(u[candidates]) <= SLOTS])
         if merge:
-            small_order = small[::-1]  # from the top down
-            small_pos = np.searchsorted(-small_order, -np.arange(BINS), side="right")  # small bins >= line
+            small = small[::-1]
+        slot_bins = np.repeat(small, u[small].astype(np.int64))
+        if merge:
+            slot_pos = np.searchsorted(-slot_bins, -np.arange(BINS), side="right")  # slots in bins >= line
         else:
-            small_order = small
-            small_pos = np.searchsorted(small_order, np.arange(BINS), side="left")  # small bins < line
-        u_large = np.where(u > SMALL_BIN, u, 0.0)
+            slot_pos = np.searchsorted(slot_bins, np.arange(BINS), side="left")  # slots in bins < line
+        is_small = np.zeros(BINS, dtype=bool)
+        is_small[small] = True
+        u_large = np.where(is_small, 0.0, u)
         z = rng.standard_normal((replicates, 1))
         cols = p.shape[1]
 
@@ -302,11 +308,11 @@ class Estimates:
             # and a bound below one group would not hold); the bins holding many add up to a normal count, drawn
             # with one z per replicate. Every line sums the same draws, so neighbouring lines agree.
             total = np.zeros((replicates, BINS))
-            if len(small):
-                draws = rng.binomial(u_small[::-1] if merge else u_small, hurt[:, idx[small_order]])
-                running = np.zeros((replicates, len(small) + 1))
-                np.cumsum(draws, axis=1, out=running[:, 1:])
-                total += running[:, small_pos]
+            if len(slot_bins):
+                hit = rng.random((replicates, len(slot_bins))) < hurt[:, idx[slot_bins]]
+                running = np.zeros((replicates, len(slot_bins) + 1))
+                np.cumsum(hit, axis=1, out=running[:, 1:])
+                total += running[:, slot_pos]
             if u_large.any():
                 w = by_column(idx, u_large)
                 total += np.einsum("rc,cl->rl", hurt, w)
