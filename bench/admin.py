@@ -131,7 +131,7 @@ def run(args=None) -> dict:
 
     from matches import roles
     from matches.models import MatchGroup
-    from matches.selectors_admin import threshold_preview
+    from matches.selectors.admin import threshold_preview
     from matches.views.admin import thresholds_preview
 
     domain, run_, build_seconds = _build(ns.groups)

@@ -158,10 +158,10 @@ def _populate(n_groups: int, rebuild: bool) -> None:
     with connection.cursor() as cur:
         cur.execute(f"ANALYZE {gt}")
     # Profiles for the first groups of the review queue (in its order).
-    from matches.selectors_review import REVIEW, bucket_q
+    from matches.models import Queue
 
     policy = domain.policy()
-    firsts = MatchGroup.objects.filter(bucket_q(policy, REVIEW), run=run, status="open").order_by(
+    firsts = MatchGroup.objects.filter(policy.score_q(Queue.REVIEW), run=run, status="open").order_by(
         "-confidence_score", "-id"
     )[:3000]
     Profile.objects.bulk_create(
@@ -239,8 +239,7 @@ def run(args: list[str] | None = None) -> int:
     _populate(opts.groups, opts.rebuild)
 
     from matches import roles
-    from matches.models import MatchGroup, Profile
-    from matches.selectors_review import REVIEW, bucket_q
+    from matches.models import MatchGroup, Profile, Queue
     from tests.factories import DomainFactory, UserFactory
 
     domain = DomainFactory(name=BENCH_DOMAIN)
@@ -250,7 +249,7 @@ def run(args: list[str] | None = None) -> int:
     client.force_login(user)
     run_ = domain.latest_completed_run()
     groups = list(
-        MatchGroup.objects.filter(bucket_q(domain.policy(), REVIEW), run=run_, status="open")
+        MatchGroup.objects.filter(domain.policy().score_q(Queue.REVIEW), run=run_, status="open")
         .order_by("-confidence_score", "-id")
         .values_list("pk", flat=True)[:3000]
     )
@@ -264,10 +263,10 @@ def run(args: list[str] | None = None) -> int:
             raise SystemExit(f"{url}: HTTP {response.status_code}")
 
     # Deep pages: cursors taken from the queue itself, far into the run.
-    from matches.selectors_review import encode_cursor
+    from matches.selectors.review import encode_cursor
 
     deep = list(
-        MatchGroup.objects.filter(bucket_q(domain.policy(), REVIEW), run=run_, status="open")
+        MatchGroup.objects.filter(domain.policy().score_q(Queue.REVIEW), run=run_, status="open")
         .order_by("-confidence_score", "-id")
         .values_list("confidence_score", "pk")[100:200_100:1000]
     ) or [(0.9, 1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +12,18 @@ from django.shortcuts import get_object_or_404
 
 from matches import roles
 from matches.models import Domain, MatchGroup
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_htmx.middleware import HtmxDetails
+
+    class Request(HttpRequest):
+        """What a view behind require_perm receives: a logged-in user, and django-htmx's details."""
+
+        user: User
+        htmx: HtmxDetails
+else:
+    Request = HttpRequest
 
 
 def require_perm(perm: str) -> Callable:

@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 import re
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
-from matches.models import PROFILE_ID_RE, AuditEvent
+from matches.models import PROFILE_ID_RE, AuditEvent, Queue
 
 _PROFILE_ID = re.compile(PROFILE_ID_RE)
 
 
 def group_url(pk: int | str) -> str:
-    """The group page (built by the review desk); a plain path until its route exists."""
-    try:
-        return reverse("group_detail", args=[pk])
-    except NoReverseMatch:
-        return f"/groups/{pk}/"
+    """The group page."""
+    return reverse("group", args=[pk])
 
 
 def profile_url(domain: str, profile_id: str) -> str:
-    return reverse("profile_timeline", args=[domain, profile_id])
+    return reverse("profile-timeline", args=[domain, profile_id])
 
 
 def _short(pid: str) -> str:
@@ -134,7 +131,7 @@ def weekly_matrix(rows: list[dict], *, by: str, max_weeks: int = 26) -> dict:
     }
 
 
-BUCKET_COLOURS = {"merge": "#1f7a4d", "review": "#b08a2e", "reject": "#9b3b3b", "": "#9aa3ae"}
+BUCKET_COLOURS = {Queue.MERGE: "#1f7a4d", Queue.REVIEW: "#b08a2e", Queue.REJECT: "#9b3b3b", "": "#9aa3ae"}
 
 
 def stacked_bars(matrix: dict, *, width: int = 720, height: int = 180, colours: dict | None = None) -> dict:

@@ -8,7 +8,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import boto3
 import botocore.session
@@ -26,7 +26,10 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
-SERVICE = "customer-profiles"
+if TYPE_CHECKING:
+    from mypy_boto3_customer_profiles import CustomerProfilesClient
+
+SERVICE: Final = "customer-profiles"
 MAX_IDS_PER_CALL = 20  # BatchGetProfileIdList and ProfileIdToBeMergedList
 
 
@@ -80,6 +83,19 @@ class AwsConfigError(MatchdeskAwsError):
     code = "Configuration"
 
 
+class DomainLike(Protocol):
+    """What this module reads of a domain (matches.models.Domain has it; tests may pass a stand-in)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def role_arn(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Target:
     """What identifies a client: the parts of a Domain that change how we reach AWS."""
@@ -90,7 +106,7 @@ class Target:
     role_arn: str = ""
 
     @classmethod
-    def of(cls, domain: Any) -> Target:
+    def of(cls, domain: DomainLike) -> Target:
         return cls(domain.name, domain.region, domain.endpoint_url or "", domain.role_arn or "")
 
 
@@ -98,7 +114,7 @@ _client_lock = threading.Lock()
 
 
 @lru_cache(maxsize=64)
-def _client(region: str, endpoint_url: str, role_arn: str):
+def _client(region: str, endpoint_url: str, role_arn: str) -> CustomerProfilesClient:
     config = Config(
         region_name=region,
         connect_timeout=settings.MATCHDESK["AWS_CONNECT_TIMEOUT"],
@@ -138,13 +154,13 @@ def _botocore_session(role_arn: str) -> botocore.session.Session:
             role_arn=role_arn,
             extra_args={"RoleSessionName": "matchdesk"},
         )
-        session._credentials = DeferredRefreshableCredentials(
+        session._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]  # no public setter
             method="assume-role", refresh_using=fetcher.fetch_credentials
         )
     return session
 
 
-def client_for(domain: Any):
+def client_for(domain: DomainLike) -> CustomerProfilesClient:
     target = Target.of(domain)
     return _client(target.region, target.endpoint_url, target.role_arn)
 
@@ -173,7 +189,7 @@ _ADVICE = {
 }
 
 
-def translate(exc: Exception, *, operation: str, domain: Any) -> MatchdeskAwsError:
+def translate(exc: Exception, *, operation: str, domain: DomainLike) -> MatchdeskAwsError:
     """Turn a botocore exception into one of ours, with a message a person can act on."""
     where = f"{operation} on domain '{domain.name}' ({domain.region})"
     if isinstance(exc, ClientError):
@@ -202,10 +218,11 @@ def translate(exc: Exception, *, operation: str, domain: Any) -> MatchdeskAwsErr
     raise exc
 
 
-def _call(domain: Any, operation: str, **params: Any) -> dict[str, Any]:
+def _call(domain: DomainLike, operation: str, **params: Any) -> dict[str, Any]:
     client = client_for(domain)
     try:
-        return getattr(client, operation)(**params)
+        response: dict[str, Any] = getattr(client, operation)(**params)
+        return response
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, operation=_pascal(operation), domain=domain) from exc
 
@@ -217,7 +234,7 @@ def _pascal(name: str) -> str:
 # Operations ---------------------------------------------------------------------------------------------------------
 
 
-def get_matches(domain: Any, *, next_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
+def get_matches(domain: DomainLike, *, next_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
     """One GetMatches page: NextToken and MatchGenerationDate parsed by boto3, `Matches` raw as received
     (not validated here: the pull quarantines bad items)."""
     params: dict[str, Any] = {"DomainName": domain.name, "MaxResults": max_results}
@@ -226,7 +243,9 @@ def get_matches(domain: Any, *, next_token: str | None = None, max_results: int 
     return _call(domain, "get_matches", **params)
 
 
-def batch_get_profiles(domain: Any, profile_ids: list[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+def batch_get_profiles(
+    domain: DomainLike, profile_ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """BatchGetProfile for at most 20 ids: (profiles by id, errors by id)."""
     if not 1 <= len(profile_ids) <= MAX_IDS_PER_CALL:
         raise ValueError(f"BatchGetProfile takes 1 to {MAX_IDS_PER_CALL} ids, got {len(profile_ids)}")
@@ -237,7 +256,7 @@ def batch_get_profiles(domain: Any, profile_ids: list[str]) -> tuple[dict[str, d
 
 
 def merge_profiles(
-    domain: Any, *, main_profile_id: str, profile_ids: list[str], field_sources: dict[str, str] | None = None
+    domain: DomainLike, *, main_profile_id: str, profile_ids: list[str], field_sources: dict[str, str] | None = None
 ) -> str:
     """One MergeProfiles call (irreversible; never retried here). Returns AWS's message."""
     if not 1 <= len(profile_ids) <= MAX_IDS_PER_CALL:
@@ -249,13 +268,15 @@ def merge_profiles(
     }
     if field_sources:
         params["FieldSourceProfileIds"] = field_sources
-    return _call(domain, "merge_profiles", **params).get("Message", "")
+    message: str = _call(domain, "merge_profiles", **params).get("Message", "")
+    return message
 
 
-def get_domain(domain: Any) -> dict[str, Any]:
+def get_domain(domain: DomainLike) -> dict[str, Any]:
     return _call(domain, "get_domain", DomainName=domain.name)
 
 
-def list_identity_resolution_jobs(domain: Any, *, max_results: int = 20) -> list[dict[str, Any]]:
+def list_identity_resolution_jobs(domain: DomainLike, *, max_results: int = 20) -> list[dict[str, Any]]:
     response = _call(domain, "list_identity_resolution_jobs", DomainName=domain.name, MaxResults=max_results)
-    return response.get("IdentityResolutionJobsList", [])
+    jobs: list[dict[str, Any]] = response.get("IdentityResolutionJobsList", [])
+    return jobs

@@ -152,9 +152,9 @@ def _normalise_address(value: Any) -> str:
         if is_empty(raw):
             continue
         if part == "PostalCode":
-            parts.append(_NOT_ALNUM.sub("", fold(raw)))
+            parts.append(_NOT_ALNUM.sub("", fold(str(raw))))
         elif part == "Country":
-            parts.append((region_hint(raw) or fold(raw)).casefold())
+            parts.append((region_hint(raw) or fold(str(raw))).casefold())
         else:
             parts.append(fold(str(raw).replace(".", " ").replace(",", " ")))
     return " | ".join(parts)

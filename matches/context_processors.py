@@ -1,7 +1,10 @@
+from django.http import HttpRequest
+
 from matches import roles
 
 
-def navigation(request) -> dict:
+def navigation(request: HttpRequest) -> dict:
+    """What the layout shows or hides for the logged-in user's roles."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}

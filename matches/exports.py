@@ -10,8 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from matches import selectors_audit
-from matches.selectors_audit import AuditFilters
+from matches.selectors import audit as audit_reads
+from matches.selectors.audit import AuditFilters
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -50,12 +50,8 @@ def csv_stream(header: Iterable[str], batches: Iterable[list[tuple]]) -> Iterato
 
 
 def events_csv(filters: AuditFilters, *, upto_seq: int) -> Iterator[str]:
-    return csv_stream(
-        selectors_audit.EVENT_EXPORT_COLUMNS, selectors_audit.events_for_export(filters, upto_seq=upto_seq)
-    )
+    return csv_stream(audit_reads.EVENT_EXPORT_COLUMNS, audit_reads.events_for_export(filters, upto_seq=upto_seq))
 
 
 def decisions_csv(filters: AuditFilters, *, upto_id: int) -> Iterator[str]:
-    return csv_stream(
-        selectors_audit.DECISION_EXPORT_COLUMNS, selectors_audit.decisions_for_export(filters, upto_id=upto_id)
-    )
+    return csv_stream(audit_reads.DECISION_EXPORT_COLUMNS, audit_reads.decisions_for_export(filters, upto_id=upto_id))

@@ -1,10 +1,13 @@
-"""Matchdesk's data model (DESIGN.md). Field and model names are a contract other checks rely on."""
+"""Matchdesk's data model: docs/architecture.md, "Data model (contract: model and field names)". Field and model names
+are a contract other checks rely on. A rule about one object is a method here (its model's one place):
+docs/architecture.md, "Rules on the models"."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pgtrigger
 from django.conf import settings
@@ -13,6 +16,9 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 DOMAIN_NAME_RE = r"^[a-zA-Z0-9_-]{1,64}$"
 PROFILE_ID_RE = r"^[a-f0-9]{32}$"
@@ -53,6 +59,8 @@ class Domain(models.Model):
         default=2, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     blind_review_enforced = models.BooleanField(default=False)
+    # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
+    pull_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,8 +77,8 @@ class Domain(models.Model):
         return self.name
 
     def policy(self) -> ThresholdPolicy:
-        """The threshold policy in force: the newest row."""
-        return self.threshold_policies.order_by("-created_at", "-id").first()
+        """The threshold policy in force: the newest row (domain_save writes the first one with the domain)."""
+        return self.threshold_policies.order_by("-created_at", "-id").first()  # type: ignore[return-value]
 
     def latest_completed_run(self) -> MatchRun | None:
         return self.runs.filter(status=MatchRun.Status.COMPLETED).order_by("-finished_at", "-id").first()
@@ -117,6 +125,12 @@ class ThresholdPolicy(models.Model):
         if queue == Queue.REJECT:
             return None, self.reject_below
         return self.reject_below, self.merge_min
+
+    def score_range(self, queue: Queue | str) -> tuple[float, float]:
+        """A queue's scores as [lowest, first excluded) floats, as a BulkJob stores them: the merge queue includes
+        1.0, so its top is 2.0."""
+        low, high = self.bounds(queue)
+        return (float(low) if low is not None else 0.0, float(high) if high is not None else 2.0)
 
     def score_q(self, queue: Queue | str, field: str = "confidence_score") -> Q:
         """The ORM filter for a queue's score range on `field`."""
@@ -232,9 +246,13 @@ class MatchGroup(models.Model):
         """A live claim (lease) on this group, by anyone."""
         return bool(self.claimed_by_id and self.claimed_until and self.claimed_until > now)
 
-    def held_by_other(self, user, now: datetime) -> bool:
+    def held_by_other(self, user: User | AnonymousUser, now: datetime) -> bool:
         """Someone other than `user` holds a live claim on this group."""
         return self.is_held(now) and self.claimed_by_id != user.pk
+
+    def held_by(self, user: User | AnonymousUser, now: datetime) -> bool:
+        """`user` holds a live claim on this group."""
+        return self.is_held(now) and self.claimed_by_id == user.pk
 
 
 class QuarantinedMatch(models.Model):
@@ -318,20 +336,34 @@ class Decision(models.Model):
         ]
         triggers = [append_only]
 
-    def can_undo(self, user) -> bool:
-        """A merge or split whose job has not started, taken back by its steward or an admin.
+    class UndoBlock(models.TextChoices):
+        """Why a decision cannot be undone (Decision.undo_blocker)."""
 
-        Whether it is still the group's latest decision is the caller's to know (the service checks it under lock)."""
+        NOT_A_MERGE = "not_a_merge", "Only a merge or split can be undone."
+        STARTED = "started", "Too late to undo: the merge has started."
+        ROLE = "role", "Only the steward who approved this merge, or an admin, can undo it."
+
+    def undo_blocker(self, user: User | AnonymousUser) -> UndoBlock | None:
+        """What stops `user` undoing this decision now, or None when they may.
+
+        A merge or split whose job has not started, taken back by its steward or an admin. Whether it is still the
+        group's latest decision is the caller's to know (the service checks it under lock)."""
         from matches import roles
 
         if self.action not in (Decision.Action.MERGE, Decision.Action.SPLIT):
-            return False
+            return Decision.UndoBlock.NOT_A_MERGE
+        if not user.is_active or not user.has_perm(roles.DECIDE):
+            return Decision.UndoBlock.ROLE
+        if self.actor_id != user.pk and not user.has_perm(roles.ADMINISTER):
+            return Decision.UndoBlock.ROLE
         job = getattr(self, "merge_job", None)
         if job is None or job.status != MergeJob.Status.SCHEDULED:
-            return False
-        if not user.is_active or not user.has_perm(roles.DECIDE):
-            return False
-        return self.actor_id == user.pk or user.has_perm(roles.ADMINISTER)
+            return Decision.UndoBlock.STARTED
+        return None
+
+    def can_undo(self, user: User | AnonymousUser) -> bool:
+        """A merge or split whose job has not started, taken back by its steward or an admin."""
+        return self.undo_blocker(user) is None
 
 
 class MergeJob(models.Model):
@@ -354,7 +386,7 @@ class MergeJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Execution bookkeeping (matches/services/merges.py): the chunk plan computed from the Decision, the chunk whose
+    # Execution bookkeeping (matches/services/merges/): the chunk plan computed from the Decision, the chunk whose
     # MergeProfiles call was sent but whose outcome is not known yet, and the claim token of the worker running it.
     plan = models.JSONField(default=list, blank=True, help_text="Chunks of profile ids to merge, in call order")
     inflight_chunk = models.SmallIntegerField(null=True, blank=True)
@@ -362,6 +394,12 @@ class MergeJob(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "not_before"], name="mergejob_due")]
+
+    def can_retry(self, user: User | AnonymousUser) -> bool:
+        """A failed job may be tried again, by an admin (the retry re-checks every profile before any call)."""
+        from matches import roles
+
+        return self.status == MergeJob.Status.FAILED and user.is_active and user.has_perm(roles.ADMINISTER)
 
 
 class Comment(models.Model):
@@ -483,6 +521,10 @@ class BulkJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    def covers(self, score: float) -> bool:
+        """The score lies in the queue's range as it was when the job was confirmed."""
+        return self.score_min <= score < self.score_below
 
     @property
     def processed(self) -> int:

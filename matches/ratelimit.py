@@ -5,10 +5,15 @@ While a call is in flight its member is scored far in the future (it holds its s
 member is re-scored with the time it returned. A new call may start only when fewer than N members scored within the
 last second remain, so the *arrival* of every call at AWS (between its start and its return) is at least one second
 after the arrival of the call N places before it, whatever the network latency.
+
+Redis errors (ConnectionError, TimeoutError) reach the caller before a call is sent; the merge executor defers the
+job for them. After a call, releasing its slot is best effort: an unreleased slot only expires late (the limit errs
+on the safe side), and the call's outcome must not be lost to a Redis hiccup.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -19,7 +24,12 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
+log = logging.getLogger(__name__)
+
 WINDOW_US = 1_000_000
+# A worker must not hang on an unreachable Redis: fail fast and let the caller defer.
+CONNECT_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 5.0
 
 # KEYS[1] the domain's set; ARGV: limit, window (us), member, hold (us, how long an unanswered call keeps its slot).
 # Returns 0 when the slot is taken, otherwise the microseconds until the oldest slot frees.
@@ -50,10 +60,14 @@ class RateLimitTimeout(Exception):
     """No slot became free within the caller's patience."""
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis:
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
     # redis-py's pool notices a fork and reconnects, so one client per process is safe under Celery's prefork pool.
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+
+
+def _redis() -> redis.Redis:
+    return _client(settings.REDIS_URL)
 
 
 def _key(name: str) -> str:
@@ -84,7 +98,10 @@ def merge_call_slot(*, domain_name: str, per_second: int, patience: float = 60.0
     try:
         yield
     finally:
-        client.eval(_RELEASE, 1, key, member)
+        try:
+            client.eval(_RELEASE, 1, key, member)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("could not release MergeProfiles slot for %s (it expires on its own): %s", domain_name, exc)
 
 
 def merge_calls_in_window(*, domain_name: str) -> int:

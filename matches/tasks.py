@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers that take ids and call services."""
+"""Celery tasks: thin wrappers that take ids, fetch, and call services (docs/architecture.md, "Hand-offs").
+
+Only services/enqueue.py queues these tasks (beat's PeriodicTasks name them); a task that works in slices may queue
+its own next slice. Tasks never call AWS: the services do.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,9 @@ from datetime import datetime
 
 from celery import shared_task
 from celery.signals import before_task_publish
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from matches import aws
 from matches.services.backoff import AwsRetriesExhausted
 
 # Admin: bulk decisions and heartbeats -------------------------------------------------------------------------------
@@ -55,7 +57,7 @@ def heartbeat(self, sent_at: str | None = None) -> None:
         )
 
 
-# Merges (DESIGN.md flow 4) ------------------------------------------------------------------------------------------
+# Merges (docs/architecture.md, "Merges") ----------------------------------------------------------------------
 # No autoretry here, on purpose: MergeProfiles must never be retried blindly. The service defers a job itself
 # (throttling, unknown outcome) and the periodic sweep picks it up again after a re-check; a worker that dies mid-job
 # leaves a stale heartbeat that the sweep notices.
@@ -77,7 +79,7 @@ def run_due_merges_task(limit: int = 50) -> str:
     return merge_jobs_run_due(limit=limit).line()
 
 
-# Pulls and hydration (DESIGN.md flows 1 and 2) ----------------------------------------------------------------------
+# Pulls and hydration (docs/architecture.md, "Pulls") ----------------------------------------------------------
 # pull_matches_task uses acks_late: the pull is resumable and exactly-once by construction (checkpoint, advisory lock,
 # ON CONFLICT), so running it again after a worker died mid-pull continues the run rather than duplicating anything;
 # with reject_on_worker_lost the message comes back when the worker process is killed.
@@ -86,8 +88,6 @@ log = logging.getLogger(__name__)
 
 PULL_TIME_LIMIT = 3 * 3600
 HYDRATE_GROUPS_PER_TASK = 2000
-RESULT_STATUSES = ("COMPLETED", "PARTIAL_SUCCESS")
-QUEUED_PULL_TTL = 30 * 60
 
 
 @shared_task(
@@ -104,10 +104,10 @@ QUEUED_PULL_TTL = 30 * 60
 )
 def pull_matches_task(domain_id: int, job_id: str = "") -> dict:
     from matches.models import Domain
-    from matches.services.pulls import PullAlreadyRunning, PullFailed, pull_domain
+    from matches.services.pulls import PullAlreadyRunning, PullFailed, pull_domain, pull_queued_clear
 
+    pull_queued_clear(domain_id=domain_id)
     domain = Domain.objects.filter(pk=domain_id).first()
-    cache.delete(_queued_key(domain_id))
     if domain is None:
         log.warning("pull_matches_task: domain %s no longer exists", domain_id)
         return {"status": "missing"}
@@ -127,57 +127,17 @@ def pull_matches_task(domain_id: int, job_id: str = "") -> dict:
 def poll_identity_resolution_jobs(domain_id: int | None = None) -> list[int]:
     """Queue a pull for each enabled domain whose newest finished identity-resolution job is newer than its last
     completed run. Returns the ids of the domains queued."""
-    from matches.models import Domain
+    from matches.services.pulls import pulls_poll
 
-    domains = Domain.objects.filter(enabled=True)
-    if domain_id is not None:
-        domains = domains.filter(pk=domain_id)
-    queued = []
-    for domain in domains:
-        try:
-            job = _newest_job_with_results(domain)
-        except aws.MatchdeskAwsError as exc:
-            log.warning("poll %s: %s", domain.name, exc)
-            continue
-        if not _needs_pull(domain, job):
-            continue
-        job_id = job["JobId"] if job else ""
-        if cache.add(_queued_key(domain.pk), job_id or "resume", QUEUED_PULL_TTL):
-            pull_matches_task.delay(domain.pk, job_id=job_id)
-            queued.append(domain.pk)
-    return queued
+    return pulls_poll(domain_id=domain_id)
 
 
-def _newest_job_with_results(domain) -> dict | None:
-    jobs = [j for j in aws.list_identity_resolution_jobs(domain) if j.get("Status") in RESULT_STATUSES]
-    return max(jobs, key=lambda j: j.get("JobEndTime") or j.get("JobStartTime"), default=None)
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100, expires=60)
+def sweep_handoffs_task() -> str:
+    """The hand-off sweep (beat, every 30 s): pending bulk jobs and requested pulls whose message was lost."""
+    from matches.services.ops import handoffs_sweep
 
-
-def _needs_pull(domain, job: dict | None) -> bool:
-    """A finished job newer than the last completed run, or a running run whose worker stopped beating."""
-    from datetime import timedelta
-
-    from matches.models import MatchRun
-    from matches.services.pulls import STALE_HEARTBEAT_SECONDS
-
-    running = MatchRun.objects.filter(domain=domain, status=MatchRun.Status.RUNNING).first()
-    if running is not None:
-        beat = running.heartbeat_at or running.started_at
-        return beat < timezone.now() - timedelta(seconds=STALE_HEARTBEAT_SECONDS)
-    if job is None:
-        return False
-    latest = domain.latest_completed_run()
-    if latest is None:
-        return True
-    if latest.job_id and latest.job_id == job["JobId"]:
-        return False
-    ended = job.get("JobEndTime") or job.get("JobStartTime")
-    # A pull that started after the job ended served that job's results (or newer): GetMatches shows the latest.
-    return ended is None or ended > latest.started_at
-
-
-def _queued_key(domain_id: int) -> str:
-    return f"pull-queued:{domain_id}"
+    return handoffs_sweep().line()
 
 
 @shared_task(

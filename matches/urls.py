@@ -1,14 +1,67 @@
-from django.contrib.auth import views as auth_views
-from django.urls import include, path
+"""Every URL of Matchdesk, grouped by area of pages (docs/architecture.md, "URLs").
 
-from matches.views import home
+Names are kebab-case, `[area-]object[-action]`: the page of a thing is its noun (`group`, `queue`, `merges`), an
+action on it adds a verb (`group-decide`, `merge-undo`), and admin and audit pages carry their area
+(`admin-domain-edit`, `audit-verify`). Each name leads to one view; each view calls one service."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from matches.views import admin, audit, bulk, groups, home, merges, queues
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("matches.urls_review")),
-    path("", include("matches.urls_audit")),
-    path("", include("matches.urls_merges")),
-    path("", include("matches.urls_admin")),
+    # Review: queues and the group page ------------------------------------------------------------------------------
+    path("d/<str:name>/queue/<str:queue>/", queues.queue, name="queue"),
+    path("d/<str:name>/queue/<str:queue>/next/", queues.queue_next, name="queue-next"),
+    path("review/blind/", queues.blind_review_toggle, name="blind-review-toggle"),
+    path("groups/<int:pk>/", groups.page, name="group"),
+    path("groups/<int:pk>/decide/", groups.decide, name="group-decide"),
+    path("groups/<int:pk>/claim/", groups.claim, name="group-claim"),
+    path("groups/<int:pk>/release/", groups.release, name="group-release"),
+    path("groups/<int:pk>/comment/", groups.comment, name="group-comment"),
+    path("groups/<int:pk>/reopen/", groups.reopen, name="group-reopen"),
+    path("decisions/<int:pk>/undo/", groups.decision_undo, name="decision-undo"),
+    # Merges ---------------------------------------------------------------------------------------------------------
+    path("merges/", merges.index, name="merges"),
+    path("merges/<int:pk>/row/", merges.row, name="merge-row"),
+    path("merges/<int:pk>/countdown/", merges.countdown, name="merge-countdown"),
+    path("merges/<int:pk>/undo/", merges.undo, name="merge-undo"),
+    path("merges/<int:pk>/retry/", merges.retry, name="merge-retry"),
+    path("merges/pause/<str:name>/", merges.domain_pause, name="merges-pause-domain"),
+    path("merges/pause-all/", merges.pause_all, name="merges-pause-all"),
+    # Audit ----------------------------------------------------------------------------------------------------------
+    path("audit/", audit.index, name="audit"),
+    path("audit/verify/", audit.verify, name="audit-verify"),
+    path("audit/export/events.csv", audit.export_events, name="audit-export-events"),
+    path("audit/export/decisions.csv", audit.export_decisions, name="audit-export-decisions"),
+    path("audit/reports/", audit.reports, name="audit-reports"),
+    path("groups/<int:pk>/history/", audit.group_history, name="group-history"),
+    path("profiles/<str:domain>/<str:profile_id>/", audit.profile_timeline, name="profile-timeline"),
+    path("profiles/<str:domain>/<str:profile_id>/erase/", audit.profile_erase, name="profile-erase"),
+    # Admin ----------------------------------------------------------------------------------------------------------
+    path("admin/domains/", admin.domains, name="admin-domains"),
+    path("admin/domains/add/", admin.domain_add, name="admin-domain-add"),
+    path("admin/domains/<str:name>/", admin.domain_edit, name="admin-domain-edit"),
+    path("admin/domains/<str:name>/test/", admin.domain_test, name="admin-domain-test"),
+    path("admin/domains/<str:name>/thresholds/", admin.thresholds_page, name="admin-thresholds"),
+    path("admin/domains/<str:name>/thresholds/preview/", admin.thresholds_preview, name="admin-thresholds-preview"),
+    path("admin/domains/<str:name>/thresholds/save/", admin.thresholds_save, name="admin-thresholds-save"),
+    path("admin/domains/<str:name>/qa/", admin.qa_draw, name="admin-qa-draw"),
+    path("admin/domains/<str:name>/bulk/<str:queue>/", bulk.page, name="admin-bulk"),
+    path("admin/bulk/<int:pk>/", bulk.job, name="admin-bulk-job"),
+    path("admin/domains/<str:name>/pull/", admin.pull_now, name="admin-pull"),
+    path("admin/runs/", admin.runs, name="admin-runs"),
+    path("admin/runs/<int:pk>/", admin.run_detail, name="admin-run"),
+    path("admin/quarantine/<int:pk>/ack/", admin.quarantine_ack, name="admin-quarantine-ack"),
+    path("admin/operations/", admin.operations, name="admin-operations"),
+    path("admin/users/", admin.users, name="admin-users"),
+    path("admin/users/add/", admin.user_add, name="admin-user-add"),
+    path("admin/users/<int:pk>/roles/", admin.user_roles, name="admin-user-roles"),
+    path("admin/users/<int:pk>/active/", admin.user_active, name="admin-user-active"),
+    # Earlier addresses of the two pause actions, kept working; pages link to merges-pause-domain/-all.
+    path("admin/domains/<str:name>/pause/", merges.domain_pause),
+    path("admin/operations/pause-all/", merges.pause_all),
 ]

@@ -1,4 +1,7 @@
-"""Personas and shared fixtures. Tests run against the real Postgres and Redis named in the environment."""
+"""Personas and shared fixtures. Tests run against the real Postgres and Redis, on the Redis database, Celery queue and
+closed AWS endpoint that reviewapp/settings_test.py sets (the pytest configuration names it)."""
+
+import os
 
 import pytest
 
@@ -10,6 +13,16 @@ from tests.factories import DomainFactory, UserFactory
 pytest_plugins = ["tests.merging", "tests.worker", "tests.emulator_fixtures"]
 
 PASSWORD = "correct horse battery"
+
+
+def pytest_configure(config):
+    """Refuse to run on settings that skipped the test isolation (say, DJANGO_SETTINGS_MODULE exported by hand): the
+    suite would empty a running demo's Celery queue and read its cache."""
+    if os.environ.get("MATCHDESK_TEST_ISOLATION") not in ("applied", "off"):
+        raise pytest.UsageError(
+            f"Tests must run on reviewapp.settings_test (got {os.environ.get('DJANGO_SETTINGS_MODULE')}); "
+            "unset DJANGO_SETTINGS_MODULE, or set MATCHDESK_TEST_ISOLATION=off to use the environment as it is."
+        )
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
-from matches.models import AuditEvent
+from matches.models import AuditEvent, Domain
 
 GENESIS_HASH = "0" * 64
 # An arbitrary constant: the transaction-level advisory lock that orders the chain across processes.
@@ -62,12 +63,12 @@ def chain_hash(fields: dict[str, Any], prev_hash: str) -> str:
 
 def audit_log(
     *,
-    actor: Any = None,
+    actor: User | None = None,
     action: str,
     object_type: str,
     object_id: Any,
     details: dict[str, Any] | None = None,
-    domain: Any = "",
+    domain: Domain | str = "",
 ) -> AuditEvent:
     """Append one event to the chain; must run inside the transaction of the change it records."""
     if not connection.in_atomic_block:
@@ -77,7 +78,7 @@ def audit_log(
     last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
     actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
-    actor_name = actor.get_username() if actor_id else ""
+    actor_name = actor.get_username() if actor is not None and actor_id else ""
     fields = event_fields(
         seq=seq,
         actor_id=actor_id,
@@ -106,7 +107,7 @@ def audit_log(
 
 def audit_log_atomic(**kwargs: Any) -> AuditEvent:
     """For events that are the whole change (a login, an export): its own transaction."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         return audit_log(**kwargs)
 
 

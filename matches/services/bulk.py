@@ -5,29 +5,36 @@ Large batches run in a worker, in chunks, saving progress and a cursor after eac
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from matches.models import BulkJob, Domain, MatchGroup, QASample
-from matches.selectors_admin import qa_sampled_group_ids, queue_bounds, queue_groups
+from matches.models import BulkJob, Domain, MatchGroup, Queue
+from matches.selectors.admin import qa_sampled_group_ids, queue_groups
 from matches.services import enqueue
 from matches.services.audit import audit_log
-from matches.services.decisions import DecisionRefused, default_main_profile, group_merge_approve, group_reject
+from matches.services.decisions import (
+    DecisionRefused,
+    default_main_profile,
+    group_merge_approve_within,
+    group_reject_within,
+)
 
 BULK_TASK = "matches.tasks.bulk_job_task"
 INLINE_LIMIT = 200
 CHUNK = 100
-ACTION_FOR_QUEUE = {QASample.Queue.MERGE: BulkJob.Action.MERGE, QASample.Queue.REJECT: BulkJob.Action.REJECT}
+ACTION_FOR_QUEUE: dict[str, BulkJob.Action] = {Queue.MERGE: BulkJob.Action.MERGE, Queue.REJECT: BulkJob.Action.REJECT}
 
 
 class BulkRefused(Exception):
-    pass
+    """The bulk decision cannot start; the message says why."""
 
 
 def bulk_job_create(
-    *, actor, domain: Domain, queue: str, policy_id: int, group_ids: list[int] | None = None
+    *, actor: User, domain: Domain, queue: str, policy_id: int, group_ids: list[int] | None = None
 ) -> BulkJob:
     """Record a bulk decision on the selected groups (or, with none given, every open group in the queue)."""
     if queue not in ACTION_FOR_QUEUE:
@@ -35,12 +42,12 @@ def bulk_job_create(
     run = domain.latest_completed_run()
     if run is None:
         raise BulkRefused("This domain has no completed pull yet.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         Domain.objects.select_for_update().filter(pk=domain.pk).first()
         policy = domain.policy()
         if policy.pk != int(policy_id):
             raise BulkRefused("The thresholds changed since you confirmed: the queue is different now. Look again.")
-        lo, below = queue_bounds(policy, queue)
+        lo, below = policy.score_range(queue)
         in_queue = queue_groups(run=run, policy=policy, queue=queue)
         if group_ids:
             wanted = sorted({int(pk) for pk in group_ids})
@@ -94,29 +101,31 @@ def _next_chunk(job: BulkJob, size: int) -> list[MatchGroup]:
     return list(qs.order_by("pk")[:size])
 
 
-def _skip_reason(group: MatchGroup, job: BulkJob, actor, sampled: set[int], now) -> str | None:
+def _skip_reason(group: MatchGroup, job: BulkJob, actor: User, sampled: set[int], now: datetime) -> str | None:
     if group.status != MatchGroup.Status.OPEN:
         return "already decided"
-    if not job.score_min <= group.confidence_score < job.score_below:
+    if not job.covers(group.confidence_score):
         return "not in the queue"
-    if group.claimed_by_id and group.claimed_by_id != actor.pk and group.claimed_until and group.claimed_until > now:
+    if group.held_by_other(actor, now):
         return "claimed by a steward"
     if group.pk in sampled:
         return "in a QA sample"
     return None
 
 
-def _decide(job: BulkJob, group: MatchGroup, actor) -> None:
-    if job.action == BulkJob.Action.MERGE:
-        group_merge_approve(
-            group=group,
-            actor=actor,
-            main_profile_id=default_main_profile(group),
-            reason=f"bulk job {job.pk}",
-            bulk=True,
-        )
-    else:
-        group_reject(group=group, actor=actor, reason=f"bulk job {job.pk}", bulk=True)
+def _decide(job: BulkJob, group: MatchGroup, actor: User) -> None:
+    """One group, its own durable transaction (its own Decision and audit event)."""
+    with transaction.atomic(durable=True):
+        if job.action == BulkJob.Action.MERGE:
+            group_merge_approve_within(
+                group=group,
+                actor=actor,
+                main_profile_id=default_main_profile(group),
+                reason=f"bulk job {job.pk}",
+                bulk=True,
+            )
+        else:
+            group_reject_within(group=group, actor=actor, reason=f"bulk job {job.pk}", bulk=True)
 
 
 def bulk_job_claim(*, job_id: int) -> bool:
@@ -132,7 +141,7 @@ def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
         if not chunk:
             break
         sampled = qa_sampled_group_ids(g.pk for g in chunk)
-        done, skipped = 0, Counter()
+        done, skipped = 0, Counter[str]()
         now = timezone.now()
         for group in chunk:
             reason = _skip_reason(group, job, actor, sampled, now)
@@ -155,7 +164,7 @@ def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
 
 def bulk_job_finish(*, job: BulkJob, error: str = "") -> BulkJob:
     """Close the job; groups that left the queue before their turn count as skipped."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         job = BulkJob.objects.select_for_update().get(pk=job.pk)
         missing = job.total - job.done - job.skipped
         if missing > 0 and not error:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from matches import aws
 from matches.models import Domain, ThresholdPolicy
 from matches.services.audit import audit_log
 from matches.services.schedules import schedules_ensure
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 EDITABLE = (
     "region",
@@ -21,7 +25,7 @@ EDITABLE = (
 )
 
 
-def domain_save(*, actor, name: str, **values: Any) -> tuple[Domain, bool]:
+def domain_save(*, actor: User | None, name: str, **values: Any) -> tuple[Domain, bool]:
     """Create the domain or update the given fields; returns (domain, created)."""
     unknown = set(values) - set(EDITABLE)
     if unknown:
@@ -29,7 +33,8 @@ def domain_save(*, actor, name: str, **values: Any) -> tuple[Domain, bool]:
     with transaction.atomic():
         domain = Domain.objects.select_for_update().filter(name=name).first()
         created = domain is None
-        if created:
+        changes: dict[str, Any]
+        if domain is None:
             domain = Domain(name=name, **values)
             domain.full_clean()
             domain.save()
@@ -62,7 +67,7 @@ def domain_save(*, actor, name: str, **values: Any) -> tuple[Domain, bool]:
     return domain, created
 
 
-def domain_set_merges_paused(*, actor, domain: Domain, paused: bool) -> None:
+def domain_set_merges_paused(*, actor: User, domain: Domain, paused: bool) -> None:
     """Pause or resume merge execution for one domain."""
     with transaction.atomic():
         Domain.objects.filter(pk=domain.pk).update(merges_paused=paused)
@@ -75,3 +80,24 @@ def domain_set_merges_paused(*, actor, domain: Domain, paused: bool) -> None:
             domain=domain,
             details={"scope": "domain"},
         )
+
+
+def domain_test_connection(*, domain: Domain) -> dict:
+    """GetDomain, reduced to what an admin needs to see: matching, its schedule and AWS's own auto-merging.
+    Reads only (nothing is stored or audited); an AWS error is part of the answer, not an exception."""
+    try:
+        response = aws.get_domain(domain)
+    except aws.MatchdeskAwsError as exc:
+        return {"ok": False, "error": str(exc), "code": exc.code}
+    matching = response.get("Matching") or {}
+    auto = matching.get("AutoMerging") or {}
+    schedule = matching.get("JobSchedule") or {}
+    return {
+        "ok": True,
+        "matching_enabled": bool(matching.get("Enabled")),
+        "schedule_day": schedule.get("DayOfTheWeek", ""),
+        "schedule_time": schedule.get("Time", ""),
+        "auto_merging": bool(auto.get("Enabled")),
+        "auto_min_score": auto.get("MinAllowedConfidenceScoreForMerging"),
+        "profile_count": (response.get("Stats") or {}).get("ProfileCount"),
+    }

@@ -16,12 +16,14 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 
-def _on_commit(send: Callable[[], object], what: str) -> None:
+def _on_commit(send: Callable[[], object], what: str, on_failure: Callable[[], object] | None = None) -> None:
     def _send() -> None:
         try:
             send()
         except Exception:  # the backstop picks the work up; the change it follows is already committed
             log.warning("could not queue %s (the sweep will pick it up)", what, exc_info=True)
+            if on_failure is not None:
+                on_failure()
 
     transaction.on_commit(_send, robust=True)
 
@@ -33,14 +35,17 @@ def merge_job(*, job_id: int, eta: datetime | None = None) -> None:
     if eta is None:
         _on_commit(lambda: tasks.execute_merge_job.delay(job_id), f"merge job {job_id}")
     else:
-        _on_commit(lambda: tasks.execute_merge_job.apply_async(args=[job_id], eta=eta), f"merge job {job_id}")
+        _on_commit(lambda: tasks.execute_merge_job.apply_async(args=(job_id,), eta=eta), f"merge job {job_id}")
 
 
-def pull(*, domain_id: int, job_id: str = "") -> None:
-    """Pull a domain's matches in a worker."""
+def pull(*, domain_id: int, job_id: str = "", on_failure: Callable[[], object] | None = None) -> None:
+    """Pull a domain's matches in a worker; a lost "Pull now" is queued again by the hand-off sweep, a lost poll by
+    the next poll. `on_failure` runs when the broker refused the message (the poll frees its queued marker)."""
     from matches import tasks
 
-    _on_commit(lambda: tasks.pull_matches_task.delay(domain_id, job_id=job_id), f"pull of domain {domain_id}")
+    _on_commit(
+        lambda: tasks.pull_matches_task.delay(domain_id, job_id=job_id), f"pull of domain {domain_id}", on_failure
+    )
 
 
 def hydration(*, domain_id: int) -> None:
@@ -50,8 +55,8 @@ def hydration(*, domain_id: int) -> None:
     _on_commit(lambda: tasks.hydrate_profiles_task.delay(domain_id), f"hydration of domain {domain_id}")
 
 
-def bulk_job(*, job_id: int) -> None:
-    """Run a large bulk decision job in a worker."""
+def bulk_job(*, job_id: int, on_failure: Callable[[], object] | None = None) -> None:
+    """Run a large bulk decision job in a worker; the hand-off sweep queues a job no worker took again."""
     from matches import tasks
 
-    _on_commit(lambda: tasks.bulk_job_task.delay(job_id), f"bulk job {job_id}")
+    _on_commit(lambda: tasks.bulk_job_task.delay(job_id), f"bulk job {job_id}", on_failure)

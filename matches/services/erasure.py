@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from matches import roles
 from matches.models import PROFILE_ID_RE, Domain, MatchGroup, Profile, ProfileSnapshot
-from matches.selectors_audit import snapshots_of_profile
+from matches.selectors.timelines import snapshots_of_profile
 from matches.services.audit import audit_log
 
 ERASED = {"erased": True}
@@ -43,7 +44,7 @@ def _erase_from(snapshot: ProfileSnapshot, profile_id: str) -> bool:
     return False
 
 
-def profile_snapshots_erase(*, actor, domain: Domain, profile_id: str, reason: str) -> ErasureResult:
+def profile_snapshots_erase(*, actor: User, domain: Domain, profile_id: str, reason: str) -> ErasureResult:
     """Erase one profile's data from every snapshot holding it and from the profile cache (admins only)."""
     if not actor.is_active or not actor.has_perm(roles.ADMINISTER):
         raise ErasureRefused("Only an admin can erase a profile's data.")
@@ -54,7 +55,7 @@ def profile_snapshots_erase(*, actor, domain: Domain, profile_id: str, reason: s
     if not reason:
         raise ErasureRefused("Say why (for example the request's reference): the reason is kept in the audit log.")
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         ids = list(snapshots_of_profile(domain=domain, profile_id=profile_id).values_list("pk", flat=True))
         snapshots = list(ProfileSnapshot.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
         emptied = 0

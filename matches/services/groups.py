@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from matches.models import MatchGroup, MatchRun, RunScoreBin
 
@@ -55,7 +57,7 @@ def _bump_open(run_id: int, scores: Iterable[float], delta: int) -> None:
         )
 
 
-def group_set_status(*, group: MatchGroup, status: str, reason: str = "", **extra) -> None:
+def group_set_status(*, group: MatchGroup, status: str, reason: str = "", **extra: Any) -> None:
     """Change one group's status (caller holds its row lock inside a transaction)."""
     if not connection.in_atomic_block:
         raise RuntimeError("group_set_status must run inside a transaction")
@@ -71,7 +73,7 @@ def group_set_status(*, group: MatchGroup, status: str, reason: str = "", **extr
         _bump_open(group.run_id, [group.confidence_score], 1 if status == Status.OPEN else -1)
 
 
-def groups_set_status(*, queryset, status: str, reason: str = "") -> int:
+def groups_set_status(*, queryset: QuerySet[MatchGroup], status: str, reason: str = "") -> int:
     """Change many groups' status at once, keeping the histograms of their runs current."""
     with transaction.atomic():
         rows = list(

@@ -1,16 +1,18 @@
-"""Profile hydration (DESIGN.md flow 2): BatchGetProfile, at most 20 ids a call, into the Profile cache; then the
-groups' denormalised `display_names` and `search_text` for the queues.
+"""Profile hydration (docs/architecture.md, "Hydration"): BatchGetProfile, at most 20 ids a call, into the Profile
+cache; then the groups' denormalised `display_names` and `search_text` for the queues. Opening a group refreshes its
+members first (group_profiles_refresh, a service the view calls: selectors only read).
 
 The cache is not a decision or a setting, so refreshing it writes no audit event (it would be one per group opened).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,8 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from matches import aws
-from matches.models import Domain, MatchGroup, MatchRun, Profile, ThresholdPolicy
+from matches.models import Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
 from matches.services.backoff import call_with_backoff
+
+log = logging.getLogger(__name__)
 
 BATCH = aws.MAX_IDS_PER_CALL  # BatchGetProfile takes 1..20 ids
 HYDRATE_CHUNK = 250  # groups per round: about 30 BatchGetProfile calls
@@ -50,20 +54,37 @@ def profiles_refresh(
     max_age = settings.MATCHDESK["PROFILE_CACHE_SECONDS"] if max_age_seconds is None else max_age_seconds
     fresh_after = timezone.now() - timedelta(seconds=max_age)
     cached = {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
-    due = [
-        pid for pid in wanted if pid not in cached or not cached[pid].fetched_at or cached[pid].fetched_at < fresh_after
-    ]
+    due = [pid for pid in wanted if pid not in cached or _stale(cached[pid], fresh_after)]
     if not due:  # the common case when a group is opened: one query
         return cached
     for start in range(0, len(due), BATCH):
         chunk = due[start : start + BATCH]
         found, errors = call_with_backoff(
-            lambda chunk=chunk: aws.batch_get_profiles(domain, chunk),
+            functools.partial(aws.batch_get_profiles, domain, chunk),
             what=f"BatchGetProfile {domain.name}",
             max_attempts=max_attempts,
         )
         _store(domain, chunk, found, errors)
     return {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
+
+
+def _stale(profile: Profile, fresh_after: datetime) -> bool:
+    return profile.fetched_at is None or profile.fetched_at < fresh_after
+
+
+def group_profiles_refresh(*, group: MatchGroup) -> tuple[dict[str, Profile], str]:
+    """Bring a group's members up to date for the person opening it: those older than PROFILE_CACHE_SECONDS are
+    fetched with one quick try. Returns the profiles by id (the one read it needs to know what is stale) and "" or
+    the error to show beside the copies fetched earlier."""
+    domain = group.run.domain
+    try:
+        # max_attempts=1: someone is waiting; show the cached copies rather than retry for a minute.
+        return profiles_refresh(domain=domain, profile_ids=list(group.profile_ids), max_attempts=1), ""
+    except aws.MatchdeskAwsError as exc:
+        log.warning("profile refresh failed for group %s: %s", group.pk, exc)
+        error = f"Could not refresh the profiles from AWS ({exc}); showing the copies fetched earlier."
+    cached = Profile.objects.filter(domain=domain, profile_id__in=group.profile_ids)
+    return {p.profile_id: p for p in cached}, error
 
 
 def _store(domain: Domain, chunk: list[str], found: dict[str, dict], errors: dict[str, dict]) -> None:
@@ -84,15 +105,15 @@ class HydrateResult:
     remaining: bool = False
 
 
-def _queue_ranges(policy: ThresholdPolicy | None) -> list[tuple[str, Q]]:
-    """Busiest first: review (people decide one by one), then merge, then reject."""
-    merge_min = Decimal(policy.merge_min) if policy else ThresholdPolicy.DEFAULT_MERGE_MIN
-    reject_below = Decimal(policy.reject_below) if policy else ThresholdPolicy.DEFAULT_REJECT_BELOW
-    return [
-        ("review", Q(confidence_score__gte=float(reject_below), confidence_score__lt=float(merge_min))),
-        ("merge", Q(confidence_score__gte=float(merge_min))),
-        ("reject", Q(confidence_score__lt=float(reject_below))),
-    ]
+HYDRATE_ORDER = (Queue.REVIEW, Queue.MERGE, Queue.REJECT)  # busiest first: people decide review one by one
+
+
+def _queue_ranges(policy: ThresholdPolicy | None) -> list[tuple[Queue, Q]]:
+    """Each queue's score filter, in HYDRATE_ORDER (the default thresholds when the domain has no policy yet)."""
+    policy = policy or ThresholdPolicy(
+        merge_min=ThresholdPolicy.DEFAULT_MERGE_MIN, reject_below=ThresholdPolicy.DEFAULT_REJECT_BELOW
+    )
+    return [(queue, policy.score_q(queue)) for queue in HYDRATE_ORDER]
 
 
 def groups_hydrate(*, run: MatchRun, limit: int | None = None) -> HydrateResult:

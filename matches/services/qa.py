@@ -7,15 +7,16 @@ import random
 import secrets
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from matches.models import Domain, QASample, QASampleItem
-from matches.selectors_admin import queue_groups
+from matches.selectors.admin import queue_groups
 from matches.services.audit import audit_log
 
 
 class SampleRefused(ValueError):
-    pass
+    """The sample cannot be drawn; the message says why."""
 
 
 def sample_ids(population: list[int], *, rate: Decimal, seed: int) -> list[int]:
@@ -26,7 +27,9 @@ def sample_ids(population: list[int], *, rate: Decimal, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(sorted(population), size))
 
 
-def qa_sample_draw(*, actor, domain: Domain, queue: str, rate, seed: int | None = None) -> QASample:
+def qa_sample_draw(
+    *, actor: User, domain: Domain, queue: str, rate: Decimal | float | str, seed: int | None = None
+) -> QASample:
     """Draw a sample of the queue's open groups in the latest completed run; the groups go to blind review."""
     if queue not in QASample.Queue.values:
         raise SampleRefused(f"QA samples are drawn from the merge or the reject queue, not '{queue}'.")
@@ -34,13 +37,16 @@ def qa_sample_draw(*, actor, domain: Domain, queue: str, rate, seed: int | None 
         rate = Decimal(str(rate))
     except (InvalidOperation, ValueError):
         raise SampleRefused("The rate must be a number, e.g. 0.02 for 2%.") from None
-    if not (Decimal(0) < rate <= Decimal(1)) or rate.as_tuple().exponent < -4:
+    exponent = rate.as_tuple().exponent
+    if not rate.is_finite() or not isinstance(exponent, int):
+        raise SampleRefused("The rate must be a number, e.g. 0.02 for 2%.")
+    if not (Decimal(0) < rate <= Decimal(1)) or exponent < -4:
         raise SampleRefused("The rate must be above 0 and at most 1 (100%), with at most four decimals.")
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
     run = domain.latest_completed_run()
     if run is None:
         raise SampleRefused("This domain has no completed pull yet: nothing to sample.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         policy = domain.policy()
         population = list(queue_groups(run=run, policy=policy, queue=queue).values_list("pk", flat=True))
         if not population:

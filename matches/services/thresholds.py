@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from matches.models import Domain, ThresholdPolicy
@@ -26,7 +27,8 @@ def threshold_parse(
             raise ThresholdInvalid(f"{label} must be a number between 0 and 1, got '{raw}'.") from None
         if not value.is_finite():
             raise ThresholdInvalid(f"{label} must be a number between 0 and 1, got '{raw}'.")
-        if value.as_tuple().exponent < -3 and value != value.quantize(Decimal("0.001")):
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -3 and value != value.quantize(Decimal("0.001")):
             raise ThresholdInvalid(f"{label} takes at most three decimals (like 0.955), got '{raw}'.")
         if not Decimal(0) <= value <= Decimal(1):
             raise ThresholdInvalid(f"{label} must be between 0 and 1, got '{raw}'.")
@@ -39,10 +41,17 @@ def threshold_parse(
     return merge, reject
 
 
-def threshold_set(*, actor, domain: Domain, merge_min, reject_below, note: str = "") -> ThresholdPolicy:
+def threshold_set(
+    *,
+    actor: User,
+    domain: Domain,
+    merge_min: str | Decimal | float,
+    reject_below: str | Decimal | float,
+    note: str = "",
+) -> ThresholdPolicy:
     """Put a new threshold policy in force for the domain (the queues re-bucket at once)."""
     merge, reject = threshold_parse(merge_min=merge_min, reject_below=reject_below)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # Serialise changes per domain so "before" in the audit event is the policy this one replaces.
         Domain.objects.select_for_update().filter(pk=domain.pk).first()
         previous = domain.policy()

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from matches import roles
 from matches.services.audit import audit_log
 
-User = get_user_model()
-
 
 class LastAdminError(Exception):
-    pass
+    """The change would leave no active admin."""
 
 
 def _active_admin_ids() -> set[int]:
     return set(User.objects.filter(is_active=True, groups__name=roles.ADMIN).values_list("pk", flat=True))
 
 
-def user_set_roles(*, actor, user, role_names: list[str]) -> None:
+def user_set_roles(*, actor: User, user: User, role_names: list[str]) -> None:
     """Give `user` exactly these roles."""
     unknown = set(role_names) - set(roles.ROLES)
     if unknown:
         raise ValueError(f"Unknown role: {', '.join(sorted(unknown))}")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         # Serialise role changes so two admins cannot demote each other into having none.
         Group.objects.select_for_update().filter(name=roles.ADMIN).first()
         before = sorted(user.groups.filter(name__in=roles.ROLES).values_list("name", flat=True))
@@ -42,9 +39,9 @@ def user_set_roles(*, actor, user, role_names: list[str]) -> None:
         )
 
 
-def user_set_active(*, actor, user, active: bool) -> None:
+def user_set_active(*, actor: User, user: User, active: bool) -> None:
     """Deactivate or reactivate a user (users are never deleted: decisions and audit events point at them)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         Group.objects.select_for_update().filter(name=roles.ADMIN).first()
         if not active and _active_admin_ids() <= {user.pk} and user.groups.filter(name=roles.ADMIN).exists():
             raise LastAdminError("This is the last admin: make someone else an admin first.")
@@ -59,9 +56,9 @@ def user_set_active(*, actor, user, active: bool) -> None:
         )
 
 
-def user_create(*, actor, username: str, password: str, role_names: list[str], email: str = "") -> User:
+def user_create(*, actor: User, username: str, password: str, role_names: list[str], email: str = "") -> User:
     """Create a user with roles."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         user = User.objects.create_user(username=username, password=password, email=email)
         user.groups.add(*Group.objects.filter(name__in=role_names))
         audit_log(

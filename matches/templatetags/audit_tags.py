@@ -3,7 +3,7 @@
 from django import template
 
 from matches import audit_display
-from matches.selectors_audit import group_timeline as build_group_timeline
+from matches.selectors.timelines import group_timeline as build_group_timeline
 
 register = template.Library()
 

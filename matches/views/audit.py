@@ -1,23 +1,27 @@
 """Audit history pages: the event log, chain verification, CSV exports, timelines, reports and
-erasure. Auditors and admins read; only admins erase."""
+erasure (docs/architecture.md, "Audit"). Auditors and admins read; only admins erase."""
 
 from __future__ import annotations
 
 import re
 
 from django.contrib import messages
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from matches import audit_display, exports, roles, selectors_audit
-from matches.access import get_domain_or_404, get_group_or_404, require_perm
-from matches.forms_audit import AuditFilterForm, ErasureForm, ReportFilterForm
+from matches import audit_display, exports, roles
+from matches.access import Request, get_domain_or_404, get_group_or_404, require_perm
+from matches.forms import AuditFilterForm, ErasureForm, ReportFilterForm
 from matches.models import PROFILE_ID_RE, AuditEvent, Domain
-from matches.services.audit_history import audit_chain_verify, export_start
-from matches.services.erasure import ErasureRefused, profile_snapshots_erase
+from matches.selectors import audit as audit_reads
+from matches.selectors import reports as report_reads
+from matches.selectors import timelines
+from matches.services import audit_history, erasure
+from matches.views.htmx import render_page
 
 ACTION_HINTS = (
     "decision.",
@@ -41,7 +45,7 @@ ACTION_HINTS = (
 )
 
 
-def _query_without(request, *names: str) -> str:
+def _query_without(request: Request, *names: str) -> str:
     params = request.GET.copy()
     for name in names:
         params.pop(name, None)
@@ -50,13 +54,11 @@ def _query_without(request, *names: str) -> str:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def audit_list(request):
+def index(request: Request) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.filters()
     before = form.cleaned_data.get("before") if form.is_bound and form.is_valid() else None
-    page = (
-        selectors_audit.audit_page(filters, before=before) if not form.errors else selectors_audit.AuditPage([], None)
-    )
+    page = audit_reads.audit_page(filters, before=before) if not form.errors else audit_reads.AuditPage([], None)
     audit_display.decorate(page.events)
     context = {
         "form": form,
@@ -71,18 +73,13 @@ def audit_list(request):
         .order_by("-seq")
         .first(),
     }
-    template = (
-        "matches/audit/list.html#events"
-        if request.htmx and request.htmx.target == "events"
-        else "matches/audit/list.html"
-    )
-    return render(request, template, context)
+    return render_page(request, "matches/audit/list.html", context, partial="events", target="events")
 
 
 @require_POST
 @require_perm(roles.VIEW_AUDIT)
-def audit_verify(request):
-    status = audit_chain_verify(actor=request.user)
+def verify(request: Request) -> HttpResponse:
+    status = audit_history.audit_chain_verify(actor=request.user)
     if status.ok:
         messages.success(request, f"Audit chain intact: {status.checked} events verified.")
     else:
@@ -91,7 +88,7 @@ def audit_verify(request):
             f"Audit chain BROKEN at event #{status.first_bad_seq}: {status.reason} "
             f"({status.checked} verified before it).",
         )
-    return redirect("audit_list")
+    return redirect("audit")
 
 
 def _export_response(rows, name: str) -> StreamingHttpResponse:
@@ -105,23 +102,23 @@ def _export_response(rows, name: str) -> StreamingHttpResponse:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def export_events(request):
+def export_events(request: Request) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
     filters = form.filters()
-    _, upto = export_start(actor=request.user, kind="events", filters=filters)
+    _, upto = audit_history.export_start(actor=request.user, kind="events", filters=filters)
     return _export_response(exports.events_csv(filters, upto_seq=upto), "audit-events")
 
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def export_decisions(request):
+def export_decisions(request: Request) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
     filters = form.filters()
-    _, upto = export_start(actor=request.user, kind="decisions", filters=filters)
+    _, upto = audit_history.export_start(actor=request.user, kind="decisions", filters=filters)
     return _export_response(exports.decisions_csv(filters, upto_id=upto), "decisions")
 
 
@@ -130,7 +127,7 @@ def export_decisions(request):
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def group_history(request, pk: int):
+def group_history(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk)
     return render(
         request,
@@ -147,9 +144,9 @@ def _profile_id_or_404(profile_id: str) -> str:
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def profile_timeline(request, domain: str, profile_id: str):
+def profile_timeline(request: Request, domain: str, profile_id: str) -> HttpResponse:
     domain_obj = get_domain_or_404(request, domain)
-    timeline = selectors_audit.profile_timeline(domain=domain_obj, profile_id=_profile_id_or_404(profile_id))
+    timeline = timelines.profile_timeline(domain=domain_obj, profile_id=_profile_id_or_404(profile_id))
     audit_display.decorate(timeline.events)
     return render(
         request,
@@ -171,19 +168,19 @@ def _flat_attributes(timeline) -> list[tuple[str, str]]:
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def profile_erase(request, domain: str, profile_id: str):
+def profile_erase(request: Request, domain: str, profile_id: str) -> HttpResponse:
     domain_obj = get_domain_or_404(request, domain)
     profile_id = _profile_id_or_404(profile_id)
     form = ErasureForm(request.POST)
-    back = reverse("profile_timeline", args=[domain_obj.name, profile_id])
+    back = reverse("profile-timeline", args=[domain_obj.name, profile_id])
     if not form.is_valid():
         messages.error(request, "Give a reason and confirm the erasure: it cannot be undone.")
         return redirect(back)
     try:
-        result = profile_snapshots_erase(
+        result = erasure.profile_snapshots_erase(
             actor=request.user, domain=domain_obj, profile_id=profile_id, reason=form.cleaned_data["reason"]
         )
-    except ErasureRefused as exc:
+    except erasure.ErasureRefused as exc:
         messages.error(request, str(exc))
         return redirect(back)
     messages.success(
@@ -200,18 +197,18 @@ def profile_erase(request, domain: str, profile_id: str):
 
 @require_GET
 @require_perm(roles.VIEW_AUDIT)
-def reports(request):
+def reports(request: Request) -> HttpResponse:
     form = ReportFilterForm(request.GET or None)
     f = form.filters()
     by_steward = audit_display.weekly_matrix(
-        selectors_audit.decisions_per_week(f, by="actor__username"), by="actor__username"
+        report_reads.decisions_per_week(f, by="actor__username"), by="actor__username"
     )
-    by_bucket = audit_display.weekly_matrix(selectors_audit.decisions_per_week(f, by="bucket"), by="bucket")
-    agreement = selectors_audit.agreement_by_steward(f)
+    by_bucket = audit_display.weekly_matrix(report_reads.decisions_per_week(f, by="bucket"), by="bucket")
+    agreement = report_reads.agreement_by_steward(f)
     for row in agreement:
         row["merge_rate"] = audit_display.pct(row["merge_agreed"], row["merge_queue"])
         row["reject_rate"] = audit_display.pct(row["reject_agreed"], row["reject_queue"])
-    reversals = selectors_audit.reversal_rates(f)
+    reversals = report_reads.reversal_rates(f)
     for row in reversals:
         row["undo_rate"] = audit_display.pct(row["undone"], row["merges"])
         row["reopen_rate"] = audit_display.pct(row["reopened"], row["rejects"])
@@ -224,7 +221,7 @@ def reports(request):
     }
     agree_totals["merge_rate"] = audit_display.pct(agree_totals["merge_agreed"], agree_totals["merge_queue"])
     agree_totals["reject_rate"] = audit_display.pct(agree_totals["reject_agreed"], agree_totals["reject_queue"])
-    qa = selectors_audit.qa_sample_results(f)
+    qa = report_reads.qa_sample_results(f)
     for row in qa or []:
         row["agree_rate"] = audit_display.pct(row["agreed"], row["decided"])
     return render(

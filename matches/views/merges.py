@@ -1,21 +1,25 @@
-"""The Merges page: scheduled (with countdown and undo), running, succeeded and failed merge jobs; retry and pause."""
+"""The Merges page: scheduled (with countdown and undo), running, succeeded and failed merge jobs; retry and pause
+(docs/architecture.md, "Merges").
+
+Pausing has one endpoint per action (a domain, or all domains), each reading `paused` ("1" or "0") and going back to
+a `next` on this site; the Operations page posts to the same endpoints."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from matches import roles, selectors
-from matches.access import require_perm
+from matches import roles
+from matches.access import Request, require_perm
 from matches.models import Domain, MergeJob, OpsSwitch
-from matches.services.decisions import DecisionRefused, decision_undo
-from matches.services.domains import domain_set_merges_paused
-from matches.services.merges import MergePlanError, MergeRefused, merge_job_retry, merge_plan, merges_set_paused_all
+from matches.selectors import merges as merge_reads
+from matches.services import decisions, domains, merges
+from matches.views.htmx import render_fragment, render_page
 
 TEMPLATE = "matches/merges/list.html"
 PAGE_SIZE = 50
@@ -37,8 +41,6 @@ def _countdown(seconds: float) -> str:
 def _decorate(jobs, user) -> None:
     """What each row shows and offers, computed once here instead of in the template."""
     now = timezone.now()
-    is_admin = user.has_perm(roles.ADMINISTER)
-    can_decide = user.has_perm(roles.DECIDE)
     for job in jobs:
         decision = job.decision
         job.group = decision.group
@@ -49,22 +51,16 @@ def _decorate(jobs, user) -> None:
             job.chunks_total = len(job.plan)
         else:
             try:
-                job.chunks_total = len(merge_plan(decision))
-            except MergePlanError:
+                job.chunks_total = len(merges.merge_plan(decision))
+            except merges.MergePlanError:
                 job.chunks_total = 0
         job.merge_count = len(decision.merged_profile_ids)
-        job.can_undo = (
-            job.status == MergeJob.Status.SCHEDULED and can_decide and (decision.actor_id == user.pk or is_admin)
-        )
-        job.can_retry = job.status == MergeJob.Status.FAILED and is_admin
+        job.undoable = decision.can_undo(user)
+        job.retryable = job.can_retry(user)
         job.live = job.status in (MergeJob.Status.SCHEDULED, MergeJob.Status.RUNNING)
 
 
-def _job(pk: int) -> MergeJob:
-    return get_object_or_404(MergeJob.objects.select_related("decision__actor", "decision__group__run__domain"), pk=pk)
-
-
-def _back(request: HttpRequest):
+def _back(request: Request):
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
@@ -73,13 +69,13 @@ def _back(request: HttpRequest):
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def merges_list(request: HttpRequest) -> HttpResponse:
+def index(request: Request) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in MergeJob.Status.values:
         status = ""
     domains = list(Domain.objects.order_by("name"))
     domain = next((d for d in domains if d.name == request.GET.get("domain")), None)
-    page = Paginator(selectors.merge_jobs_list(status=status, domain=domain), PAGE_SIZE).get_page(
+    page = Paginator(merge_reads.merge_jobs_list(status=status, domain=domain), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     _decorate(page.object_list, request.user)
@@ -88,49 +84,51 @@ def merges_list(request: HttpRequest) -> HttpResponse:
         "jobs": page.object_list,
         "status": status,
         "statuses": MergeJob.Status.values,
-        "counts": selectors.merge_job_counts(domain=domain),
+        "counts": merge_reads.merge_job_counts(domain=domain),
         "domain": domain,
         "domains": domains,
         "paused_all": OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES),
         "now": timezone.now(),
     }
-    return render(request, f"{TEMPLATE}#jobs" if request.htmx else TEMPLATE, context)
+    return render_page(request, TEMPLATE, context, partial="jobs")
 
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def merge_job_row(request: HttpRequest, pk: int) -> HttpResponse:
+def row(request: Request, pk: int) -> HttpResponse:
     """One row, polled every 5 s while the job is scheduled or running."""
-    job = _job(pk)
+    job = merge_reads.merge_job_get(pk)
     _decorate([job], request.user)
-    return render(request, f"{TEMPLATE}#job-row", {"job": job})
+    return render_fragment(request, TEMPLATE, "job-row", {"job": job})
 
 
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
-def merge_job_countdown(request: HttpRequest, pk: int) -> HttpResponse:
+def countdown(request: Request, pk: int) -> HttpResponse:
     """The countdown badge alone (for the group page), polled every 5 s while the job waits or runs."""
-    job = _job(pk)
+    job = merge_reads.merge_job_get(pk)
     _decorate([job], request.user)
-    return render(request, f"{TEMPLATE}#countdown", {"job": job, "poll": True})
+    return render_fragment(request, TEMPLATE, "countdown", {"job": job, "poll": True})
 
 
-def _after_action(request: HttpRequest, job: MergeJob, note: str, *, ok: bool) -> HttpResponse:
+def _after_action(request: Request, job: MergeJob, note: str, *, ok: bool) -> HttpResponse:
     if request.htmx:
-        job = _job(job.pk)
+        job = merge_reads.merge_job_get(job.pk)
         _decorate([job], request.user)
-        return render(request, f"{TEMPLATE}#job-row", {"job": job, "note": note, "note_ok": ok})
+        return render_fragment(request, TEMPLATE, "job-row", {"job": job, "note": note, "note_ok": ok})
     (messages.success if ok else messages.error)(request, note)
     return _back(request)
 
 
 @require_POST
 @require_perm(roles.DECIDE)
-def merge_job_undo(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job(pk)
+def undo(request: Request, pk: int) -> HttpResponse:
+    job = merge_reads.merge_job_get(pk)
     try:
-        decision_undo(decision=job.decision, actor=request.user, reason=request.POST.get("reason", "").strip())
-    except DecisionRefused as exc:
+        decisions.decision_undo(
+            decision=job.decision, actor=request.user, reason=request.POST.get("reason", "").strip()
+        )
+    except decisions.DecisionRefused as exc:
         return _after_action(request, job, str(exc), ok=False)
     note = f"Merge undone: group {job.decision.group.match_id} is back in its queue."
     return _after_action(request, job, note, ok=True)
@@ -138,29 +136,37 @@ def merge_job_undo(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def merge_job_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job(pk)
+def retry(request: Request, pk: int) -> HttpResponse:
+    job = merge_reads.merge_job_get(pk)
     try:
-        merge_job_retry(job=job, actor=request.user)
-    except MergeRefused as exc:
+        merges.merge_job_retry(job=job, actor=request.user)
+    except merges.MergeRefused as exc:
         return _after_action(request, job, str(exc), ok=False)
     return _after_action(request, job, "Retry scheduled: the profiles are re-checked before any merge call.", ok=True)
 
 
+def _paused(request: Request) -> bool:
+    return request.POST.get("paused") == "1"
+
+
 @require_POST
 @require_perm(roles.ADMINISTER)
-def merges_pause_domain(request: HttpRequest, name: str) -> HttpResponse:
+def domain_pause(request: Request, name: str) -> HttpResponse:
+    """Pause or resume one domain's merges (`paused` = "1" or "0")."""
     domain = get_object_or_404(Domain, name=name)
-    paused = request.POST.get("paused") == "1"
-    domain_set_merges_paused(actor=request.user, domain=domain, paused=paused)
+    paused = _paused(request)
+    domains.domain_set_merges_paused(actor=request.user, domain=domain, paused=paused)
     messages.success(request, f"Merges {'paused' if paused else 'resumed'} for {domain.name}.")
     return _back(request)
 
 
 @require_POST
 @require_perm(roles.ADMINISTER)
-def merges_pause_all(request: HttpRequest) -> HttpResponse:
-    paused = request.POST.get("paused") == "1"
-    merges_set_paused_all(actor=request.user, paused=paused)
-    messages.success(request, f"Merges {'paused' if paused else 'resumed'} for all domains.")
+def pause_all(request: Request) -> HttpResponse:
+    """Pause or resume every domain's merges (`paused` = "1" or "0"); a resume leaves domain pauses in place."""
+    paused = _paused(request)
+    merges.merges_set_paused_all(actor=request.user, paused=paused)
+    messages.success(
+        request, "Merges paused for every domain." if paused else "Merges resumed (domain pauses still apply)."
+    )
     return _back(request)

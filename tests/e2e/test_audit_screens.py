@@ -22,7 +22,7 @@ START = datetime(2026, 9, 7, 9, tzinfo=UTC)  # a Monday
 @pytest.fixture
 def busy_history(domain, steward, steward2, admin, monkeypatch):
     # Approved merges queue a Celery job on commit; the executor is not part of these pages.
-    monkeypatch.setattr("matches.services.decisions._queue_merge", lambda job: None)
+    monkeypatch.setattr("matches.services.enqueue.merge_job", lambda *, job_id, eta=None: None)
     rng = random.Random(7)
     stewards = [steward, steward2, UserFactory(username="mkhan", roles=[roles.STEWARD])]
     ids = [hex_id(900 + i) for i in range(160)]

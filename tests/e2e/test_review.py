@@ -3,6 +3,7 @@
 import random
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from matches.models import Comment, Decision, MatchGroup, Profile
@@ -16,7 +17,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def no_celery_handoff(monkeypatch):
     """Approvals hand their MergeJob to Celery on commit; the executor has its own tests: record the hand-off."""
     queued = []
-    monkeypatch.setattr("matches.services.decisions._queue_merge", queued.append)
+    monkeypatch.setattr(
+        "matches.services.enqueue.merge_job",
+        lambda *, job_id, eta=None: transaction.on_commit(lambda: queued.append(job_id)),
+    )
     return queued
 
 

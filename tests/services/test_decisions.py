@@ -8,7 +8,13 @@ from matches import roles
 from matches.models import AuditEvent, Decision, MatchGroup, MergeJob, RunScoreBin
 from matches.selectors import queue_counts
 from matches.services.decisions import (
+    AlreadyDecided,
+    AlreadyDecidedByYou,
     DecisionRefused,
+    HeldByOther,
+    InvalidDecision,
+    RoleRefused,
+    TooLateToUndo,
     comment_add,
     decision_undo,
     default_main_profile,
@@ -57,10 +63,12 @@ def test_merge_approval_writes_decision_snapshot_job_and_audit(group, steward):
 
 def test_second_decision_is_refused_with_who_and_when(group, steward, steward2):
     group_reject(group=group, actor=steward, reason="different birth dates")
-    with pytest.raises(DecisionRefused, match="Already decided by steward at"):
+    with pytest.raises(DecisionRefused, match="Already decided by steward at") as other:
         group_merge_approve(group=group, actor=steward2, main_profile_id=group.profile_ids[0])
-    with pytest.raises(DecisionRefused, match="Already decided by you"):
+    assert type(other.value) is AlreadyDecided and other.value.decision.actor == steward
+    with pytest.raises(DecisionRefused, match="Already decided by you") as mine:
         group_reject(group=group, actor=steward)
+    assert isinstance(mine.value, AlreadyDecidedByYou) and isinstance(mine.value, AlreadyDecided)
     assert Decision.objects.filter(group=group).count() == 1
 
 
@@ -111,8 +119,9 @@ def test_claimed_group_cannot_be_decided_by_another_steward(group, steward, stew
     assert group_claim(group=group, actor=steward)
     assert not group_claim(group=group, actor=steward2)
     group.refresh_from_db()
-    with pytest.raises(DecisionRefused, match="steward is working on this group"):
+    with pytest.raises(DecisionRefused, match="steward is working on this group") as held:
         group_reject(group=group, actor=steward2)
+    assert isinstance(held.value, HeldByOther) and held.value.holder == "steward"
 
 
 def test_an_expired_claim_can_be_taken_over(group, steward, steward2):
@@ -122,15 +131,15 @@ def test_an_expired_claim_can_be_taken_over(group, steward, steward2):
 
 
 def test_auditors_never_claim_or_decide(group, auditor):
-    with pytest.raises(DecisionRefused, match="role"):
+    with pytest.raises(RoleRefused, match="role"):
         group_claim(group=group, actor=auditor)
-    with pytest.raises(DecisionRefused, match="role"):
+    with pytest.raises(RoleRefused, match="role"):
         group_reject(group=group, actor=auditor)
 
 
 def test_skip_releases_the_claim_and_is_audited(group, steward, steward2, admin):
     group_claim(group=group, actor=steward)
-    with pytest.raises(DecisionRefused):
+    with pytest.raises(RoleRefused):
         group_release(group=group, actor=steward2)
     group_release(group=group, actor=admin)
     group.refresh_from_db()
@@ -176,7 +185,7 @@ def test_field_source_outside_the_merge_is_refused(group, steward):
 
 def test_undo_inside_the_window_cancels_the_job_and_reopens(group, steward, steward2):
     decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
-    with pytest.raises(DecisionRefused, match="Only the steward who approved"):
+    with pytest.raises(RoleRefused, match="Only the steward who approved"):
         decision_undo(decision=decision, actor=steward2)
     undo = decision_undo(decision=decision, actor=steward)
     assert undo.reverts == decision
@@ -188,7 +197,7 @@ def test_undo_inside_the_window_cancels_the_job_and_reopens(group, steward, stew
 def test_undo_is_refused_once_the_merge_started(group, steward):
     decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
     MergeJob.objects.filter(decision=decision).update(status="running")
-    with pytest.raises(DecisionRefused, match="Too late"):
+    with pytest.raises(TooLateToUndo, match="Too late"):
         decision_undo(decision=decision, actor=steward)
 
 
@@ -204,9 +213,9 @@ def test_default_main_profile_is_the_most_complete_then_lowest_id(group):
 
 
 def test_comments_are_audited_and_must_not_be_empty(group, steward, auditor):
-    with pytest.raises(DecisionRefused):
+    with pytest.raises(InvalidDecision):
         comment_add(group=group, actor=steward, body="   ")
-    with pytest.raises(DecisionRefused):
+    with pytest.raises(RoleRefused):
         comment_add(group=group, actor=auditor, body="hi")
     comment_add(group=group, actor=steward, body="Same loyalty card number")
     assert AuditEvent.objects.filter(action="comment.added").count() == 1
@@ -247,3 +256,47 @@ def test_a_broker_failure_after_commit_does_not_undo_or_fail_the_decision(
     assert len(callbacks) == 1
     # The job waits for the periodic sweep instead.
     assert MergeJob.objects.get(decision=decision).status == "scheduled"
+
+
+def test_decisions_own_their_transaction_and_refuse_an_outer_one(group, steward):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        group_reject(group=group, actor=steward)
+    assert not Decision.objects.filter(group=group).exists()
+
+
+def test_a_claim_commits_without_waiting_for_the_wal_flush(group, steward):
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert group_claim(group=group, actor=steward)
+    off = statements.index("SET LOCAL synchronous_commit TO OFF")
+    assert off < next(i for i, sql in enumerate(statements) if sql.startswith('UPDATE "matches_matchgroup"'))
+    statements.clear()
+    with connection.execute_wrapper(record):
+        group_reject(group=group, actor=steward)
+    assert "SET LOCAL synchronous_commit TO OFF" not in statements  # a decision waits for its flush
+
+
+def test_who_may_undo_is_one_rule_on_the_decision(group, steward, steward2, admin, auditor):
+    decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    decision = Decision.objects.select_related("merge_job").get(pk=decision.pk)
+    assert decision.undo_blocker(steward) is None and decision.can_undo(steward) and decision.can_undo(admin)
+    assert decision.undo_blocker(steward2) == Decision.UndoBlock.ROLE
+    assert decision.undo_blocker(auditor) == Decision.UndoBlock.ROLE
+    MergeJob.objects.filter(decision=decision).update(status=MergeJob.Status.RUNNING)
+    decision = Decision.objects.select_related("merge_job").get(pk=decision.pk)
+    assert decision.undo_blocker(steward) == Decision.UndoBlock.STARTED and not decision.can_undo(admin)
+
+
+def test_a_failed_job_can_be_retried_by_an_admin_only(group, steward, admin):
+    decision = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    job = MergeJob.objects.get(decision=decision)
+    assert not job.can_retry(admin)
+    job.status = MergeJob.Status.FAILED
+    assert job.can_retry(admin) and not job.can_retry(steward)

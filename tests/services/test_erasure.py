@@ -103,7 +103,7 @@ def test_a_reason_is_required(domain, admin, history):
 
 
 def test_admin_erases_from_the_profile_page_and_both_pages_say_so(login, admin, auditor, steward, domain, history):
-    url = reverse("profile_erase", args=["demo", P1])
+    url = reverse("profile-erase", args=["demo", P1])
     assert login(steward).post(url, {"reason": "x", "confirm": "on"}).status_code == 403
     assert login(auditor).post(url, {"reason": "x", "confirm": "on"}).status_code == 403
     client = login(admin)
@@ -115,5 +115,5 @@ def test_admin_erases_from_the_profile_page_and_both_pages_say_so(login, admin, 
     assert "Erased profile" in page
     assert "Personal data erased" in page and "by <strong>admin</strong>" in page and "DSR-9" in page
     assert "Zelda" not in page
-    log = login(auditor).get(reverse("audit_list"), {"action": "profile."}).content.decode()
+    log = login(auditor).get(reverse("audit"), {"action": "profile."}).content.decode()
     assert "profile.erased" in log and "from 2 snapshot(s)" in log and "DSR-9" in log

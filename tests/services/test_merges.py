@@ -10,6 +10,8 @@ from matches.services.decisions import decision_undo
 from matches.services.domains import domain_set_merges_paused
 from matches.services.merges import (
     MergeRefused,
+    MergeRoleRefused,
+    NotRetryable,
     chunk_field_sources,
     merge_job_retry,
     merge_jobs_run_due,
@@ -153,18 +155,18 @@ def test_pausing_between_chunks_stops_and_resume_continues_with_the_rest(merge_c
     # Simulate a pause arriving after chunk 1: the emulator answers chunk 1, then we pause before chunk 2.
     from matches.services import merges
 
-    original = merges._Execution._chunk_done
+    original = merges.JobExecution._chunk_done
 
     def pause_after_first(self, chunk, **kw):
         original(self, chunk, **kw)
         if chunk.index == 0:
             domain_set_merges_paused(actor=admin, domain=merge_domain, paused=True)
 
-    merges._Execution._chunk_done = pause_after_first
+    merges.JobExecution._chunk_done = pause_after_first
     try:
         summary = merge_jobs_run_due()
     finally:
-        merges._Execution._chunk_done = original
+        merges.JobExecution._chunk_done = original
     assert summary.deferred == [job.pk]
     job.refresh_from_db()
     assert job.status == JobStatus.SCHEDULED and job.chunks_done == 1
@@ -296,15 +298,16 @@ def test_bad_request_fails_and_an_admin_retry_rechecks_first(merge_ctl, merge_do
     job.refresh_from_db()
     group.refresh_from_db()
     assert "Nope" in job.last_error and group.status == Status.FAILED
-    with pytest.raises(MergeRefused):
+    with pytest.raises(MergeRoleRefused) as refused:
         merge_job_retry(job=job, actor=steward)
+    assert isinstance(refused.value, MergeRefused)
     merge_job_retry(job=job, actor=admin)
     group.refresh_from_db()
     assert group.status == Status.APPROVED
     assert AuditEvent.objects.filter(action="merge.retried", actor=admin).count() == 1
     assert merge_jobs_run_due().succeeded == [job.pk]
     assert [c["status"] for c in merge_calls(merge_ctl, merge_domain)] == [400, 200]
-    with pytest.raises(MergeRefused, match="Only a failed merge"):
+    with pytest.raises(NotRetryable, match="Only a failed merge"):
         merge_job_retry(job=job, actor=admin)
 
 

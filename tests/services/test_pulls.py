@@ -174,7 +174,7 @@ def test_access_denied_and_not_found_fail_the_run_with_the_aws_message(emu, emul
 
 
 def test_a_failure_mid_pull_keeps_the_run_failed_and_a_new_pull_starts_over(emu, emulated_domain, monkeypatch):
-    monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(pulls.store, "PAGES_PER_TRANSACTION", 1)
     items = [match(i) for i in range(500)]
     domain = emulated_domain(items=items)
 
@@ -206,7 +206,7 @@ def test_retries_give_up_after_the_configured_attempts(emu, emulated_domain, set
 
 
 def test_an_expired_token_on_resume_restarts_the_run_cleanly(emu, emulated_domain, monkeypatch):
-    monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(pulls.store, "PAGES_PER_TRANSACTION", 1)
     items = [match(i) for i in range(450)]
     domain = emulated_domain(items=items)
     with pytest.raises(Interrupt):
@@ -228,7 +228,7 @@ def test_an_expired_token_on_resume_restarts_the_run_cleanly(emu, emulated_domai
 
 
 def test_a_garbled_checkpoint_token_restarts_instead_of_failing(emulated_domain, monkeypatch):
-    monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(pulls.store, "PAGES_PER_TRANSACTION", 1)
     items = [match(i) for i in range(300)]
     domain = emulated_domain(items=items)
     with pytest.raises(Interrupt):
@@ -241,7 +241,7 @@ def test_a_garbled_checkpoint_token_restarts_instead_of_failing(emulated_domain,
 
 
 def test_a_generation_change_mid_pull_restarts_on_the_new_results(emu, emulated_domain, monkeypatch):
-    monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(pulls.store, "PAGES_PER_TRANSACTION", 1)
     old = [match(i) for i in range(400)]
     new = [match(i, score=0.5, base=9000 + i * 10) for i in range(320)]
     domain = emulated_domain(items=old, when=generation(1))
@@ -262,7 +262,7 @@ def test_a_generation_change_mid_pull_restarts_on_the_new_results(emu, emulated_
 
 
 def test_restarts_are_capped_then_the_run_fails(emu, emulated_domain, monkeypatch):
-    monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(pulls.store, "PAGES_PER_TRANSACTION", 1)
     domain = emulated_domain(items=[match(i) for i in range(300)])
     day = iter(range(2, 28))
 
@@ -437,8 +437,8 @@ def test_a_stale_in_memory_checkpoint_cannot_write(emulated_domain):
 
 
 def test_progress_reports_pages_groups_and_potential_matches(emulated_domain, monkeypatch):
-    monkeypatch.setattr(pulls, "PAGES_PER_TRANSACTION", 2)
-    monkeypatch.setattr(pulls, "SECONDS_PER_TRANSACTION", 600)
+    monkeypatch.setattr(pulls.store, "PAGES_PER_TRANSACTION", 2)
+    monkeypatch.setattr(pulls.store, "SECONDS_PER_TRANSACTION", 600)
     domain = emulated_domain(items=[match(i) for i in range(450)])
     seen = []
 
@@ -454,3 +454,14 @@ def test_heartbeat_and_started_by_are_recorded(emulated_domain, admin):
     run = MatchRun.objects.get(pk=result.run_id)
     assert run.started_by == admin and run.heartbeat_at > before
     assert AuditEvent.objects.get(action="pull.started", object_id=str(run.pk)).actor == admin
+
+
+def test_any_pull_that_starts_serves_a_pending_pull_now(emulated_domain):
+    from matches.models import Domain
+
+    domain = emulated_domain(items=[match(1)])
+    Domain.objects.filter(pk=domain.pk).update(pull_requested_at=timezone.now())
+
+    pull_domain(domain=domain)  # the command's pull, say: the hand-off sweep has nothing left to queue
+
+    assert Domain.objects.get(pk=domain.pk).pull_requested_at is None

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from matches.models import AuditEvent, BulkJob, Decision, MatchGroup, QASampleItem
-from matches.selectors_admin import evidence_pairs, is_in_qa_sample, qa_result, queue_groups
+from matches.selectors.admin import evidence_pairs, is_in_qa_sample, qa_result, queue_groups
 from matches.services import bulk
 from matches.services.decisions import decision_undo, group_claim, group_merge_approve, group_reject
 from matches.services.qa import SampleRefused, qa_sample_draw, sample_ids

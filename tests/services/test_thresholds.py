@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from matches.models import AuditEvent, MatchGroup, ThresholdPolicy
-from matches.selectors_admin import score_chart, threshold_preview
+from matches.selectors.admin import score_chart, threshold_preview
 from matches.services.decisions import group_reject
 from matches.services.thresholds import ThresholdInvalid, threshold_parse, threshold_set
 from tests.admin_helpers import run_with_scores

@@ -43,6 +43,17 @@ def default_queue():
     drain(queue)
 
 
+@pytest.fixture
+def poll(django_capture_on_commit_callbacks):
+    """The job poll task, as beat runs it: outside a transaction, so what it queues leaves at once."""
+
+    def _poll(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return tasks.poll_identity_resolution_jobs(**kwargs)
+
+    return _poll
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_pull_task_runs_in_a_real_worker_and_hydration_follows(emu, emulated_domain, celery_worker):
@@ -65,33 +76,33 @@ def test_the_pull_task_runs_in_a_real_worker_and_hydration_follows(emu, emulated
     assert group.display_names == " · ".join(f"P{n} Lee" for n in sorted([14, 15], key=pid))
 
 
-def test_poll_queues_a_pull_only_for_a_job_newer_than_the_last_run(emu, emulated_domain, default_queue):
+def test_poll_queues_a_pull_only_for_a_job_newer_than_the_last_run(emu, emulated_domain, default_queue, poll):
     domain = emulated_domain(items=[match(1)])
     cache.delete(f"pull-queued:{domain.pk}")
     job_id = _newest_job(emu, domain.name)
 
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == [domain.pk]
+    assert poll(domain_id=domain.pk) == [domain.pk]
     assert drain(default_queue) == [("matches.tasks.pull_matches_task", [domain.pk], {"job_id": job_id})]
     # Queued already: a second poll within the window does not queue it twice.
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []
+    assert poll(domain_id=domain.pk) == []
 
     cache.delete(f"pull-queued:{domain.pk}")
     pull_domain(domain=domain, job_id=job_id)
     drain(default_queue)
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []
+    assert poll(domain_id=domain.pk) == []
 
     emu.run_job(domain.name, status="FAILED")
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []
+    assert poll(domain_id=domain.pk) == []
 
     # Job times are whole seconds: a job that ends after the last pull started.
     later = (timezone.now() + timedelta(minutes=1)).isoformat()
     emu.set_matches(domain.name, [match(2)], generation=later, job_status="PARTIAL_SUCCESS")
     newer = _newest_job(emu, domain.name)
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == [domain.pk]
+    assert poll(domain_id=domain.pk) == [domain.pk]
     assert drain(default_queue) == [("matches.tasks.pull_matches_task", [domain.pk], {"job_id": newer})]
 
 
-def test_poll_skips_disabled_domains_and_survives_aws_errors(emu, emulated_domain, default_queue):
+def test_poll_skips_disabled_domains_and_survives_aws_errors(emu, emulated_domain, default_queue, poll):
     off = emulated_domain(items=[match(1)])
     off.enabled = False
     off.save()
@@ -99,28 +110,28 @@ def test_poll_skips_disabled_domains_and_survives_aws_errors(emu, emulated_domai
     broken.name = "not-in-the-emulator"
     broken.save()
 
-    assert tasks.poll_identity_resolution_jobs() == []
+    assert poll() == []
     assert drain(default_queue) == []
 
 
-def test_a_pull_started_after_the_job_ended_counts_as_having_it(emu, emulated_domain, default_queue):
+def test_a_pull_started_after_the_job_ended_counts_as_having_it(emu, emulated_domain, default_queue, poll):
     domain = emulated_domain(items=[match(1)])
     pull_domain(domain=domain)  # pulled by hand: the run has no job id
     drain(default_queue)
     cache.delete(f"pull-queued:{domain.pk}")
 
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []
+    assert poll(domain_id=domain.pk) == []
 
 
-def test_poll_queues_a_resume_for_a_running_run_whose_worker_stopped_beating(emulated_domain, default_queue):
+def test_poll_queues_a_resume_for_a_running_run_whose_worker_stopped_beating(emulated_domain, default_queue, poll):
     domain = emulated_domain(items=[match(1)])
     run = MatchRun.objects.create(domain=domain, status="running", heartbeat_at=timezone.now())
     cache.delete(f"pull-queued:{domain.pk}")
 
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == []  # alive: leave it alone
+    assert poll(domain_id=domain.pk) == []  # alive: leave it alone
 
     MatchRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=11))
-    assert tasks.poll_identity_resolution_jobs(domain_id=domain.pk) == [domain.pk]
+    assert poll(domain_id=domain.pk) == [domain.pk]
     assert drain(default_queue)[0][:2] == ("matches.tasks.pull_matches_task", [domain.pk])
 
 

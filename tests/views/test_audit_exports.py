@@ -8,9 +8,9 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from matches import selectors_audit
 from matches.exports import csv_cell
 from matches.models import AuditEvent, Decision
+from matches.selectors import audit as selectors_audit
 from matches.services.audit import audit_log_atomic
 from matches.services.decisions import decision_undo, group_merge_approve, group_reject
 from tests.audit_scenarios import IDS, cache_profiles, run_with_groups
@@ -52,7 +52,7 @@ def test_events_export_streams_the_filtered_events_and_is_audited_first(login, a
     audit_log_atomic(action="test.b", object_type="thing", object_id="=cmd|' /C calc'!A0", domain="demo")
     audit_log_atomic(action="test.a", object_type="thing", object_id=99, domain="elsewhere")
     client = login(auditor)
-    response = client.get(reverse("audit_export_events"), {"action": "test.", "domain": "demo"})
+    response = client.get(reverse("audit-export-events"), {"action": "test.", "domain": "demo"})
     # Written when the export starts, before a byte of the file is produced.
     started = AuditEvent.objects.get(action="export.events")
     assert started.actor_name == "auditor"
@@ -70,7 +70,7 @@ def test_events_export_comes_in_bounded_batches(login, auditor, monkeypatch, db,
     for i in range(7):
         audit_log_atomic(action="test.a", object_type="thing", object_id=i)
     monkeypatch.setattr(selectors_audit, "EXPORT_BATCH", 3)
-    response = login(auditor).get(reverse("audit_export_events"), {"action": "test."})
+    response = login(auditor).get(reverse("audit-export-events"), {"action": "test."})
     chunks = iter(response.streaming_content)
     header = next(chunks)
     assert header.startswith(b"seq,created_at,actor,action")
@@ -82,7 +82,7 @@ def test_events_export_comes_in_bounded_batches(login, auditor, monkeypatch, db,
 
 def test_events_export_covers_up_to_its_own_audit_event(login, auditor, db):
     audit_log_atomic(action="test.a", object_type="thing", object_id=1)
-    response = login(auditor).get(reverse("audit_export_events"))
+    response = login(auditor).get(reverse("audit-export-events"))
     audit_log_atomic(action="test.late", object_type="thing", object_id=2)  # after the export started
     actions = [r["action"] for r in _read(response)]
     assert actions[-1] == "export.events"
@@ -113,7 +113,7 @@ def decided(domain, steward, steward2, admin):
 
 
 def test_decisions_export_has_every_column_with_thresholds_at_decision_time(login, auditor, decided):
-    rows = _read(login(auditor).get(reverse("audit_export_decisions"), {"domain": "demo"}))
+    rows = _read(login(auditor).get(reverse("audit-export-decisions"), {"domain": "demo"}))
     assert list(rows[0]) == list(selectors_audit.DECISION_EXPORT_COLUMNS)
     merge, undo, reject = rows
     group = decided["groups"][0]
@@ -151,7 +151,7 @@ def test_decisions_export_has_every_column_with_thresholds_at_decision_time(logi
     ],
 )
 def test_decisions_export_filters(login, auditor, decided, params, expected):
-    rows = _read(login(auditor).get(reverse("audit_export_decisions"), params))
+    rows = _read(login(auditor).get(reverse("audit-export-decisions"), params))
     by_key = {
         (str(d.group_id), d.action, d.created_at.isoformat()): name for name, d in decided.items() if name != "groups"
     }
@@ -159,6 +159,6 @@ def test_decisions_export_filters(login, auditor, decided, params, expected):
 
 
 def test_invalid_export_filters_are_refused_without_an_export_event(login, auditor, db):
-    response = login(auditor).get(reverse("audit_export_events"), {"date_from": "2026-03-10", "date_to": "2026-03-01"})
+    response = login(auditor).get(reverse("audit-export-events"), {"date_from": "2026-03-10", "date_to": "2026-03-01"})
     assert response.status_code == 400
     assert not AuditEvent.objects.filter(action__startswith="export.").exists()

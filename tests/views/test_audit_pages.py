@@ -13,10 +13,10 @@ from tests.factories import DomainFactory, at_time, hex_id
 P1, P2, P3 = hex_id(1), hex_id(2), hex_id(3)
 
 AUDIT_URLS = [
-    reverse("audit_list"),
-    reverse("audit_reports"),
-    reverse("audit_export_events"),
-    reverse("audit_export_decisions"),
+    reverse("audit"),
+    reverse("audit-reports"),
+    reverse("audit-export-events"),
+    reverse("audit-export-decisions"),
     f"/profiles/demo/{P1}/",
 ]
 
@@ -97,13 +97,13 @@ FILTER_CASES = [
 def test_each_filter_narrows_the_log(login, auditor, events):
     client = login(auditor)
     for params, expected in FILTER_CASES:
-        response = client.get(reverse("audit_list"), params)
+        response = client.get(reverse("audit"), params)
         assert response.status_code == 200
         assert _seqs(response) == [events[name].seq for name in expected], params
 
 
 def test_an_invalid_filter_shows_the_error_and_no_events(login, auditor, events):
-    response = login(auditor).get(reverse("audit_list"), {"profile_id": "not-an-id"})
+    response = login(auditor).get(reverse("audit"), {"profile_id": "not-an-id"})
     assert _seqs(response) == []
     assert "32 lowercase hex" in response.content.decode()
 
@@ -111,7 +111,7 @@ def test_an_invalid_filter_shows_the_error_and_no_events(login, auditor, events)
 def test_profile_filter_uses_the_gin_index_on_details(events):
     from django.db import connection
 
-    from matches.selectors_audit import AuditFilters, audit_events
+    from matches.selectors.audit import AuditFilters, audit_events
 
     qs = audit_events(AuditFilters(profile_id=P1))
     with connection.cursor() as cursor:
@@ -126,15 +126,15 @@ def test_pages_are_keyset_on_seq_with_an_older_link(login, auditor, db):
     for i in range(120):
         _event(None, "test.event", object_id=i, i=i)
     client = login(auditor)
-    first = client.get(reverse("audit_list"))
+    first = client.get(reverse("audit"))
     # seq 121 is the auditor's own login.
     assert _seqs(first) == list(range(120, 71, -1))
     older = first.context["page"].older_than
     assert older == 72
     assert f"before={older}" in first.content.decode()
-    second = client.get(reverse("audit_list"), {"before": older})
+    second = client.get(reverse("audit"), {"before": older})
     assert _seqs(second) == list(range(71, 21, -1))
-    third = client.get(reverse("audit_list"), {"before": second.context["page"].older_than})
+    third = client.get(reverse("audit"), {"before": second.context["page"].older_than})
     assert _seqs(third) == list(range(21, 0, -1))
     assert third.context["page"].older_than is None
     assert "end of the log" in third.content.decode()
@@ -143,11 +143,11 @@ def test_pages_are_keyset_on_seq_with_an_older_link(login, auditor, db):
 def test_the_page_does_not_grow_queries_with_rows(login, auditor, events, django_assert_max_num_queries):
     client = login(auditor)
     with django_assert_max_num_queries(12):
-        client.get(reverse("audit_list"))
+        client.get(reverse("audit"))
 
 
 def test_entries_link_to_their_group_and_profiles(login, auditor, events):
-    body = login(auditor).get(reverse("audit_list")).content.decode()
+    body = login(auditor).get(reverse("audit")).content.decode()
     assert 'href="/groups/1/"' in body
     assert f'href="/profiles/demo/{P1}/"' in body
     assert f'href="/profiles/other/{P3}/"' in body
@@ -155,13 +155,13 @@ def test_entries_link_to_their_group_and_profiles(login, auditor, events):
 
 def test_customer_text_in_details_is_escaped(login, auditor, domain):
     _event(None, "comment.added", reason="<script>alert(1)</script>")
-    body = login(auditor).get(reverse("audit_list")).content.decode()
+    body = login(auditor).get(reverse("audit")).content.decode()
     assert "<script>alert(1)" not in body
     assert "&lt;script&gt;" in body
 
 
 def test_verify_runs_the_chain_check_and_is_audited(login, auditor, events):
-    response = login(auditor).post(reverse("audit_verify"), follow=True)
+    response = login(auditor).post(reverse("audit-verify"), follow=True)
     assert "Audit chain intact: 5 events verified." in response.content.decode()
     event = AuditEvent.objects.order_by("-seq").first()
     assert (event.action, event.actor_name, event.details) == ("audit.verified", "auditor", {"ok": True, "checked": 5})
@@ -173,19 +173,19 @@ def test_verify_names_the_first_bad_event(login, admin, events):
 
     with pgtrigger.ignore("matches.AuditEvent:append_only"):
         AuditEvent.objects.filter(seq=2).update(action="decision.merge")
-    response = login(admin).post(reverse("audit_verify"), follow=True)
+    response = login(admin).post(reverse("audit-verify"), follow=True)
     assert "BROKEN at event #2" in response.content.decode()
     assert AuditEvent.objects.order_by("-seq").first().details["first_bad_seq"] == 2
 
 
 def test_steward_cannot_verify(login, steward, events):
-    assert login(steward).post(reverse("audit_verify")).status_code == 403
+    assert login(steward).post(reverse("audit-verify")).status_code == 403
     assert not AuditEvent.objects.filter(action="audit.verified").exists()
 
 
 def test_htmx_filter_request_gets_only_the_events_partial(login, auditor, events):
     response = login(auditor).get(
-        reverse("audit_list"), {"action": "decision."}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="events"
+        reverse("audit"), {"action": "decision."}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="events"
     )
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="events">')

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
-from matches.selectors_audit import ReportFilters, agreement_by_steward, decisions_per_week, reversal_rates
+from matches.selectors.reports import ReportFilters, agreement_by_steward, decisions_per_week, reversal_rates
 from matches.services.decisions import decision_undo, group_merge_approve, group_reject, group_reopen
 from tests.audit_scenarios import IDS, cache_profiles, run_with_groups
 from tests.factories import at_time, hex_id
@@ -98,13 +98,13 @@ def test_report_filters_by_date_and_domain(history):
 def test_reports_page_shows_the_rates_and_a_chart(login, auditor, history, django_assert_max_num_queries):
     client = login(auditor)
     with django_assert_max_num_queries(12):
-        body = client.get(reverse("audit_reports")).content.decode()
+        body = client.get(reverse("audit-reports")).content.decode()
     assert '<th class="num" id="merge-agreement">1 (50%)</th>' in body
     assert '<th class="num" id="reject-agreement">1 (100%)</th>' in body
     assert '<th class="num" id="undo-rate">1 (50%)</th>' in body
     assert '<th class="num" id="reopen-rate">1 (33%)</th>' in body
     assert "<svg" in body and body.count("<rect") == 5  # week 1: merge+reject, week 2: merge+review+reject
-    from matches.selectors_audit import qa_sample_model
+    from matches.selectors.reports import qa_sample_model
 
     expected = (
         "QA samples are not part of this build yet." if qa_sample_model() is None else "No QA sample in this period."
@@ -125,7 +125,7 @@ def test_weekly_matrix_keeps_the_latest_weeks():
 
 
 def test_qa_sample_results_against_the_sampled_queue(login, auditor, domain, steward, admin):
-    from matches.selectors_audit import qa_sample_model, qa_sample_results
+    from matches.selectors.reports import qa_sample_model, qa_sample_results
 
     sample_model = qa_sample_model()
     if sample_model is None:
@@ -151,5 +151,5 @@ def test_qa_sample_results_against_the_sampled_queue(login, auditor, domain, ste
         "agreed": 1,
         "pending": 1,
     }
-    body = login(auditor).get(reverse("audit_reports")).content.decode()
+    body = login(auditor).get(reverse("audit-reports")).content.decode()
     assert f'id="qa-{sample.pk}"' in body and '<strong>1</strong> <span class="muted">(50%)</span>' in body

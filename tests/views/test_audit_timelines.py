@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from matches.models import AuditEvent, MatchGroup, Profile
-from matches.selectors_audit import group_timeline, profile_timeline
+from matches.selectors.timelines import group_timeline, profile_timeline
 from matches.services.decisions import comment_add, group_reject
 from tests.audit_scenarios import IDS, cache_profiles, carry_over, run_with_groups
 
@@ -53,7 +53,7 @@ def test_earlier_group_timeline_points_to_the_later_run_but_leaves_it_out(two_ru
 
 
 def test_group_history_page_renders_the_timeline(login, steward, outsider, two_runs, django_assert_max_num_queries):
-    url = reverse("group_history", args=[two_runs["carried"].pk])
+    url = reverse("group-history", args=[two_runs["carried"].pk])
     client = login(steward)
     with django_assert_max_num_queries(15):
         body = client.get(url).content.decode()
@@ -79,11 +79,11 @@ def test_profile_page_shows_groups_decisions_and_merged_into(
     Profile.objects.filter(domain=domain, profile_id=Q).update(merged_into=P)
     client = login(auditor)
     with django_assert_max_num_queries(15):
-        body = client.get(reverse("profile_timeline", args=["demo", Q])).content.decode()
+        body = client.get(reverse("profile-timeline", args=["demo", Q])).content.decode()
     assert f'Merged into <a class="mono" href="/profiles/demo/{P}/">{P}</a>' in body
     assert "different birthdays" in body
     assert two_runs["carried"].match_id in body
-    assert login(auditor).get(reverse("profile_timeline", args=["demo", "NOTANID"])).status_code == 404
+    assert login(auditor).get(reverse("profile-timeline", args=["demo", "NOTANID"])).status_code == 404
 
 
 def test_the_group_page_can_include_the_timeline_with_one_tag(rf, steward, two_runs):

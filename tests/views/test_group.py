@@ -2,7 +2,7 @@ import re
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +20,10 @@ _serial = iter(range(10_000, 10**9, 100))
 def no_celery_handoff(monkeypatch):
     """Approvals hand their MergeJob to Celery on commit; the executor has its own tests: record the hand-off."""
     queued = []
-    monkeypatch.setattr("matches.services.decisions._queue_merge", queued.append)
+    monkeypatch.setattr(
+        "matches.services.enqueue.merge_job",
+        lambda *, job_id, eta=None: transaction.on_commit(lambda: queued.append(job_id)),
+    )
     return queued
 
 
@@ -230,7 +233,7 @@ def test_the_default_main_profile_is_the_most_complete(login, steward, trio):
 def test_blind_review_hides_score_and_queue(login, steward, trio, domain):
     client = login(steward)
     assert "0.850" in client.get(group_url(trio)).content.decode()
-    client.post(reverse("blind-review"), {"next": "/"})
+    client.post(reverse("blind-review-toggle"), {"next": "/"})
     page = client.get(group_url(trio)).content.decode()
     assert "0.850" not in page and "review queue</span>" not in page
 

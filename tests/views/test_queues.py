@@ -6,7 +6,6 @@ from django.urls import reverse
 
 from matches.models import MatchGroup, ThresholdPolicy
 from matches.selectors import queue_counts
-from matches.selectors_review import bucket_q
 from matches.services.groups import bins_add
 from tests.factories import MatchGroupFactory, MatchRunFactory, UserFactory, hex_id
 
@@ -97,7 +96,7 @@ def test_groups_sit_in_the_queue_of_their_score_and_counts_agree(login, steward,
     policy = run.domain.policy()
     counts = queue_counts(run=run, policy=policy)
     for queue, n in (("merge", counts.merge), ("review", counts.review), ("reject", counts.reject)):
-        direct = MatchGroup.objects.filter(bucket_q(policy, queue), run=run, status=Status.OPEN).count()
+        direct = MatchGroup.objects.filter(policy.score_q(queue), run=run, status=Status.OPEN).count()
         assert n == direct == 2
     page = client.get(queue_url("review")).content.decode()
     assert '<span class="count" id="count-merge">2</span>' in page
@@ -220,10 +219,10 @@ def test_customer_names_in_the_queue_are_escaped(login, steward, run):
 def test_blind_review_hides_scores(login, steward, mixed, domain):
     client = login(steward)
     assert "0.900" in client.get(queue_url("review")).content.decode()
-    response = client.post(reverse("blind-review"), {"next": queue_url("review")})
+    response = client.post(reverse("blind-review-toggle"), {"next": queue_url("review")})
     assert response.status_code == 302 and response.url == queue_url("review")
     assert "0.900" not in client.get(queue_url("review")).content.decode()
-    client.post(reverse("blind-review"), {"next": queue_url("review")})
+    client.post(reverse("blind-review-toggle"), {"next": queue_url("review")})
     domain.blind_review_enforced = True
     domain.save()
     page = client.get(queue_url("review")).content.decode()
@@ -231,7 +230,7 @@ def test_blind_review_hides_scores(login, steward, mixed, domain):
 
 
 def test_blind_toggle_refuses_an_outside_return_address(login, steward, domain):
-    assert login(steward).post(reverse("blind-review"), {"next": "https://evil.example/"}).status_code == 403
+    assert login(steward).post(reverse("blind-review-toggle"), {"next": "https://evil.example/"}).status_code == 403
 
 
 # Claims and carried-over groups -----------------------------------------------------------------------------------

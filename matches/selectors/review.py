@@ -1,26 +1,30 @@
-"""Reads behind the steward's pages: queues (bucketed by the policy in force at query time, keyset-paginated)
-and the group page (members side by side, decisions, comments)."""
+"""Reads behind the steward's pages: queues (sorted by the policy in force at query time, keyset-paginated)
+and the group page (members side by side, decisions, comments). docs/architecture.md, "Review".
+
+Reads only: the members' profiles of an opened group come from services/profiles.group_profiles_refresh, which may
+call AWS and write the Profile cache."""
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from matches.aws import MatchdeskAwsError
-from matches.models import Comment, Decision, Domain, MatchGroup, MatchRun, MergeJob, Profile, ThresholdPolicy
-from matches.selectors import QueueCounts, queue_counts
-from matches.services.profiles import profiles_refresh
+from matches.models import Comment, Decision, Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
+from matches.selectors.counts import QueueCounts, queue_counts
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import QueryDict
 
-MERGE, REVIEW, REJECT, CARRIED = "merge", "review", "reject", "carried"
-QUEUES = (MERGE, REVIEW, REJECT)
+MERGE, REVIEW, REJECT = Queue.MERGE, Queue.REVIEW, Queue.REJECT
+CARRIED = "carried"  # a tab of the queue page, not a queue: groups carried over from the previous run
+QUEUES = tuple(Queue)
 TABS = (*QUEUES, CARRIED)
 PAGE_SIZE = 50
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -59,7 +63,7 @@ def _context_of(domain: Domain) -> QueueContext:
         policy = ThresholdPolicy(
             pk=domain._policy_id, domain=domain, merge_min=domain._merge_min, reject_below=domain._reject_below
         )
-    counts = queue_counts(run=run, policy=policy) if policy else QueueCounts(0, 0, 0)
+    counts = queue_counts(run=run, policy=policy)
     return QueueContext(domain=domain, run=run, policy=policy, counts=counts)
 
 
@@ -73,15 +77,6 @@ def queue_context_by_name(name: str) -> QueueContext:
 def queue_context(domain: Domain) -> QueueContext:
     """As queue_context_by_name, for a domain already at hand."""
     return _context_of(_with_run_and_policy(Domain.objects.filter(pk=domain.pk)).get())
-
-
-def bucket_q(policy: ThresholdPolicy, queue: str) -> Q:
-    """The score condition of a queue under `policy` (so a threshold change re-buckets at once)."""
-    if queue == MERGE:
-        return Q(confidence_score__gte=policy.merge_min)
-    if queue == REJECT:
-        return Q(confidence_score__lt=policy.reject_below)
-    return Q(confidence_score__gte=policy.reject_below, confidence_score__lt=policy.merge_min)
 
 
 def default_order(queue: str) -> str:
@@ -121,10 +116,10 @@ class QueueFilters:
         return out
 
 
-def parse_filters(params, queue: str) -> QueueFilters:
-    filters = QueueFilters(
-        order=params.get("order") if params.get("order") in ("asc", "desc") else default_order(queue)
-    )
+def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
+    """The queue page's GET parameters; a bad value becomes an error the page shows, not a 400."""
+    order = params.get("order") or ""
+    filters = QueueFilters(order=order if order in ("asc", "desc") else default_order(queue))
     for name, attr in (("min", "min_score"), ("max", "max_score")):
         raw = (params.get(name) or "").strip()
         if not raw:
@@ -140,7 +135,7 @@ def parse_filters(params, queue: str) -> QueueFilters:
         setattr(filters, attr, value)
     filters.q = (params.get("q") or "").strip()[:200]
     if params.get("after"):
-        filters.cursor = decode_cursor(params["after"])
+        filters.cursor = decode_cursor(str(params["after"]))
     return filters
 
 
@@ -173,7 +168,7 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     if queue == CARRIED:
         qs = qs.filter(status=Status.CARRIED_OVER).select_related("linked_decision__actor")
     else:
-        qs = qs.filter(bucket_q(policy, queue), status=Status.OPEN)
+        qs = qs.filter(policy.score_q(queue), status=Status.OPEN)
     if filters.min_score is not None:
         qs = qs.filter(confidence_score__gte=filters.min_score)
     if filters.max_score is not None:
@@ -200,19 +195,20 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     return QueuePage(rows, next_cursor, filters)
 
 
-def claimable_q(actor, now=None) -> Q:
+def claimable_q(actor: User, now: datetime | None = None) -> Q:
+    """Groups `actor` may claim: nobody's, a lapsed lease, or theirs (MatchGroup.held_by_other, as a filter)."""
     now = now or timezone.now()
     return Q(claimed_by__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=actor)
 
 
 def queue_next_candidates(
-    *, run: MatchRun, policy: ThresholdPolicy, queue: str, actor, exclude: list[int], limit: int = 5
+    *, run: MatchRun, policy: ThresholdPolicy, queue: str, actor: User, exclude: list[int], limit: int = 5
 ) -> list[MatchGroup]:
     """The first open groups of a queue in its order that nobody else holds (the caller claims one)."""
     if queue not in QUEUES:
         queue = REVIEW
     qs = (
-        MatchGroup.objects.filter(bucket_q(policy, queue), claimable_q(actor), run=run, status=Status.OPEN)
+        MatchGroup.objects.filter(policy.score_q(queue), claimable_q(actor), run=run, status=Status.OPEN)
         .exclude(pk__in=exclude)
         .select_related("run__domain")
     )
@@ -221,28 +217,6 @@ def queue_next_candidates(
 
 
 # The group page ------------------------------------------------------------------------------------------------------
-
-
-def group_profiles(group: MatchGroup) -> tuple[dict[str, Profile], str]:
-    """The members' profiles, refreshed from AWS when the cached copy is older than PROFILE_CACHE_SECONDS.
-    Returns the profiles by id and an error to show when AWS could not be asked (the cached copies are shown)."""
-    domain = group.run.domain
-    error = ""
-    try:
-        return (
-            profiles_refresh(
-                domain=domain,
-                profile_ids=list(group.profile_ids),
-                max_age_seconds=settings.MATCHDESK["PROFILE_CACHE_SECONDS"],
-                max_attempts=1,  # someone is waiting: show the cached copies rather than retry for a minute
-            ),
-            "",
-        )
-    except MatchdeskAwsError as exc:
-        log.warning("profile refresh failed for group %s: %s", group.pk, exc)
-        error = f"Could not refresh the profiles from AWS ({exc}); showing the copies fetched earlier."
-    profiles = {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=group.profile_ids)}
-    return profiles, error
 
 
 @dataclass
@@ -277,13 +251,14 @@ def group_comments(group: MatchGroup) -> list[Comment]:
     return list(Comment.objects.filter(group=group).select_related("author").order_by("created_at", "id"))
 
 
-def undoable(decision: Decision | None, user) -> bool:
-    """A merge or split whose job has not started, by this user (or any, for an admin)."""
-    from matches import roles
-
-    if decision is None or decision.action not in (Decision.Action.MERGE, Decision.Action.SPLIT):
-        return False
-    job: MergeJob | None = getattr(decision, "merge_job", None)
-    if job is None or job.status != MergeJob.Status.SCHEDULED:
-        return False
-    return decision.actor_id == user.pk or user.has_perm(roles.ADMINISTER)
+def last_own_decision(*, user: User, domain: Domain, exclude_group: MatchGroup) -> Decision | None:
+    """The steward's own latest decision within the domain's undo window, unless it is on `exclude_group`
+    (offered for undo on the next group's page)."""
+    since = timezone.now() - timedelta(seconds=domain.undo_window_seconds)
+    last = (
+        Decision.objects.filter(actor=user, created_at__gte=since)
+        .select_related("group", "merge_job", "actor")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return None if last is not None and last.group_id == exclude_group.pk else last

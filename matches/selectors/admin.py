@@ -1,14 +1,18 @@
-"""Reads for the admin pages: threshold preview, evidence, QA samples, bulk queues, runs and operations."""
+"""Reads for the admin pages: threshold preview, evidence, QA samples, bulk queues, runs and operations
+(docs/architecture.md, "Admin")."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from matches import evidence as ev
+from matches import roles
 from matches.models import (
     BulkJob,
     Decision,
@@ -19,10 +23,11 @@ from matches.models import (
     QASample,
     QASampleItem,
     QuarantinedMatch,
+    Queue,
     RunScoreBin,
     ThresholdPolicy,
 )
-from matches.selectors import QueueCounts, queue_counts_for
+from matches.selectors.counts import EMPTY, QueueCounts, queue_counts_for
 
 MERGED_ACTIONS = (Decision.Action.MERGE, Decision.Action.SPLIT)
 COUNTING_ACTIONS = (*MERGED_ACTIONS, Decision.Action.REJECT)
@@ -68,19 +73,11 @@ class Preview:
 
     @property
     def delta(self) -> dict[str, str]:
-        out = {}
-        for queue in ("merge", "review", "reject"):
+        out: dict[str, str] = {}
+        for queue in Queue:
             d = getattr(self.after, queue) - getattr(self.before, queue)
-            out[queue] = f"+{d}" if d > 0 else (f"−{-d}" if d < 0 else "")
+            out[queue.value] = f"+{d}" if d > 0 else (f"−{-d}" if d < 0 else "")
         return out
-
-
-def queue_of_bin(b: int, merge_bin: int, reject_bin: int) -> str:
-    if b >= merge_bin:
-        return "merge"
-    if b < reject_bin:
-        return "reject"
-    return "review"
 
 
 def score_chart(
@@ -89,13 +86,14 @@ def score_chart(
     """Geometry of the score histogram: stacked bars per queue, both threshold lines (drawn by the template as SVG)."""
     width, height, pad_l, pad_r, pad_t, pad_b = 760, 220, 44, 12, 14, 26
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
-    merge_bin, reject_bin = int(Decimal(merge_min) * 1000), int(Decimal(reject_below) * 1000)
+    policy = ThresholdPolicy(merge_min=Decimal(merge_min), reject_below=Decimal(reject_below))
     nbars = 1000 // bar_milli
-    stacks = [{"merge": 0, "review": 0, "reject": 0} for _ in range(nbars)]
+    stacks = [dict.fromkeys(Queue, 0) for _ in range(nbars)]
     if run is not None:
         for b, n in RunScoreBin.objects.filter(run=run).values_list("bin", field):
             if n:
-                stacks[min(b // bar_milli, nbars - 1)][queue_of_bin(b, merge_bin, reject_bin)] += n
+                # A bin's lower edge stands for its scores (as in selectors/counts.py).
+                stacks[min(b // bar_milli, nbars - 1)][policy.queue_of(b / 1000)] += n
     peak = max((sum(s.values()) for s in stacks), default=0) or 1
     bar_w = plot_w / nbars
     bars = []
@@ -103,9 +101,9 @@ def score_chart(
         total = sum(stack.values())
         if not total:
             continue
-        y = pad_t + plot_h
+        y: float = pad_t + plot_h
         segments = []
-        for queue in ("reject", "review", "merge"):
+        for queue in (Queue.REJECT, Queue.REVIEW, Queue.MERGE):
             if stack[queue]:
                 h = plot_h * stack[queue] / peak
                 y -= h
@@ -145,7 +143,7 @@ def score_chart(
         "field": field,
         "lines": [
             {
-                "queue": "reject",
+                "queue": Queue.REJECT.value,
                 "x": reject_x,
                 "label": f"reject < {Decimal(reject_below):.3f}",
                 "anchor": "start" if reject_start else "end",
@@ -153,7 +151,7 @@ def score_chart(
                 "y": pad_t + (12 if close else 0),
             },
             {
-                "queue": "merge",
+                "queue": Queue.MERGE.value,
                 "x": merge_x,
                 "label": f"merge ≥ {Decimal(merge_min):.3f}",
                 "anchor": "end" if merge_end else "start",
@@ -177,8 +175,7 @@ def threshold_preview(*, domain: Domain, merge_min: Decimal, reject_below: Decim
     run = domain.latest_completed_run()
     policy = domain.policy()
     if run is None:
-        empty = QueueCounts(0, 0, 0)
-        return Preview(None, empty, empty, score_chart(run=None, merge_min=merge_min, reject_below=reject_below))
+        return Preview(None, EMPTY, EMPTY, score_chart(run=None, merge_min=merge_min, reject_below=reject_below))
     before = queue_counts_for(run_id=run.pk, merge_min=policy.merge_min, reject_below=policy.reject_below)
     after = queue_counts_for(run_id=run.pk, merge_min=merge_min, reject_below=reject_below)
     return Preview(run, before, after, score_chart(run=run, merge_min=merge_min, reject_below=reject_below))
@@ -214,22 +211,24 @@ def policy_history(*, domain: Domain, limit: int = 50) -> QuerySet:
 # Queues for QA samples and bulk decisions ----------------------------------------------------------------------------
 
 
+BULK_QUEUES = (Queue.MERGE, Queue.REJECT)
+
+
 def queue_bounds(policy: ThresholdPolicy, queue: str) -> tuple[float, float]:
-    """[score_min, score_below) of the merge or reject queue under `policy` (the merge queue includes 1.0)."""
-    if queue == "merge":
-        return float(policy.merge_min), 2.0
-    if queue == "reject":
-        return 0.0, float(policy.reject_below)
-    raise ValueError(f"Unknown queue: {queue}")
+    """[score_min, score_below) of the merge or reject queue under `policy` (the merge queue includes 1.0);
+    ThresholdPolicy.bounds with the open ends closed, for a BulkJob's stored range."""
+    if queue not in BULK_QUEUES:
+        raise ValueError(f"Unknown queue: {queue}")
+    low, high = policy.bounds(queue)
+    return (0.0 if low is None else float(low)), (2.0 if high is None else float(high))
 
 
-def queue_groups(*, run: MatchRun, policy: ThresholdPolicy, queue: str) -> QuerySet:
+def queue_groups(*, run: MatchRun, policy: ThresholdPolicy, queue: str) -> QuerySet[MatchGroup]:
     """Open groups of the run in the merge or reject queue, highest score first for merge, lowest first for reject."""
-    lo, below = queue_bounds(policy, queue)
-    qs = MatchGroup.objects.filter(
-        run=run, status=MatchGroup.Status.OPEN, confidence_score__gte=lo, confidence_score__lt=below
-    )
-    order = ("-confidence_score", "-id") if queue == "merge" else ("confidence_score", "id")
+    if queue not in BULK_QUEUES:
+        raise ValueError(f"Unknown queue: {queue}")
+    qs = MatchGroup.objects.filter(policy.score_q(queue), run=run, status=MatchGroup.Status.OPEN)
+    order = ("-confidence_score", "-id") if queue == Queue.MERGE else ("confidence_score", "id")
     return qs.order_by(*order)
 
 
@@ -238,7 +237,8 @@ def is_in_qa_sample(group: MatchGroup) -> bool:
     return QASampleItem.objects.filter(group_id=group.pk).exists()
 
 
-def qa_sampled_group_ids(group_ids) -> set[int]:
+def qa_sampled_group_ids(group_ids: Iterable[int]) -> set[int]:
+    """Which of these groups were drawn into a QA sample."""
     return set(QASampleItem.objects.filter(group_id__in=list(group_ids)).values_list("group_id", flat=True))
 
 
@@ -330,3 +330,24 @@ def bulk_jobs_recent(*, domain: Domain, limit: int = 10) -> QuerySet:
 
 def bulk_job_get(pk: int) -> BulkJob:
     return BulkJob.objects.select_related("domain", "created_by").get(pk=pk)
+
+
+def running_domain_ids() -> set[int]:
+    """Domains with a pull under way (their "Pull now" is refused)."""
+    return set(MatchRun.objects.filter(status=MatchRun.Status.RUNNING).values_list("domain_id", flat=True))
+
+
+def periodic_tasks(limit: int = 50) -> QuerySet:
+    """Celery beat's schedule as stored by django-celery-beat."""
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects.select_related("interval", "crontab").order_by("name")[:limit]
+
+
+# Users ---------------------------------------------------------------------------------------------------------------
+
+
+def users_with_roles() -> list[dict]:
+    """Every user with the Matchdesk roles they hold, by username (one query for the roles, whatever the count)."""
+    users = get_user_model().objects.prefetch_related("groups").order_by("username")
+    return [{"user": u, "roles": sorted(g.name for g in u.groups.all() if g.name in roles.ROLES)} for u in users]

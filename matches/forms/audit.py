@@ -7,7 +7,8 @@ import re
 from django import forms
 
 from matches.models import PROFILE_ID_RE
-from matches.selectors_audit import AuditFilters, ReportFilters
+from matches.selectors.audit import AuditFilters
+from matches.selectors.reports import ReportFilters
 
 
 class AuditFilterForm(forms.Form):
@@ -27,8 +28,8 @@ class AuditFilterForm(forms.Form):
             raise forms.ValidationError("A profile id is 32 lowercase hex characters.")
         return value
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict:
+        data = super().clean() or {}
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise forms.ValidationError("The start date is after the end date.")
         return data

@@ -1,0 +1,18 @@
+"""Reads behind the home page."""
+
+from __future__ import annotations
+
+from matches.models import Domain
+from matches.selectors.counts import queue_counts
+
+
+def domains_overview() -> list[dict]:
+    """Each domain with its latest completed run, policy in force and queue counts."""
+    overview = []
+    for domain in Domain.objects.order_by("name"):
+        run = domain.latest_completed_run()
+        policy = domain.policy()
+        overview.append(
+            {"domain": domain, "run": run, "policy": policy, "counts": queue_counts(run=run, policy=policy)}
+        )
+    return overview

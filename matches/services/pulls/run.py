@@ -1,0 +1,318 @@
+"""The pull itself: one per domain at a time under a session advisory lock; resume a running run or start one; fetch
+pages, hand them to `store`, restart on a new generation or a refused NextToken, complete with carry-over.
+
+Top-level services own their transactions: each step of a pull (start, resume, restart, fail, complete) is one
+durable transaction with its audit row (docs/architecture.md, "Pulls").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth.models import User
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
+
+from matches import aws
+from matches.aws import AwsBadRequest, MatchdeskAwsError
+from matches.models import Domain, MatchGroup, MatchRun, QuarantinedMatch, RunScoreBin
+from matches.services import enqueue
+from matches.services.audit import audit_log
+from matches.services.backoff import call_with_backoff
+from matches.services.pulls.carry_over import carry_over, run_supersede
+from matches.services.pulls.results import (
+    ProgressCallback,
+    PullAlreadyRunning,
+    PullFailed,
+    PullLost,
+    PullResult,
+    Restart,
+    when,
+)
+from matches.services.pulls.store import lock_checkpoint, pages_ingest
+
+log = logging.getLogger(__name__)
+
+MAX_RESULTS = 100
+MAX_RESTARTS = 3
+# Arbitrary constant: the advisory lock class of "a pull of domain N is in progress" ("MDPU").
+PULL_LOCK_CLASS = 0x4D44_5055
+
+Status = MatchGroup.Status
+RunStatus = MatchRun.Status
+_GROUP_TABLE = MatchGroup._meta.db_table
+
+
+@contextmanager
+def _domain_lock(domain: Domain) -> Iterator[bool]:
+    """Session advisory lock: held by the live pull of this domain, released by Postgres if its process dies."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [PULL_LOCK_CLASS, domain.pk])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [PULL_LOCK_CLASS, domain.pk])
+            except DatabaseError:  # the connection is gone, and the lock with it
+                log.warning("could not release the pull lock of %s", domain.name, exc_info=True)
+
+
+def pull_running_message(domain: Domain) -> str:
+    """Why a second pull of the domain is refused, naming the run in progress."""
+    run = MatchRun.objects.filter(domain=domain, status=RunStatus.RUNNING).first()
+    if run is None:
+        return f"A pull is already starting for {domain.name}."
+    beat = f", last heartbeat {when(run.heartbeat_at)}" if run.heartbeat_at else ""
+    return f"A pull is already running for {domain.name} (run {run.pk}, started {when(run.started_at)}{beat})."
+
+
+def pull_domain(
+    *, domain: Domain, actor: User | None = None, progress: ProgressCallback | None = None, job_id: str = ""
+) -> PullResult:
+    """Pull the domain's latest GetMatches results: resume its running run or start one; complete it."""
+    with _domain_lock(domain) as got:
+        if not got:
+            raise PullAlreadyRunning(pull_running_message(domain))
+        # This pull serves any "Pull now" made before it: the sweep stops looking for one (services/ops.py).
+        Domain.objects.filter(pk=domain.pk, pull_requested_at__isnull=False).update(pull_requested_at=None)
+        return _Pull(domain=domain, actor=actor, progress=progress, job_id=job_id).run()
+
+
+class _Pull:
+    def __init__(self, *, domain: Domain, actor: User | None, progress: ProgressCallback | None, job_id: str) -> None:
+        self.domain = domain
+        self.actor = actor
+        self.progress = progress
+        self.job_id = job_id
+        self.run_row: MatchRun | None = None
+
+    # Fetching ------------------------------------------------------------------------------------------------------
+
+    def fetch(self, token: str | None) -> dict[str, Any]:
+        try:
+            return call_with_backoff(
+                lambda: aws.get_matches(self.domain, next_token=token, max_results=MAX_RESULTS),
+                what=f"GetMatches {self.domain.name}",
+            )
+        except AwsBadRequest as exc:
+            if token and "token" in (exc.aws_message or exc.message).lower():
+                raise Restart(f"the NextToken was refused ({exc.aws_message or exc.message})") from exc
+            raise
+
+    def pages_from(self, token: str | None, first: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        page = first if first is not None else self.fetch(token)
+        while True:
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+            page = self.fetch(token)
+
+    # Flow ----------------------------------------------------------------------------------------------------------
+
+    def run(self) -> PullResult:
+        run = MatchRun.objects.filter(domain=self.domain, status=RunStatus.RUNNING).first()
+        first = None
+        try:
+            if run is None:
+                first = self.fetch(None)
+                latest = self.domain.latest_completed_run()
+                generation = first.get("MatchGenerationDate")
+                no_results_yet = latest is None and generation is None and not first.get("Matches")
+                if no_results_yet or (latest is not None and generation == latest.generated_at):
+                    return self.unchanged(latest, generation)
+                run = self.start(first)
+                resumed = False
+            else:
+                resumed = True
+                self.resume(run)
+            self.run_row = run
+            self.ingest(run, first)
+            return self.complete(run, resumed=resumed)
+        except MatchdeskAwsError as exc:
+            failed = self.fail(run, exc.message)
+            raise PullFailed(f"Pull of {self.domain.name} failed: {exc.message}", run_id=failed.pk) from exc
+        except (PullLost, PullFailed):
+            raise
+        except (DatabaseError, SoftTimeLimitExceeded):
+            raise  # the database went away, or the task ran out of time: the run stays resumable
+        except Exception as exc:
+            if run is not None:
+                self.fail(run, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def ingest(self, run: MatchRun, first: dict[str, Any] | None) -> None:
+        while True:
+            try:
+                if run.pages and not run.next_token:
+                    return  # every page was stored before an interruption; only completion is left
+                pages = self.pages_from(run.next_token or None, first)
+                pages_ingest(run=run, pages=pages, progress=self.progress)
+                return
+            except Restart as restart:
+                first = None
+                self.restart(run, restart.reason)
+
+    def unchanged(self, latest: MatchRun | None, generation: datetime | None) -> PullResult:
+        """Nothing new: the generation already pulled, or (no run yet) no identity-resolution results at all."""
+        with transaction.atomic(durable=True):
+            audit_log(
+                actor=self.actor,
+                action="pull.unchanged",
+                object_type="domain",
+                object_id=self.domain.pk,
+                domain=self.domain,
+                details={"generated_at": when(generation), "run_id": latest.pk if latest else None},
+            )
+        return PullResult(
+            domain=self.domain.name,
+            status="unchanged",
+            run_id=latest.pk if latest else None,
+            generated_at=generation,
+        )
+
+    def start(self, first: dict[str, Any]) -> MatchRun:
+        try:
+            with transaction.atomic(durable=True):
+                run = MatchRun.objects.create(
+                    domain=self.domain,
+                    status=RunStatus.RUNNING,
+                    generated_at=first.get("MatchGenerationDate"),
+                    potential_matches=first.get("PotentialMatches"),
+                    job_id=self.job_id,
+                    started_by=self.actor if getattr(self.actor, "pk", None) else None,
+                    heartbeat_at=timezone.now(),
+                )
+                audit_log(
+                    actor=self.actor,
+                    action="pull.started",
+                    object_type="run",
+                    object_id=run.pk,
+                    domain=self.domain,
+                    details={"generated_at": when(run.generated_at), "potential_matches": run.potential_matches},
+                )
+        except IntegrityError as exc:
+            raise PullAlreadyRunning(pull_running_message(self.domain)) from exc
+        return run
+
+    def resume(self, run: MatchRun) -> None:
+        with transaction.atomic(durable=True):
+            MatchRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+            audit_log(
+                actor=self.actor,
+                action="pull.resumed",
+                object_type="run",
+                object_id=run.pk,
+                domain=self.domain,
+                details={
+                    "pages": run.pages,
+                    "groups_stored": run.groups_stored,
+                    "last_heartbeat": when(run.heartbeat_at),
+                },
+            )
+
+    def restart(self, run: MatchRun, reason: str) -> None:
+        if run.restarts >= MAX_RESTARTS:
+            raise PullFailed(self.fail(run, f"Gave up after {run.restarts} restarts; the last: {reason}").error)
+        with transaction.atomic(durable=True):
+            lock_checkpoint(run)
+            MatchGroup.objects.filter(run=run).delete()
+            QuarantinedMatch.objects.filter(run=run).delete()
+            RunScoreBin.objects.filter(run=run).delete()
+            run.restarts += 1
+            run.pages = run.groups_seen = run.groups_stored = run.quarantined = 0
+            run.next_token = ""
+            run.heartbeat_at = timezone.now()
+            run.save()
+            audit_log(
+                actor=self.actor,
+                action="pull.restarted",
+                object_type="run",
+                object_id=run.pk,
+                domain=self.domain,
+                details={"reason": reason, "restarts": run.restarts},
+            )
+        log.warning("%s: restarting run %s: %s", self.domain.name, run.pk, reason)
+
+    def fail(self, run: MatchRun | None, error: str) -> MatchRun:
+        with transaction.atomic(durable=True):
+            if run is None:
+                run = MatchRun.objects.create(
+                    domain=self.domain,
+                    status=RunStatus.FAILED,
+                    job_id=self.job_id,
+                    started_by=self.actor if getattr(self.actor, "pk", None) else None,
+                )
+            MatchRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED, error=error, finished_at=timezone.now(), heartbeat_at=timezone.now()
+            )
+            run.refresh_from_db()
+            audit_log(
+                actor=self.actor,
+                action="pull.failed",
+                object_type="run",
+                object_id=run.pk,
+                domain=self.domain,
+                details={"error": error, "pages": run.pages, "groups_stored": run.groups_stored},
+            )
+        return run
+
+    def complete(self, run: MatchRun, *, resumed: bool) -> PullResult:
+        result = PullResult(domain=self.domain.name, status="completed", run_id=run.pk, resumed=resumed)
+        # The run's rows arrived faster than autovacuum analyses: without fresh statistics the planner takes the
+        # new run for a handful of rows and picks nested loops over all of it for carry-over and the queues.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {_GROUP_TABLE}")
+        with transaction.atomic(durable=True):
+            lock_checkpoint(run)
+            for previous in MatchRun.objects.select_for_update().filter(domain=self.domain, status=RunStatus.COMPLETED):
+                result.superseded_groups += run_supersede(previous)
+                result.superseded_run_ids.append(previous.pk)
+            counts = carry_over(run=run)
+            result.carried_over, result.approved, result.merged, result.stale = (
+                counts[Status.CARRIED_OVER],
+                counts[Status.APPROVED],
+                counts[Status.MERGED],
+                counts[Status.STALE],
+            )
+            run.status = RunStatus.COMPLETED
+            run.finished_at = run.heartbeat_at = timezone.now()
+            run.next_token = ""
+            run.save(update_fields=["status", "finished_at", "heartbeat_at", "next_token"])
+            for name in ("generated_at", "pages", "groups_seen", "groups_stored", "quarantined", "restarts"):
+                setattr(result, name, getattr(run, name))
+            result.potential_matches = run.potential_matches
+            audit_log(
+                actor=self.actor,
+                action="pull.completed",
+                object_type="run",
+                object_id=run.pk,
+                domain=self.domain,
+                details={
+                    "generated_at": when(run.generated_at),
+                    "pages": run.pages,
+                    "groups_seen": run.groups_seen,
+                    "groups_stored": run.groups_stored,
+                    "quarantined": run.quarantined,
+                    "restarts": run.restarts,
+                    "potential_matches": run.potential_matches,
+                    "resumed": resumed,
+                    "superseded_run_ids": result.superseded_run_ids,
+                    "superseded_groups": result.superseded_groups,
+                    "carried_over": result.carried_over,
+                    "approved": result.approved,
+                    "merged": result.merged,
+                    "stale": result.stale,
+                },
+            )
+            # Robust: a stored pull must not fail on a broker hiccup; groups are also hydrated when opened.
+            enqueue.hydration(domain_id=self.domain.pk)
+        return result

@@ -1,0 +1,310 @@
+"""The group page and what a steward does on it: decide, claim, release, comment, reopen, undo
+(docs/architecture.md, "Review").
+
+Plain forms post and redirect; with htmx a decision answers with the next group's panel of the same queue
+(`#group-panel`, HX-Push-Url) and the queue tabs swapped out of band so their counts stay current."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
+
+from matches import compare, roles
+from matches.access import Request, get_group_or_404, require_perm
+from matches.models import Decision, Domain, MatchGroup, Queue
+from matches.selectors import admin as admin_reads
+from matches.selectors import review as review_reads
+from matches.services import decisions, profiles
+from matches.views import queues
+from matches.views.htmx import render_fragment, render_page
+
+Status = MatchGroup.Status
+SKIPPED_KEEP = 200
+GROUP_TEMPLATE = "matches/review/group.html"
+TABS_TEMPLATE = "matches/review/tabs.html"
+
+LEGEND = [
+    (compare.EXACT, "same", "identical everywhere"),
+    (compare.EQUIVALENT, "equivalent", "same after normalising (case, accents, phone format)"),
+    (compare.SIMILAR, "similar", "close spelling (≥ 85% alike)"),
+    (compare.DIFFERENT, "different", "a real conflict"),
+    (compare.SINGLE, "one value", "only one profile has it: merged as is"),
+]
+
+
+def _group_context(request: Request, group: MatchGroup, *, queue: str | None, error: str = "") -> dict:
+    """Everything the group page shows; the members' profiles come from the refresh service (it may call AWS)."""
+    members, refresh_error = profiles.group_profiles_refresh(group=group)
+    domain = group.run.domain
+    now = timezone.now()
+    user = request.user
+    can_decide = user.has_perm(roles.DECIDE)
+    qc = review_reads.queue_context(domain)
+    bucket = qc.policy.queue_of(group.confidence_score) if qc.policy else ""
+    if queue is None and group.status == Status.OPEN:
+        queue = bucket or None
+    main = decisions.default_main_profile(group, members)
+    columns = [review_reads.Column(i + 1, pid, members.get(pid)) for i, pid in enumerate(group.profile_ids)]
+    show_empty = request.GET.get("empty") == "1"
+    rows = compare.compare_profiles(
+        [(c.profile_id, None if c.missing or c.profile is None else c.profile.attributes) for c in columns],
+        main_profile_id=main,
+        include_empty=show_empty,
+    )
+    history = review_reads.group_decisions(group)
+    latest = history[0] if history else None
+    held = group.is_held(now)
+    held_by_other = group.held_by_other(user, now)
+    # The steward's own latest approval, while it can still be undone (offered on the next group's page).
+    last = review_reads.last_own_decision(user=user, domain=domain, exclude_group=group) if can_decide else None
+    # QA samples measure the queues' precision: whoever decides a sampled group does so without score or queue.
+    qa_sampled = can_decide and admin_reads.is_in_qa_sample(group)
+    return {
+        "domain": domain,
+        "qc": qc,
+        "group": group,
+        "queue": queue,
+        "bucket": bucket,
+        "blind": qa_sampled or queues.blind(request, domain),
+        "qa_sampled": qa_sampled,
+        "columns": columns,
+        "rows": rows,
+        "conflicts": sum(1 for r in rows if r.conflict),
+        "main": main,
+        "decisions": history,
+        "latest": latest,
+        "latest_undoable": latest is not None and latest.can_undo(user),
+        "last": last,
+        "last_undoable": last is not None and last.can_undo(user),
+        "comments": review_reads.group_comments(group),
+        "held": held,
+        "held_by_other": held_by_other,
+        "held_by_me": held and not held_by_other,
+        "can_decide_here": can_decide and group.status == Status.OPEN and not held_by_other,
+        "can_reopen": can_decide and group.status in (Status.REJECTED, Status.CARRIED_OVER),
+        "can_release": held and (not held_by_other or user.has_perm(roles.ADMINISTER)),
+        "refresh_error": refresh_error,
+        "error": error,
+        "show_empty": show_empty,
+        "in_panel": bool(request.htmx),
+        "legend": LEGEND,
+    }
+
+
+def _render_panel(request: Request, group: MatchGroup, *, queue: str | None, error: str = "") -> HttpResponse:
+    """The group panel plus the queue tabs out of band (their counts change with every decision)."""
+    context = _group_context(request, group, queue=queue, error=error)
+    context["in_panel"] = True
+    title = f"Group {Truncator(group.match_id).chars(20)} · {group.run.domain} · Matchdesk"
+    tabs = (TABS_TEMPLATE, {**context, "oob": True})
+    return render_fragment(request, GROUP_TEMPLATE, "group-panel", context, oob=[tabs], title=title)
+
+
+def _render_empty_panel(request: Request, domain: Domain, queue: str) -> HttpResponse:
+    qc = review_reads.queue_context(domain)
+    context = {"domain": domain, "qc": qc, "queue": queue, "in_panel": True, "blind": queues.blind(request, domain)}
+    return render_fragment(
+        request, GROUP_TEMPLATE, "empty-panel", context, oob=[(TABS_TEMPLATE, {**context, "oob": True})]
+    )
+
+
+@require_GET
+@require_perm(roles.VIEW_QUEUES)
+def page(request: Request, pk: int) -> HttpResponse:
+    """Opened from a queue (?queue=...), the page claims the group for a steward; auditors only read."""
+    group = get_group_or_404(request, pk)
+    queue = queues.queue_param(request.GET.get("queue"))
+    if (
+        queue
+        and group.status == Status.OPEN
+        and request.user.has_perm(roles.DECIDE)
+        and not queues.holds_fresh_claim(group, request)
+    ):
+        if decisions.group_claim(group=group, actor=request.user):
+            group = get_group_or_404(request, pk)
+    return render_page(request, GROUP_TEMPLATE, _group_context(request, group, queue=queue))
+
+
+def _field_sources(post, members: list[str], main: str) -> dict[str, str]:
+    """`src:<key>` radios; a source outside `members` (a split) falls back to the main profile."""
+    sources = {}
+    for name, value in post.items():
+        if not name.startswith("src:"):
+            continue
+        key = name[4:]
+        sources[key] = value if value in members else main
+    return sources
+
+
+def _reason(request: Request) -> str:
+    return request.POST.get("reason", "").strip()[:2000]
+
+
+def _decide(request: Request, group: MatchGroup, action: str) -> Decision | None:
+    post = request.POST
+    if action == Decision.Action.MERGE:
+        main = post.get("main") or decisions.default_main_profile(group)
+        return decisions.group_merge_approve(
+            group=group,
+            actor=request.user,
+            main_profile_id=main,
+            field_sources=_field_sources(post, list(group.profile_ids), main),
+            reason=_reason(request),
+        )
+    if action == Decision.Action.SPLIT:
+        keep = [pid for pid in post.getlist("keep") if pid in group.profile_ids]
+        if len(keep) < 2:
+            raise decisions.DecisionRefused("Choose at least two profiles that are the same customer to split.")
+        split_main = post.get("main") or ""
+        if split_main not in keep:
+            split_main = decisions.default_main_profile(MatchGroup(run=group.run, profile_ids=sorted(keep)))
+        return decisions.group_split(
+            group=group,
+            actor=request.user,
+            keep_profile_ids=keep,
+            main_profile_id=split_main,
+            field_sources=_field_sources(post, keep, split_main),
+            reason=_reason(request),
+        )
+    if action == Decision.Action.REJECT:
+        return decisions.group_reject(group=group, actor=request.user, reason=_reason(request))
+    if action == "skip":
+        decisions.group_release(group=group, actor=request.user, skipped=True)
+        kept = [pk for pk in queues.skipped(request) if pk != group.pk][-SKIPPED_KEEP:]
+        request.session["skipped_groups"] = [*kept, group.pk]
+        return None
+    raise decisions.DecisionRefused("Choose merge, reject, split or skip.")
+
+
+DONE_WORDS: dict[str, str] = {
+    Decision.Action.MERGE: "Merge approved",
+    Decision.Action.SPLIT: "Split approved",
+    Decision.Action.REJECT: "Rejected",
+}
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def decide(request: Request, pk: int) -> HttpResponse:
+    group = get_group_or_404(request, pk, for_decision=True)
+    queue = queues.queue_param(request.POST.get("queue"))
+    action = request.POST.get("action", "")
+    try:
+        decision = _decide(request, group, action)
+    except decisions.DecisionRefused as exc:
+        text = str(exc)
+        # A double submit: the first one decided; say so calmly rather than as an error.
+        calm = isinstance(exc, decisions.AlreadyDecidedByYou)
+        if request.htmx:
+            if calm:
+                messages.info(request, text)
+            return _render_panel(request, get_group_or_404(request, pk), queue=queue, error="" if calm else text)
+        (messages.info if calm else messages.error)(request, text)
+        return redirect(queues.group_url(group, queue))
+    if decision is not None:
+        when = ""
+        if action != Decision.Action.REJECT:
+            when = timezone.localtime(decision.merge_job.not_before).strftime("%H:%M:%S")
+        tail = f" · runs at {when} unless undone" if when else ""
+        messages.success(request, f"{DONE_WORDS[action]}: group {group.match_id}{tail}.")
+    else:
+        messages.info(request, f"Skipped group {group.match_id}; it stays in the queue for others.")
+    domain = group.run.domain
+    # The decided group was open, so its run is the domain's current one; only the policy in force is needed here.
+    policy = domain.policy()
+    next_queue = queue if queue in review_reads.QUEUES else None
+    if next_queue is None and policy is not None:
+        next_queue = policy.queue_of(group.confidence_score)
+    nxt = None
+    if next_queue:
+        nxt = queues.claim_next(request, run=group.run, policy=policy, queue=next_queue, exclude=[group.pk])
+    if nxt is None:
+        back_to = next_queue or Queue.REVIEW
+        if request.htmx:
+            return push_url(_render_empty_panel(request, domain, back_to), queues.queue_url(domain, back_to))
+        return redirect(queues.queue_url(domain, back_to))
+    if request.htmx:
+        return push_url(_render_panel(request, nxt, queue=next_queue), queues.group_url(nxt, next_queue))
+    return redirect(queues.group_url(nxt, next_queue))
+
+
+def _back(request: Request, group: MatchGroup, queue: str | None) -> HttpResponse:
+    if request.htmx:
+        return _render_panel(request, get_group_or_404(request, group.pk), queue=queue)
+    return redirect(queues.group_url(group, queue))
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def claim(request: Request, pk: int) -> HttpResponse:
+    group = get_group_or_404(request, pk, for_decision=True)
+    queue = queues.queue_param(request.POST.get("queue"))
+    try:
+        if not decisions.group_claim(group=group, actor=request.user):
+            messages.warning(request, "Someone else is working on this group, or it is no longer open.")
+    except decisions.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return _back(request, group, queue)
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def release(request: Request, pk: int) -> HttpResponse:
+    group = get_group_or_404(request, pk, for_decision=True)
+    try:
+        decisions.group_release(group=group, actor=request.user)
+        messages.info(request, "Claim released.")
+    except decisions.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return _back(request, group, None)
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def comment(request: Request, pk: int) -> HttpResponse:
+    group = get_group_or_404(request, pk, for_decision=True)
+    queue = queues.queue_param(request.POST.get("queue"))
+    try:
+        decisions.comment_add(group=group, actor=request.user, body=request.POST.get("body", ""))
+        messages.success(request, "Comment added.")
+    except decisions.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return _back(request, group, queue)
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def reopen(request: Request, pk: int) -> HttpResponse:
+    group = get_group_or_404(request, pk, for_decision=True)
+    try:
+        decisions.group_reopen(group=group, actor=request.user, reason=_reason(request))
+        messages.success(request, f"Group {group.match_id} is open again.")
+    except decisions.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    queue = queues.queue_param(request.POST.get("queue"))
+    if queue == review_reads.CARRIED:  # reopened from the carried-over list: back to that list
+        return redirect("queue", group.run.domain.name, review_reads.CARRIED)
+    return _back(request, group, queue)
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def decision_undo(request: Request, pk: int) -> HttpResponse:
+    decision = get_object_or_404(Decision.objects.select_related("group"), pk=pk)
+    group = get_group_or_404(request, decision.group_id, for_decision=True)
+    queue = queues.queue_param(request.POST.get("queue"))
+    try:
+        decisions.decision_undo(decision=decision, actor=request.user, reason=_reason(request))
+        decisions.group_claim(group=group, actor=request.user)
+        messages.success(request, f"Undone: group {group.match_id} is open again and yours to decide.")
+    except decisions.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    response = _back(request, group, queue)
+    if request.htmx:
+        push_url(response, queues.group_url(group, queue))
+    return response

@@ -1,0 +1,155 @@
+"""The steward's queues: a queue page, "next group" and the blind-review switch (docs/architecture.md, "Review").
+
+Claiming lives here too because both the queue's "next" and a decision's "and now the next group" claim the first
+group of a queue nobody else holds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from matches import roles
+from matches.access import Request, get_domain_or_404, require_perm
+from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
+from matches.selectors import review as review_reads
+from matches.services import decisions
+from matches.views.htmx import render_page
+
+QUEUE_TEMPLATE = "matches/review/queue.html"
+
+
+def blind(request: Request, domain: Domain) -> bool:
+    return bool(domain.blind_review_enforced or request.session.get("blind_review"))
+
+
+def queue_param(value: str | None) -> str | None:
+    """A tab name from a form or query string, or None."""
+    return value if value in review_reads.TABS else None
+
+
+def group_url(group: MatchGroup, queue: str | None) -> str:
+    url = reverse("group", args=[group.pk])
+    return f"{url}?{urlencode({'queue': queue})}" if queue else url
+
+
+def queue_url(domain: Domain, queue: str) -> str:
+    return reverse("queue", args=[domain.name, queue])
+
+
+@require_GET
+@require_perm(roles.VIEW_QUEUES)
+def queue(request: Request, name: str, queue: str) -> HttpResponse:
+    if queue not in review_reads.TABS:
+        raise Http404("No such queue.")
+    qc = review_reads.queue_context_by_name(name)
+    domain = qc.domain
+    filters = review_reads.parse_filters(request.GET, queue)
+    page = (
+        review_reads.queue_page(run=qc.run, policy=qc.policy, queue=queue, filters=filters)
+        if qc.policy
+        else review_reads.QueuePage([], None, filters)
+    )
+    # Per-row values computed here rather than with template tags and filters: the page renders 50 rows a visit.
+    suffix = "" if queue == review_reads.CARRIED else f"?queue={queue}"
+    now = timezone.now()
+    sample = reverse("group", args=[0])
+    prefix = sample[: sample.rindex("0/")]
+    for g in page.rows:
+        g.pk_s = str(g.pk)
+        g.url = f"{prefix}{g.pk}/{suffix}"
+        g.score_text = f"{g.confidence_score:.3f}"
+        g.size_s = str(g.size)
+        g.names = g.display_names or "(profiles not fetched yet)"
+        g.status_label = g.get_status_display()
+        held = g.is_held(now)
+        g.claim_mine = held and not g.held_by_other(request.user, now)
+        holder = g.claimed_by.get_username() if held and g.claimed_by else ""
+        g.claim_who = "you" if g.claim_mine else holder
+        g.claim_until = timezone.localtime(g.claimed_until).strftime("%H:%M") if held else ""
+    base = urlencode(filters.querydict())
+    context = {
+        "domain": domain,
+        "qc": qc,
+        "queue": queue,
+        "page": page,
+        "filters": filters,
+        "blind": blind(request, domain),
+        "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
+        "first_url": f"?{base}",
+        "carried": queue == review_reads.CARRIED,
+    }
+    return render_page(request, QUEUE_TEMPLATE, context, partial="queue-table", target="queue-table")
+
+
+@require_POST
+@require_perm(roles.DECIDE)
+def queue_next(request: Request, name: str, queue: str) -> HttpResponse:
+    """Claim the first group of the queue nobody else holds and open it."""
+    if queue not in review_reads.QUEUES:
+        raise Http404("No such queue.")
+    domain = get_domain_or_404(request, name)
+    qc = review_reads.queue_context(domain)
+    nxt = claim_next(request, run=qc.run, policy=qc.policy, queue=queue, exclude=[])
+    if nxt is None:
+        messages.info(request, f"Nothing left to claim in the {queue} queue.")
+        return redirect(queue_url(domain, queue))
+    return redirect(group_url(nxt, queue))
+
+
+@require_POST
+@require_perm(roles.VIEW_QUEUES)
+def blind_review_toggle(request: Request) -> HttpResponse:
+    """A steward's own blind-review switch (kept in the session); a domain may enforce it for everyone."""
+    request.session["blind_review"] = not request.session.get("blind_review", False)
+    target = request.POST.get("next") or reverse("home")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        raise PermissionDenied("Bad return address.")
+    return redirect(target)
+
+
+# Claims -------------------------------------------------------------------------------------------------------------
+
+
+def holds_fresh_claim(group: MatchGroup, request: Request) -> bool:
+    """Already ours for more than half the lease: a reload does not need to write."""
+    if group.claimed_by_id != request.user.pk or group.claimed_until is None:
+        return False
+    left = (group.claimed_until - timezone.now()).total_seconds()
+    return left > settings.MATCHDESK["CLAIM_SECONDS"] / 2
+
+
+def skipped(request: Request) -> list[int]:
+    """Groups this steward skipped in this session: "next" passes over them."""
+    return list(request.session.get("skipped_groups", []))
+
+
+def claim_next(
+    request: Request, *, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
+) -> MatchGroup | None:
+    """Claim the next group of `queue` (another steward may take a candidate between our read and our claim)."""
+    if run is None or policy is None:
+        return None
+    exclude = [*exclude, *skipped(request)]
+    for _ in range(3):
+        candidates = review_reads.queue_next_candidates(
+            run=run, policy=policy, queue=queue, actor=request.user, exclude=exclude
+        )
+        if not candidates:
+            return None
+        for candidate in candidates:
+            if decisions.group_claim(group=candidate, actor=request.user):
+                candidate.claimed_by = request.user
+                candidate.claimed_until = timezone.now() + timedelta(seconds=settings.MATCHDESK["CLAIM_SECONDS"])
+                return candidate
+            exclude.append(candidate.pk)
+    return None
