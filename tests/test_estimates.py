@@ -167,9 +167,15 @@ def test_allocation_follows_population_and_uncertainty():
     labels = [es.Label.merged(s) for s in scores[:200]] + [
         es.Label(s, t, t) for s in scores[4000:4050] for t in [rng.random() < 0.5]
     ]
-    later = {s.lo: s.draw for s in es.allocate(hist, 100, estimates=es.Estimates(hist, labels))}
-    # The uncertain 0.5-0.6 groups get more per group than the settled top once evidence says so.
+    est = es.Estimates(hist, labels)
+    later = {s.lo: s.draw for s in es.allocate(hist, 100, estimates=est, use_needs=False)}
+    # By uncertainty alone, the coin-toss 0.5-0.6 groups get more per group than the settled top.
     assert later[500] + later[550] > first[500] + first[550]
+    # With the lines' needs, the decisions that would let a line move come first, from that line's queue.
+    need = es.needs(est)[0]
+    targeted = es.allocate(hist, 100, estimates=est)
+    inside = sum(s.draw for s in targeted if need.lo <= s.lo and s.hi <= need.hi + es.STRATUM_MILLI)
+    assert inside >= 0.8 * min(need.more, 100)
 
 
 def test_allocation_is_capped_by_what_can_still_be_drawn():
@@ -204,3 +210,22 @@ def test_advice_points_at_the_uncertain_range():
     got = es.advice(es.Estimates(hist_of(scores), labels), step=50)
     assert got is not None and got.more == 50
     assert 350 <= got.lo and got.hi <= 650
+
+
+def test_needs_say_how_many_decisions_would_let_a_line_follow_the_evidence():
+    rng = random.Random(4)
+    scores = [rng.uniform(0.6, 1.0) for _ in range(3000)] + [rng.uniform(0.0, 0.4) for _ in range(1000)]
+    # 60 clean decisions on the merge side: the point estimate says 0.60 would do, the bound does not allow it yet.
+    labels = [es.Label.merged(s) for s in rng.sample(scores[:3000], 60)]
+    labels += [es.Label.rejected(s) for s in rng.sample(scores[3000:], 60)]
+    est = es.Estimates(hist_of(scores), labels)
+    assert est.suggest_merge_min(0.01) is None or est.suggest_merge_min(0.01) > 600
+    need = next(n for n in es.needs(est) if n.side == "merge")
+    # The line where the plain fit is within half the target (a share over the queue: it may take in a few of the
+    # rejected groups below 0.40 and stay within it).
+    assert need.line <= 610 and need.hi == es.BINS and need.lo == need.line
+    assert 100 <= need.more <= 200  # about 1.92 / 1% decisions in all, 60 made
+    more = [es.Label.merged(s) for s in rng.sample(scores[:3000], need.more)]
+    assert es.Estimates(hist_of(scores), labels + more).suggest_merge_min(0.01) <= 610
+    got = es.advice(est)
+    assert got is not None and any(n.side == "merge" for n in got.needs)
