@@ -280,6 +280,16 @@ def simulate(world: World, how: str, budget: int, repetitions: int, seed: int = 
     return summarise(how, budget, outcomes)
 
 
+def simulate_pooled(
+    worlds: Sequence[World], how: str, budget: int, repetitions: int, seed: int = 0, **targets: float
+) -> Summary:
+    """Repetitions spread over several runs (a repetition is a run and a draw): coverage as an admin meets it."""
+    outcomes = [
+        repetition(worlds[i % len(worlds)], how, budget, seed * 100_003 + i, **targets) for i in range(repetitions)
+    ]
+    return summarise(how, budget, outcomes)
+
+
 # The benchmark -----------------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ action on it adds a verb (`group-decide`, `merge-undo`), and admin and audit pag
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from matches.views import admin, audit, bulk, groups, home, merges, queues
+from matches.views import admin, audit, bulk, groups, home, merges, queues, thresholds
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -46,9 +46,15 @@ urlpatterns = [
     path("admin/domains/add/", admin.domain_add, name="admin-domain-add"),
     path("admin/domains/<str:name>/", admin.domain_edit, name="admin-domain-edit"),
     path("admin/domains/<str:name>/test/", admin.domain_test, name="admin-domain-test"),
-    path("admin/domains/<str:name>/thresholds/", admin.thresholds_page, name="admin-thresholds"),
-    path("admin/domains/<str:name>/thresholds/preview/", admin.thresholds_preview, name="admin-thresholds-preview"),
-    path("admin/domains/<str:name>/thresholds/save/", admin.thresholds_save, name="admin-thresholds-save"),
+    path("admin/domains/<str:name>/thresholds/", thresholds.page, name="admin-thresholds"),
+    path("admin/domains/<str:name>/thresholds/preview/", thresholds.preview, name="admin-thresholds-preview"),
+    path("admin/domains/<str:name>/thresholds/save/", thresholds.save, name="admin-thresholds-save"),
+    path("admin/domains/<str:name>/calibration/", thresholds.calibration_draw, name="admin-calibration-draw"),
+    path(
+        "admin/domains/<str:name>/calibration/<int:pk>/close/",
+        thresholds.calibration_close,
+        name="admin-calibration-close",
+    ),
     path("admin/domains/<str:name>/qa/", admin.qa_draw, name="admin-qa-draw"),
     path("admin/domains/<str:name>/bulk/<str:queue>/", bulk.page, name="admin-bulk"),
     path("admin/bulk/<int:pk>/", bulk.job, name="admin-bulk-job"),

@@ -25,6 +25,11 @@ def linkage():
 
 
 @pytest.fixture(scope="module")
+def linkage_runs():
+    return [sim.emulator_world(seed=s, customers=600, scenario="linkage") for s in (11, 12, 13, 14)]
+
+
+@pytest.fixture(scope="module")
 def lookalikes():
     return sim.emulator_world(seed=7, customers=600)
 
@@ -48,14 +53,16 @@ def test_calibration_bounds_hold_on_synthetic_data(synthetic):
     assert summary.merge_suggested + summary.reject_suggested > 0
 
 
-def test_calibration_bounds_hold_on_the_linkage_scenario(linkage):
-    summary = sim.simulate(linkage, "calibration", 150, REPETITIONS, seed=2)
+def test_calibration_bounds_hold_on_the_linkage_scenario(linkage_runs):
+    summary = sim.simulate_pooled(linkage_runs, "calibration", 200, REPETITIONS, seed=2)
     assert_covered(summary)
-    truth_merge, truth_reject = linkage.truth_lines(0.01, 0.05)
-    truth_review = linkage.review_share(truth_merge, truth_reject)
-    # Enough decisions for this small run: the suggestions come within 10 points of the lines the truth would choose.
+    truth_review = []
+    for world in linkage_runs:
+        truth_merge, truth_reject = world.truth_lines(0.01, 0.05)
+        truth_review.append(world.review_share(truth_merge, truth_reject))
+    # Enough decisions for these small runs: the suggestions come within 10 points of the lines the truth would choose.
     assert summary.merge_suggested >= 0.9 * REPETITIONS and summary.reject_suggested >= 0.9 * REPETITIONS
-    assert summary.review <= truth_review + 0.10, (summary.review, truth_review)
+    assert summary.review <= max(truth_review) + 0.10, (summary.review, truth_review)
 
 
 @pytest.mark.parametrize("how", ["topdown", "qa"])
