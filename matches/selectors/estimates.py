@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Exists, OuterRef
 
 from matches import estimates as es
 from matches.models import (
@@ -23,13 +23,14 @@ from matches.models import (
     Domain,
     MatchGroup,
     MatchRun,
+    QASampleItem,
     RunScoreBin,
     ThresholdPolicy,
 )
 
 MERGE, SPLIT, REJECT = Decision.Action.MERGE, Decision.Action.SPLIT, Decision.Action.REJECT
 COUNTING = (MERGE, SPLIT, REJECT)
-CACHE_SECONDS = 3600
+LINE_SECONDS = 60
 
 
 def label_of(action: str, score: float, in_run: bool) -> es.Label | None:
@@ -175,18 +176,21 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
-def policy_line(*, domain: Domain, policy: ThresholdPolicy | None = None) -> PolicyLine | None:
-    """The estimates of the policy in force for the current run; cached on what they depend on (the run, the
-    policy, the decisions' count and newest id), so a queue page pays for one small aggregate query."""
-    run = domain.latest_completed_run()
+def policy_line(
+    *, domain: Domain, run: MatchRun | None = None, policy: ThresholdPolicy | None = None
+) -> PolicyLine | None:
+    """The estimates of the policy in force for the current run, cached for a minute per run and policy: a queue page
+    pays one cache read, and the line trails new decisions by at most LINE_SECONDS."""
+    run = run or domain.latest_completed_run()
     policy = policy or domain.policy()
     if run is None or policy is None:
         return None
-    mark = Decision.objects.filter(group__run=run).aggregate(n=Count("id"), last=Max("id"))
-    key = f"estimates:line:{run.pk}:{policy.pk}:{mark['n']}:{mark['last']}"
+    key = f"estimates:line:{run.pk}:{policy.pk}"
     cached = cache.get(key)
     if cached is None:
         result = run_estimates(domain=domain)
+        if result is None or result.run.pk != run.pk:
+            return None
         line = result.at(policy.merge_min, policy.reject_below)
         cached = PolicyLine(
             line.wrong_merges.estimate,
@@ -195,7 +199,7 @@ def policy_line(*, domain: Domain, policy: ThresholdPolicy | None = None) -> Pol
             line.missed_duplicates.upper,
             result.decisions,
         )
-        cache.set(key, cached, CACHE_SECONDS)
+        cache.set(key, cached, LINE_SECONDS)
     return cached
 
 
@@ -220,6 +224,20 @@ def calibration_progress(*, domain: Domain, limit: int = 10) -> list[SampleProgr
         pending = groups.filter(status=MatchGroup.Status.OPEN).count()
         out.append(SampleProgress(sample, sample.drawn - pending, pending))
     return out
+
+
+def sampled_as(group: MatchGroup) -> tuple[bool, bool]:
+    """(in a QA sample, in an open calibration sample), in one query: either way a steward reviews it blind."""
+    row = (
+        MatchGroup.objects.filter(pk=group.pk)
+        .annotate(
+            qa=Exists(QASampleItem.objects.filter(group=OuterRef("pk"))),
+            cal=Exists(CalibrationItem.objects.filter(group=OuterRef("pk"), sample__closed_at__isnull=True)),
+        )
+        .values_list("qa", "cal")
+        .first()
+    )
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
 
 
 def is_in_calibration_sample(group: MatchGroup) -> bool:

@@ -17,7 +17,6 @@ from django_htmx.http import push_url
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
 from matches.models import Decision, Domain, MatchGroup, Queue
-from matches.selectors import admin as admin_reads
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.services import decisions, profiles
@@ -64,8 +63,8 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
     # The steward's own latest approval, while it can still be undone (offered on the next group's page).
     last = review_reads.last_own_decision(user=user, domain=domain, exclude_group=group) if can_decide else None
     # QA and calibration samples measure the queues: whoever decides a sampled group does so without score or queue.
-    qa_sampled = can_decide and admin_reads.is_in_qa_sample(group)
-    calibration_sampled = can_decide and not qa_sampled and estimate_reads.is_in_calibration_sample(group)
+    qa_sampled, calibration_sampled = estimate_reads.sampled_as(group) if can_decide else (False, False)
+    calibration_sampled = calibration_sampled and not qa_sampled
     return {
         "domain": domain,
         "qc": qc,

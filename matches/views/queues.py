@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from matches import roles
 from matches.access import Request, get_domain_or_404, require_perm
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
+from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.services import work
 from matches.views.htmx import render_page
@@ -86,6 +87,10 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "first_url": f"?{base}",
         "carried": queue == review_reads.CARRIED,
+        # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).
+        "policy_line": None
+        if blind(request, domain) or not qc.run
+        else estimate_reads.policy_line(domain=domain, run=qc.run, policy=qc.policy),
     }
     return render_page(request, QUEUE_TEMPLATE, context, partial="queue-table", target="queue-table")
 
