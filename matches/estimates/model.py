@@ -10,6 +10,7 @@ from decimal import ROUND_FLOOR, Decimal
 import numpy as np
 
 BINS = 1001  # floor(score * 1000): 0..1000, 1.000 in a bin of its own
+Histogram = Mapping[int, int] | Sequence[int] | np.ndarray  # groups per bin: bin -> count, or a list of BINS
 REPLICATES = 400
 PRIOR = 0.5  # Jeffreys: Beta(1/2, 1/2) per pooled block
 DEFAULT_MERGE_TARGET = 0.01  # wrong merges among the merge queue
@@ -84,7 +85,7 @@ class LineEstimate:
         return self.review / self.total if self.total else 0.0
 
 
-def histogram_array(histogram: Mapping[int, int] | Sequence[int]) -> np.ndarray:
+def histogram_array(histogram: Histogram) -> np.ndarray:
     """Groups per bin as a float array of BINS; a mapping gives bin -> count."""
     out = np.zeros(BINS)
     items = histogram.items() if isinstance(histogram, Mapping) else enumerate(histogram)

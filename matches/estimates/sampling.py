@@ -14,6 +14,7 @@ from matches.estimates.model import (
     DEFAULT_MERGE_TARGET,
     DEFAULT_REJECT_TARGET,
     STRATUM_MILLI,
+    Histogram,
     histogram_array,
 )
 from matches.estimates.shares import Estimates
@@ -60,12 +61,12 @@ def _spread(estimates: Estimates | None, lo: int, hi: int) -> float:
 
 
 def allocate(
-    histogram: Mapping[int, int] | Sequence[int],
+    histogram: Histogram,
     budget: int,
     *,
     estimates: Estimates | None = None,
-    available: Mapping[int, int] | Sequence[int] | None = None,
-    already: Mapping[int, int] | Sequence[int] | None = None,
+    available: Histogram | None = None,
+    already: Histogram | None = None,
     width: int = STRATUM_MILLI,
     floor: int = 1,
     merge_target: float = DEFAULT_MERGE_TARGET,
@@ -251,7 +252,7 @@ def advice(
     estimates: Estimates,
     *,
     step: int = 50,
-    available: Mapping[int, int] | Sequence[int] | None = None,
+    available: Histogram | None = None,
     width: int = STRATUM_MILLI,
     merge_target: float = DEFAULT_MERGE_TARGET,
     reject_target: float = DEFAULT_REJECT_TARGET,
@@ -280,5 +281,6 @@ def advice(
                 if best is None or (j - i) < (best[1] - best[0]):
                     best = (i, j)
                 break
+    assert best is not None  # total > 0: some stratum draws
     i, j = best
     return Advice(total, strata[i].lo, strata[j].hi, strata, needs(estimates, merge_target, reject_target))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from matches.estimates.model import (
     SLOTS,
     SMALL_BIN,
     TWO_SIDED,
+    Histogram,
     Label,
     LineEstimate,
     Share,
@@ -33,7 +34,7 @@ class Estimates:
 
     def __init__(
         self,
-        histogram: Mapping[int, int] | Sequence[int],
+        histogram: Histogram,
         labels: Iterable[Label],
         *,
         replicates: int = REPLICATES,

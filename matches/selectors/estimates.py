@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef
@@ -31,6 +33,7 @@ from matches.models import (
 MERGE, SPLIT, REJECT = Decision.Action.MERGE, Decision.Action.SPLIT, Decision.Action.REJECT
 COUNTING = (MERGE, SPLIT, REJECT)
 LINE_SECONDS = 60
+Line = Decimal | float | str  # a threshold as a score (0.950)
 
 
 def label_of(action: str, score: float, in_run: bool) -> es.Label | None:
@@ -51,14 +54,15 @@ def run_histogram(run: MatchRun) -> list[int]:
     return hist
 
 
-def _latest(group_ids: Iterable[int]) -> list[dict]:
+def _latest(group_ids: Iterable[int]) -> list[dict[str, Any]]:
     """The latest decision of each group (the query reads decisions only for groups a person decided)."""
-    return list(
+    rows = (
         Decision.objects.filter(group_id__in=list(group_ids))
         .order_by("group_id", "-created_at", "-id")
         .distinct("group_id")
         .values("group_id", "action", "bulk", "confidence_score", "group__run_id")
     )
+    return [dict(r) for r in rows]
 
 
 def run_labels(run: MatchRun, earlier: Sequence[int] = ()) -> list[es.Label]:
@@ -101,11 +105,11 @@ class RunEstimates:
     def decisions(self) -> int:
         return self.in_run + self.earlier
 
-    def at(self, merge_min, reject_below) -> es.LineEstimate:
+    def at(self, merge_min: Line, reject_below: Line) -> es.LineEstimate:
         return self.estimates.at(_milli(merge_min), _milli(reject_below))
 
 
-def _milli(value) -> int:
+def _milli(value: Line) -> int:
     return int(round(float(value) * 1000))
 
 
@@ -248,7 +252,7 @@ def is_in_calibration_sample(group: MatchGroup) -> bool:
 # The trade-off chart -----------------------------------------------------------------------------------------------
 
 
-def tradeoff_chart(result: RunEstimates, merge_min, reject_below, step: int = 5) -> dict:
+def tradeoff_chart(result: RunEstimates, merge_min: Line, reject_below: Line, step: int = 5) -> dict:
     """Geometry of the trade-off chart (drawn by the template as SVG, like the score histogram): as the merge line
     moves (right of the reject line) the expected share of wrong merges with its 95% interval, as the reject line
     moves (left of the merge line) the missed duplicates with theirs, and the review workload for each position (the

@@ -14,8 +14,10 @@ and the next candidate follows."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from matches.models import CalibrationSample, MatchGroup, MatchRun, ThresholdPolicy
@@ -27,7 +29,7 @@ OPEN = MatchGroup.Status.OPEN
 LIMIT = 5
 
 
-def _claimable(run: MatchRun, actor: User, exclude: list[int]):
+def _claimable(run: MatchRun, actor: User, exclude: list[int]) -> QuerySet[MatchGroup]:
     return (
         MatchGroup.objects.filter(review_reads.claimable_q(actor), run=run, status=OPEN)
         .exclude(pk__in=exclude)
@@ -35,16 +37,16 @@ def _claimable(run: MatchRun, actor: User, exclude: list[int]):
     )
 
 
-def _own(*, run: MatchRun, actor: User, exclude: list[int], **_) -> Iterable[MatchGroup]:
+def _own(*, run: MatchRun, actor: User, exclude: list[int], **_: Any) -> Iterable[MatchGroup]:
     now = timezone.now()
     return _claimable(run, actor, exclude).filter(claimed_by=actor, claimed_until__gte=now).order_by("id")[:LIMIT]
 
 
-def _assigned(**_) -> Iterable[MatchGroup]:
+def _assigned(**_: Any) -> Iterable[MatchGroup]:
     return ()  # hook: groups assigned to a steward (issue: "groups assigned to them")
 
 
-def _samples(*, run: MatchRun, actor: User, exclude: list[int], **_) -> Iterable[MatchGroup]:
+def _samples(*, run: MatchRun, actor: User, exclude: list[int], **_: Any) -> Iterable[MatchGroup]:
     samples = list(CalibrationSample.objects.filter(run=run, closed_at__isnull=True).order_by("created_at", "id"))
     for sample in samples:
         found = list(
@@ -63,11 +65,13 @@ def _samples(*, run: MatchRun, actor: User, exclude: list[int], **_) -> Iterable
     return list(_claimable(run, actor, exclude).filter(qa_items__sample__run=run).order_by("qa_items__id")[:LIMIT])
 
 
-def _known_answer(**_) -> Iterable[MatchGroup]:
+def _known_answer(**_: Any) -> Iterable[MatchGroup]:
     return ()  # hook: known-answer and second-review items at their rate
 
 
-def _queue(*, run: MatchRun, policy: ThresholdPolicy, queue: str, actor: User, exclude: list[int]):
+def _queue(
+    *, run: MatchRun, policy: ThresholdPolicy, queue: str, actor: User, exclude: list[int]
+) -> Iterable[MatchGroup]:
     return review_reads.queue_next_candidates(run=run, policy=policy, queue=queue, actor=actor, exclude=exclude)
 
 

@@ -63,7 +63,7 @@ def _estimates(request: Request, domain: Domain, merge: Decimal, reject: Decimal
         domain=domain, include=_include(request), merge_target=merge_target, reject_target=reject_target
     )
     policy = domain.policy()
-    out = {"merge_target": merge_target, "reject_target": reject_target, "result": result}
+    out: dict[str, object] = {"merge_target": merge_target, "reject_target": reject_target, "result": result}
     if result is not None:
         out.update(
             in_force=result.at(policy.merge_min, policy.reject_below),
