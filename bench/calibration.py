@@ -310,11 +310,15 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge-target", type=float, default=0.01)
     parser.add_argument("--reject-target", type=float, default=0.05)
     parser.add_argument("--quick", action="store_true", help="one seed, 50 repetitions")
+    parser.add_argument("--customers", type=int, action="append", choices=(600, 5000), help="sizes (default: both)")
+    parser.add_argument("--first-seed", type=int, default=1)
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.repetitions = 1, 50
     hows = args.how or list(HOWS)
     plan = {600: (50, 100, 200), 5000: (100, 200, 400)}
+    if args.customers:
+        plan = {c: plan[c] for c in args.customers}
     targets = {"merge_target": args.merge_target, "reject_target": args.reject_target}
     print(
         f"scenario {args.scenario}; targets: wrong merges <= {_pct(args.merge_target)}, missed duplicates <= "
@@ -322,7 +326,7 @@ def run(argv: list[str] | None = None) -> int:
     )
     failed = False
     for customers, budgets in plan.items():
-        for seed in range(1, args.seeds + 1):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             world = emulator_world(seed=seed, customers=customers, scenario=args.scenario)
             tm, tr = world.truth_lines(args.merge_target, args.reject_target)
             truth_review = world.review_share(tm if tm is not None else 1000, tr if tr is not None else 0)
