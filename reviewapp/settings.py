@@ -111,14 +111,18 @@ STORAGES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis is a cache and a broker, never a store of truth: pages keep working from Postgres while it is away. Sessions
+# live in the database (the cached_db engine raised ConnectionError on every logged-in page during an outage), and the
+# cache treats an unreachable Redis as a miss (reviewapp/cache.py), with short timeouts so that nothing waits long.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "reviewapp.cache.TolerantRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="matchdesk"),
+        "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Security: production defaults unless DEBUG; each can be overridden from the environment.
 SECURE = env.bool("SECURE", default=not DEBUG)
@@ -135,6 +139,22 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with the fix that keeps a worker alive through a Redis outage (reviewapp/broker.py).
+CELERY_BROKER_TRANSPORT = "reviewapp.broker:Transport"
+# Publishing happens inside requests (after commit): a broker that is away must not hold a request for long. A refused
+# connection fails at once; a silent one (a paused Redis) within the socket timeouts, twice. The BRPOP a worker waits
+# in lasts 1 s, well inside socket_timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 2.0,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# A worker keeps reconnecting however long the broker is away (Celery's default gives up after 100 attempts).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task that acks late (a pull) keeps running through a broker outage: it needs Postgres and AWS, not Redis, and its
+# message comes back after the visibility timeout if the ack was lost (pulls resume from their checkpoint).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

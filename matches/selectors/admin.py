@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -327,6 +328,14 @@ class HeartbeatView:
 def heartbeats() -> list[HeartbeatView]:
     now = timezone.now()
     return [HeartbeatView(h, (now - h.last_seen).total_seconds()) for h in Heartbeat.objects.order_by("kind", "name")]
+
+
+def workers_stopped_at(views: list[HeartbeatView]) -> datetime | None:
+    """When a worker was last heard from, if every worker has gone silent (nothing runs merges or pulls); else None."""
+    workers = [v for v in views if v.heartbeat.kind == Heartbeat.Kind.WORKER]
+    if not workers or any(not v.stale for v in workers):
+        return None
+    return max(v.heartbeat.last_seen for v in workers)
 
 
 def bulk_jobs_recent(*, domain: Domain, limit: int = 10) -> QuerySet:

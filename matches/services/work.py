@@ -1,5 +1,5 @@
 """What "next" serves a steward: the one place that decides the order (docs/thresholds.md, "The calibration
-sample"; docs/architecture.md, "Flows").
+sample"; docs/architecture.md, "Review").
 
 1. the steward's own claimed group (an open group of the run they hold);
 2. groups assigned to them (no assignments yet: `_assigned` is the hook);

@@ -179,8 +179,10 @@ def quarantine_ack(request: Request, pk: int) -> HttpResponse:
 @require_GET
 @admin_only
 def operations(request: Request) -> HttpResponse:
+    heartbeats = admin_reads.heartbeats()
     context = {
-        "heartbeats": admin_reads.heartbeats(),
+        "heartbeats": heartbeats,
+        "workers_stopped_at": admin_reads.workers_stopped_at(heartbeats),
         "stale_after": admin_reads.HEARTBEAT_STALE_SECONDS,
         "pause_all": OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES),
         "domains": Domain.objects.all(),

@@ -319,6 +319,22 @@ def test_operations_warns_about_a_stale_heartbeat(login, admin):
     heartbeat_record(name="worker:w1", kind="worker", at=timezone.now())
     html = login(admin).get(reverse("admin-operations")).content.decode()
     assert html.count("stale: silent for over 120 s") == 1 and "alive" in html
+    assert "No worker has been heard from" not in html  # one worker is alive
+
+
+def test_operations_says_when_the_last_worker_stopped(login, admin):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from matches.services.ops import heartbeat_record
+
+    stopped = timezone.now() - timedelta(minutes=5)
+    heartbeat_record(name="worker:w1", kind="worker", at=stopped - timedelta(minutes=10))
+    heartbeat_record(name="worker:w2", kind="worker", at=stopped)
+    heartbeat_record(name="beat", kind="beat", at=timezone.now())
+    html = login(admin).get(reverse("admin-operations")).content.decode()
+    assert f"No worker has been heard from since {timezone.localtime(stopped):%Y-%m-%d %H:%M:%S}" in html
 
 
 # Users ---------------------------------------------------------------------------------------------------------------
