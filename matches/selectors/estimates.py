@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 
 from matches import estimates as es
 from matches.models import (
@@ -33,6 +33,7 @@ from matches.models import (
 MERGE, SPLIT, REJECT = Decision.Action.MERGE, Decision.Action.SPLIT, Decision.Action.REJECT
 COUNTING = (MERGE, SPLIT, REJECT)
 LINE_SECONDS = 60
+ESTIMATES_SECONDS = 600
 Line = Decimal | float | str  # a threshold as a score (0.950)
 
 
@@ -129,12 +130,31 @@ def run_estimates(
     merge_target: float = es.DEFAULT_MERGE_TARGET,
     reject_target: float = es.DEFAULT_REJECT_TARGET,
 ) -> RunEstimates | None:
-    """The estimates for the domain's latest completed run (None before the first pull)."""
+    """The estimates for the domain's latest completed run (None before the first pull). Cached on what they depend
+    on: the run (its histogram is fixed once it completes), the newest decision anywhere, the runs included and the
+    targets; moving a slider on the thresholds page then costs two small queries and a cache read."""
     run = domain.latest_completed_run()
     if run is None:
         return None
     allowed = {r.pk for r in earlier_runs(domain, run, limit=1000)}
     earlier = sorted((pk for pk in set(include) if pk in allowed), reverse=True)
+    newest = Decision.objects.aggregate(last=Max("id"))["last"]
+    # The run's start time makes the key unique even where ids are reused (a database built afresh, the tests).
+    key = f"estimates:run:{_run_key(run)}:{newest}:{','.join(map(str, earlier))}:{merge_target}:{reject_target}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = _run_estimates(run, earlier, merge_target, reject_target)
+    cache.set(key, result, ESTIMATES_SECONDS)
+    return result
+
+
+def _run_key(run: MatchRun) -> str:
+    stamp = run.started_at or run.finished_at or run.generated_at
+    return f"{run.pk}:{stamp.timestamp() if stamp else ''}"
+
+
+def _run_estimates(run: MatchRun, earlier: list[int], merge_target: float, reject_target: float) -> RunEstimates:
     labels = run_labels(run, earlier)
     est = es.Estimates(run_histogram(run), labels)
     in_run = sum(1 for label in labels if label.in_run)
@@ -189,7 +209,7 @@ def policy_line(
     policy = policy or domain.policy()
     if run is None or policy is None:
         return None
-    key = f"estimates:line:{run.pk}:{policy.pk}"
+    key = f"estimates:line:{_run_key(run)}:{policy.pk}"
     cached = cache.get(key)
     if cached is None:
         result = run_estimates(domain=domain)
