@@ -126,6 +126,30 @@ def _pava_rows(draws: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
+def _effective(
+    n_bin: np.ndarray, k_bin: np.ndarray, population: np.ndarray | None, lo: int, hi: int
+) -> tuple[float, float]:
+    """(decisions, positives) a block of bins [lo, hi] counts as: see _Blocks.fit."""
+    n_all, k_all = float(n_bin[lo : hi + 1].sum()), float(k_bin[lo : hi + 1].sum())
+    if population is None:
+        return n_all, k_all
+    weights, rates, labelled = [], [], []
+    for s_lo in range(lo - lo % STRATUM_MILLI, hi + 1, STRATUM_MILLI):
+        a, b = max(s_lo, lo), min(s_lo + STRATUM_MILLI - 1, hi)
+        n_h = float(n_bin[a : b + 1].sum())
+        if not n_h:
+            continue
+        groups = max(float(population[a : b + 1].sum()), n_h)  # decisions of earlier runs can outnumber groups
+        weights.append(groups)
+        rates.append(float(k_bin[a : b + 1].sum()) / n_h)
+        labelled.append(n_h)
+    total = sum(weights)
+    rate = sum(w * r for w, r in zip(weights, rates, strict=True)) / total
+    n_eff = total * total / sum(w * w / n_h for w, n_h in zip(weights, labelled, strict=True))
+    n_eff = min(n_eff, n_all)
+    return n_eff, rate * n_eff
+
+
 @dataclass(frozen=True)
 class _Blocks:
     """Pooled blocks of labelled bins for one outcome, and where every bin sits relative to them."""
@@ -139,7 +163,12 @@ class _Blocks:
     t: np.ndarray  # per bin: position between the two (0 at lo, 1 at hi) for the point estimate
 
     @classmethod
-    def fit(cls, n_bin: np.ndarray, k_bin: np.ndarray) -> _Blocks:
+    def fit(cls, n_bin: np.ndarray, k_bin: np.ndarray, population: np.ndarray | None = None) -> _Blocks:
+        """Pool the labelled bins (isotonic), then give each block the evidence it really holds about its groups:
+        where decisions within a block were drawn unevenly (the review queue worked from its top, a QA sample of
+        one queue), its rate is the population-weighted mean of its 0.05 strata and its decisions count as the
+        Kish effective number (sum of weights)² / (sum of squared weights), with weights groups / decisions per
+        stratum. Proportional sampling leaves both as they are."""
         labelled = np.nonzero(n_bin > 0)[0]
         blocks = (
             pava((k_bin[labelled] / n_bin[labelled]).tolist(), n_bin[labelled].tolist(), pool_ties=True)
@@ -147,10 +176,12 @@ class _Blocks:
             else []
         )
         nb = len(blocks)
-        n = np.array([sum(n_bin[labelled[a : b + 1]]) for _, _, a, b in blocks], dtype=float)
-        k = np.array([sum(k_bin[labelled[a : b + 1]]) for _, _, a, b in blocks], dtype=float)
         first = np.array([labelled[a] for _, _, a, _ in blocks], dtype=int)
         last = np.array([labelled[b] for _, _, _, b in blocks], dtype=int)
+        n = np.zeros(nb)
+        k = np.zeros(nb)
+        for i in range(nb):
+            n[i], k[i] = _effective(n_bin, k_bin, population, int(first[i]), int(last[i]))
         bins = np.arange(BINS)
         # Column 0 is p = 0, columns 1..nb the blocks, column nb + 1 is p = 1.
         # below = how many blocks start at or before the bin; inside when that block also ends at or after it.

@@ -65,8 +65,8 @@ class Estimates:
         run_dup = np.minimum(run_dup, run_n)
         self.labels_per_bin = n_bin
         self.unknown = self.population - run_n
-        self.merge_blocks = _Blocks.fit(n_bin, one_bin)
-        self.reject_blocks = _Blocks.fit(n_bin, dup_bin)
+        self.merge_blocks = _Blocks.fit(n_bin, one_bin, self.population)
+        self.reject_blocks = _Blocks.fit(n_bin, dup_bin, self.population)
         rng = np.random.default_rng(seed)
         self.merge_side = self._side(self.merge_blocks, run_n - run_one, rng, replicates, merge=True)
         self.reject_side = self._side(self.reject_blocks, run_dup, rng, replicates, merge=False)
