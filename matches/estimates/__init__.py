@@ -7,9 +7,12 @@ to an admin; in short:
 1. **The model.** Each group has a chance p(s) of being one person, depending only on its score s, and p never goes
    down as the score goes up. Decisions are a sample of groups chosen by score (a queue's order, a QA sample, a
    calibration sample): whatever way they were chosen, given the score the truth of a decided group tells the same
-   as any other at that score, so no decision needs a weight; what the sampling changes is *where* we have evidence.
+   as any other at that score; what the sampling changes is *where* we have evidence.
 2. **The fit.** Decisions are counted per bin and fitted with a weighted isotonic regression (pool adjacent
    violators), so a band with two decisions borrows strength from its neighbours where the data allow it.
+   Inside a pooled block each 0.05 stratum speaks for its own groups: the block's rate is the population-weighted
+   mean of its strata and its decisions count as the Kish effective number, so an over-sampled range (the top of the
+   review queue) cannot vouch for an under-sampled one.
 3. **Uncertainty.** Each pooled block gets a Beta(k + 1/2, n - k + 1/2) posterior (Jeffreys: a block of 40
    unanimous decisions still leaves room for a few wrong ones). A replicate draws every block, restores the order
    (pool adjacent violators again) and computes the shares; 400 replicates give the intervals.
