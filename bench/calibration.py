@@ -312,6 +312,7 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one seed, 50 repetitions")
     parser.add_argument("--customers", type=int, action="append", choices=(600, 5000), help="sizes (default: both)")
     parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--budget", type=int, action="append", help="budgets (default: 50/100/200 at 600, 100/200/400)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.repetitions = 1, 50
@@ -319,6 +320,8 @@ def run(argv: list[str] | None = None) -> int:
     plan = {600: (50, 100, 200), 5000: (100, 200, 400)}
     if args.customers:
         plan = {c: plan[c] for c in args.customers}
+    if args.budget:
+        plan = {c: tuple(args.budget) for c in plan}
     targets = {"merge_target": args.merge_target, "reject_target": args.reject_target}
     print(
         f"scenario {args.scenario}; targets: wrong merges <= {_pct(args.merge_target)}, missed duplicates <= "
