@@ -74,7 +74,10 @@ def test_other_ways_of_deciding_never_suggest_an_unsafe_line(lookalikes, linkage
             assert out.reject_within in (None, True), out
 
 
-def test_the_policy_in_force_is_covered_whatever_the_decisions(lookalikes):
+def test_the_policy_in_force_is_covered_whatever_the_decisions(linkage_runs):
+    # On the linkage scenario, where a higher score is never less likely to be a match. (On the default look-alike
+    # data the chance of a duplicate is not monotone at the low end, where typo duplicates score low: there the
+    # policy's reject bound is not promised; the suggestions above must still never be unsafe.)
     for how in ("topdown", "qa", "mix"):
-        summary = sim.simulate(lookalikes, how, 100, 40, seed=3)
+        summary = sim.simulate_pooled(linkage_runs, how, 100, 40, seed=3)
         assert summary.policy_merge_held >= 0.9 and summary.policy_reject_held >= 0.9, summary
