@@ -7,6 +7,7 @@ from functools import wraps
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
@@ -14,7 +15,7 @@ from matches import roles
 from matches.models import Domain, MatchGroup
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import AnonymousUser, User
     from django_htmx.middleware import HtmxDetails
 
     class Request(HttpRequest):
@@ -59,3 +60,9 @@ def get_group_or_404(request: HttpRequest, pk: int, *, for_decision: bool = Fals
     if not request.user.has_perm(roles.VIEW_QUEUES):
         raise PermissionDenied
     return group
+
+
+def visible_domains(user: User | AnonymousUser) -> QuerySet[Domain]:
+    """The one hook for per-domain access (issue 17, item 2): the domains `user` may see. Every domain for now;
+    the API filters everything it answers through this, so narrowing it here narrows the API."""
+    return Domain.objects.all()

@@ -48,6 +48,18 @@ def event_summary(event: AuditEvent) -> str:
         if d.get("reason"):
             parts.append(f"“{d['reason']}”")
         return " · ".join(parts)
+    if action.startswith("approval."):
+        what = f"match {d['match_id']}" if d.get("match_id") else f"bulk job {d.get('bulk_job_id', '?')}"
+        parts = [
+            what,
+            f"rule: {d.get('rule', '?')}",
+            f"asked by {d.get('requested_by', '?')} at {d.get('requested_at', '?')}",
+        ]
+        if d.get("decided_by"):
+            parts.append(f"answered by {d['decided_by']} at {d.get('decided_at', '?')}")
+        if d.get("reason"):
+            parts.append(f"“{d['reason']}”")
+        return " · ".join(parts)
     if action == "profile.erased":
         return (
             f"erased profile {_short(d.get('profile_id', ''))} from {d.get('snapshots_erased', 0)} snapshot(s)"

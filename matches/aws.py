@@ -26,6 +26,8 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
+from matches.observability import counters
+
 if TYPE_CHECKING:
     from mypy_boto3_customer_profiles import CustomerProfilesClient
 
@@ -190,7 +192,14 @@ _ADVICE = {
 
 
 def translate(exc: Exception, *, operation: str, domain: DomainLike) -> MatchdeskAwsError:
-    """Turn a botocore exception into one of ours, with a message a person can act on."""
+    """Turn a botocore exception into one of ours, with a message a person can act on; counted by operation and
+    AWS's error code (the `matchdesk_aws_errors_total` metric)."""
+    error = _translate(exc, operation=operation, domain=domain)
+    counters.count(counters.AWS_ERRORS, operation, error.code)
+    return error
+
+
+def _translate(exc: Exception, *, operation: str, domain: DomainLike) -> MatchdeskAwsError:
     where = f"{operation} on domain '{domain.name}' ({domain.region})"
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})

@@ -199,3 +199,35 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 60},
     },
 }
+
+# Operations and the API (issue 17) -------------------------------------------------------------------------------
+# One block, so that other changes to the settings above merge around it. docs/architecture.md, "Operations".
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "matches.observability.middleware.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Probes and scrapes on the pod network speak plain HTTP: no redirect to HTTPS for them (paths without the leading /).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# /readyz: the timeout of each dependency check, seconds; a dead database connects within DB_CONNECT_TIMEOUT.
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+# /metrics: a bearer token, and/or peers in these networks (loopback by default; REMOTE_ADDR, never X-Forwarded-For).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# Logs: every record carries the request id (X-Request-ID); LOG_FORMAT=json writes one JSON object a line.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOGGING["filters"] = {"request_id": {"()": "matches.observability.logs.RequestIdFilter"}}
+LOGGING["formatters"] = {
+    "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    "json": {"()": "matches.observability.logs.JsonFormatter"},
+}
+LOGGING["handlers"] = {
+    "console": {
+        "class": "logging.StreamHandler",
+        "filters": ["request_id"],
+        "formatter": "json" if LOG_FORMAT == "json" else "text",
+    }
+}

@@ -29,6 +29,26 @@ class DomainForm(forms.Form):
     merge_rate_per_second = forms.IntegerField(min_value=1, max_value=100, initial=2, label="Merge calls / s")
     enabled = forms.BooleanField(required=False, initial=True)
     blind_review_enforced = forms.BooleanField(required=False, label="Enforce blind review")
+    # Four-eyes approval (docs/architecture.md, "Four-eyes approval"): which merges wait for a second person.
+    approval_size_above = forms.IntegerField(
+        min_value=1,
+        max_value=1000,
+        required=False,
+        label="Second person: groups of more than",
+        help_text="Profiles; blank: no size rule.",
+    )
+    approval_score_below = forms.DecimalField(
+        min_value=0,
+        max_value=1,
+        max_digits=4,
+        decimal_places=3,
+        required=False,
+        label="Second person: scores below",
+        help_text="For example 0.900; blank: no score rule.",
+    )
+    approval_splits = forms.BooleanField(required=False, label="Second person: every split")
+    approval_bulk = forms.BooleanField(required=False, label="Second admin: every bulk job")
+    approval_all = forms.BooleanField(required=False, label="Second person: every merge, split and bulk job")
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -242,7 +242,7 @@ class Column:
 def group_decisions(group: MatchGroup) -> list[Decision]:
     return list(
         Decision.objects.filter(group=group)
-        .select_related("actor", "merge_job", "reverts")
+        .select_related("actor", "merge_job", "reverts", "approval__requested_by", "approval__decided_by")
         .order_by("-created_at", "-id")
     )
 

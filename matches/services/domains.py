@@ -22,6 +22,11 @@ EDITABLE = (
     "undo_window_seconds",
     "merge_rate_per_second",
     "blind_review_enforced",
+    "approval_size_above",
+    "approval_score_below",
+    "approval_splits",
+    "approval_bulk",
+    "approval_all",
 )
 
 

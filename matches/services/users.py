@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from matches import roles
+from matches.services import api_tokens
 from matches.services.audit import audit_log
 
 
@@ -40,13 +41,16 @@ def user_set_roles(*, actor: User, user: User, role_names: list[str]) -> None:
 
 
 def user_set_active(*, actor: User, user: User, active: bool) -> None:
-    """Deactivate or reactivate a user (users are never deleted: decisions and audit events point at them)."""
+    """Deactivate or reactivate a user (users are never deleted: decisions and audit events point at them);
+    deactivating revokes their API tokens in the same transaction (a reactivated user makes new ones)."""
     with transaction.atomic(durable=True):
         Group.objects.select_for_update().filter(name=roles.ADMIN).first()
         if not active and _active_admin_ids() <= {user.pk} and user.groups.filter(name=roles.ADMIN).exists():
             raise LastAdminError("This is the last admin: make someone else an admin first.")
         user.is_active = active
         user.save(update_fields=["is_active"])
+        if not active:
+            api_tokens.tokens_revoke_for_user_within(actor=actor, user=user, reason="user deactivated")
         audit_log(
             actor=actor,
             action="user.activated" if active else "user.deactivated",

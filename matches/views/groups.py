@@ -17,6 +17,7 @@ from django_htmx.http import push_url
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
 from matches.models import Decision, Domain, MatchGroup, Queue
+from matches.selectors import approvals as approval_reads
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.services import decisions, profiles
@@ -95,6 +96,10 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
         "show_empty": show_empty,
         "in_panel": bool(request.htmx),
         "legend": LEGEND,
+        # The steward workflow (templates/matches/review/_workflow.html).
+        "approval": approval_reads.decision_approval(latest),
+        "overlaps": approval_reads.group_overlaps(group),
+        "split": approval_reads.split_outcome(group, latest),
     }
 
 
@@ -209,10 +214,13 @@ def decide(request: Request, pk: int) -> HttpResponse:
         (messages.info if calm else messages.error)(request, text)
         return redirect(queues.group_url(group, queue))
     if decision is not None:
-        when = ""
+        tail = ""
         if action != Decision.Action.REJECT:
-            when = timezone.localtime(decision.merge_job.not_before).strftime("%H:%M:%S")
-        tail = f" · runs at {when} unless undone" if when else ""
+            job = decision.merge_job
+            if job.status == job.Status.AWAITING_APPROVAL:
+                tail = " · awaiting approval by a second person; the undo window starts then"
+            else:
+                tail = f" · runs at {timezone.localtime(job.not_before).strftime('%H:%M:%S')} unless undone"
         messages.success(request, f"{DONE_WORDS[action]}: group {group.match_id}{tail}.")
     else:
         messages.info(request, f"Skipped group {group.match_id}; it stays in the queue for others.")

@@ -3,9 +3,9 @@
 For each new group, by `profile_set_key` over the domain's earlier runs, the latest counting decision (merge, reject
 or split, latest by created_at, that no undo or reopen reverts):
 - reject → the group is `carried_over`, `linked_decision` = that reject (a reopen takes it back);
-- merge or split whose MergeJob is scheduled or running → `approved`, linked; succeeded → `merged`, linked
-  (never reopened for review); failed or cancelled → stays open. A linked `approved` group then follows its job
-  (merged, failed, or back to open when the job is cancelled, undone or sent back);
+- merge or split whose MergeJob is awaiting approval, scheduled or running → `approved`, linked; succeeded →
+  `merged`, linked (never reopened for review); failed or cancelled → stays open. A linked `approved` group then
+  follows its job (merged, failed, or back to open when the job is cancelled, undone or sent back);
 - otherwise, a group holding a profile merged away since (Profile.merged_into set) or known to be gone
   (Profile.missing) → `stale`.
 Only the exact same profile set carries over: a superset or subset of a rejected set is a different question (a new
@@ -65,7 +65,8 @@ _LINK_EARLIER_DECISIONS = f"""
     FROM latest
     WHERE n.run_id = %(run)s AND n.status = 'open' AND n.profile_set_key = latest.profile_set_key
       AND (latest.action = 'reject'
-           OR (latest.action IN ('merge', 'split') AND latest.job_status IN ('scheduled', 'running', 'succeeded')))
+           OR (latest.action IN ('merge', 'split')
+               AND latest.job_status IN ('awaiting_approval', 'scheduled', 'running', 'succeeded')))
 """
 
 # The pending merge jobs an earlier decision on one of the run's profile sets may be waiting on, locked before any
@@ -78,7 +79,7 @@ _LOCK_PENDING_JOBS = f"""
     JOIN {Decision._meta.db_table} d ON d.id = j.decision_id
     JOIN {_GROUP_TABLE} g ON g.id = d.group_id
     JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
-    WHERE r.domain_id = %(domain)s AND r.id <> %(run)s AND j.status IN ('scheduled', 'running')
+    WHERE r.domain_id = %(domain)s AND r.id <> %(run)s AND j.status IN ('awaiting_approval', 'scheduled', 'running')
       AND g.profile_set_key IN (SELECT profile_set_key FROM {_GROUP_TABLE} WHERE run_id = %(run)s)
     ORDER BY j.id
     FOR UPDATE OF j
@@ -121,7 +122,7 @@ def carry_over(*, run: MatchRun) -> dict[str, int]:
                 queryset=_by_pk(
                     linked.filter(
                         linked_decision__action__in=merge_actions,
-                        linked_decision__merge_job__status__in=[MergeJob.Status.SCHEDULED, MergeJob.Status.RUNNING],
+                        linked_decision__merge_job__status__in=MergeJob.ACTIVE,
                     )
                 ),
                 status=Status.APPROVED,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matches', '0005_pull_requested_handoff_sweep'),
+        ('matches', '0007_four_eyes_approval'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
