@@ -53,13 +53,29 @@ def _passthrough(module: str) -> tuple:
     return add_arguments, run
 
 
+def _calibration_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="options of bench.calibration (see --help)")
+
+
+def _calibration_run(args: argparse.Namespace) -> int:
+    """In this process: pure functions and the emulator's generator, no database."""
+    from bench import calibration
+
+    return calibration.run(args.args)
+
+
 COMMANDS = {
     "ingest": ingest.COMMAND,
     "admin": ("threshold preview latency on a 1,000,000-group run", _admin_arguments, _admin_run),
     "review": ("queue, group and decision latency (p50, p95) with 1,000,000 groups", *_passthrough("review")),
     "audit": ("streaming CSV export of 100,000 audit events: memory stays flat", *_passthrough("audit")),
+    "calibration": (
+        "suggested thresholds against the emulator's truth: coverage, true shares, review workload",
+        _calibration_arguments,
+        _calibration_run,
+    ),
 }
-PASSTHROUGH = ("review", "audit")
+PASSTHROUGH = ("review", "audit", "calibration")
 # Internal: the measuring child processes (fresh interpreter on a bench database; ru_maxrss is theirs alone).
 CHILDREN = {
     "_ingest-child": ingest.child_main,

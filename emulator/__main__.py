@@ -13,6 +13,7 @@ import urllib.request
 from typing import Any
 
 from emulator.api import make_server, serve_in_thread
+from emulator.bulk import SCENARIOS
 from emulator.state import Emulator
 from emulator.store import build_domain
 
@@ -42,6 +43,13 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", action="append", default=[], help="domain to create (repeatable)")
     parser.add_argument("--customers", type=int, default=600)
     parser.add_argument("--bulk-groups", type=int, help="generate this many match groups directly (benchmarks)")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="default",
+        help="linkage: scores like a record-linkage benchmark (matches 0.3-1.0, non-matches 0.0-0.65)",
+    )
+    parser.add_argument("--nonmatch-share", type=float, help="share of groups that are not one person (linkage: 0.35)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -57,6 +65,8 @@ def serve(args: argparse.Namespace) -> int:
             seed=args.seed,
             customers=None if args.bulk_groups else args.customers,
             bulk_groups=args.bulk_groups,
+            scenario=args.scenario,
+            nonmatch_share=args.nonmatch_share,
             generator=emu.generator,
         )
         print(
@@ -92,7 +102,12 @@ def report(args: argparse.Namespace) -> int:
             data = json.load(resp)
     else:
         dom = build_domain(
-            name, seed=args.seed, customers=None if args.bulk_groups else args.customers, bulk_groups=args.bulk_groups
+            name,
+            seed=args.seed,
+            customers=None if args.bulk_groups else args.customers,
+            bulk_groups=args.bulk_groups,
+            scenario=args.scenario,
+            nonmatch_share=args.nonmatch_share,
         )
         data = dom.truth_report()
     if args.json:

@@ -17,6 +17,18 @@ from emulator.generator import Generator, Person
 SIZES = (2, 3, 4, 5)
 SIZE_WEIGHTS = (0.7, 0.2, 0.07, 0.03)
 TRUE_SHARE = 0.85
+SCENARIOS = ("default", "linkage")
+# The linkage scenario: like a record-linkage benchmark after blocking. True matches score 0.3-1.0 (most of them high),
+# non-matches 0.0-0.65 (most of them low); the two overlap in 0.3-0.65. With the default 0.95 / 0.60 about half the
+# groups wait in review and about a sixth of the reject queue are real duplicates.
+LINKAGE_NONMATCH_SHARE = 0.35
+LINKAGE_GROUPS_PER_CUSTOMER = 0.375  # 5,000 customers give about 1,875 candidate groups
+
+
+def linkage_score(rng: random.Random, is_true: bool) -> float:
+    if is_true:
+        return round(0.3 + 0.7 * rng.betavariate(3.0, 1.2), 6)
+    return round(0.65 * rng.betavariate(2.0, 2.0), 6)
 
 
 def _tag(seed: int, group: int, member: int) -> str:
@@ -26,11 +38,22 @@ def _tag(seed: int, group: int, member: int) -> str:
 class BulkGroups:
     """Immutable generated groups; merges and deletions are tracked by the domain."""
 
-    def __init__(self, seed: int, count: int) -> None:
+    def __init__(self, seed: int, count: int, scenario: str = "default", nonmatch_share: float | None = None) -> None:
         if count >= 16**12:
             raise ValueError("too many groups")
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+        linkage = scenario == "linkage"
+        if nonmatch_share is not None and not 0 <= nonmatch_share <= 1:
+            raise ValueError("nonmatch_share must be between 0 and 1")
         self.seed = seed
         self.count = count
+        self.scenario = scenario
+        self.nonmatch_share = nonmatch_share
+        if nonmatch_share is None:
+            true_share = 1 - LINKAGE_NONMATCH_SHARE if linkage else TRUE_SHARE
+        else:
+            true_share = 1 - nonmatch_share
         self.sizes = bytearray(count)
         self.scores = array("f", bytes(4 * count))
         self.true = bytearray(count)
@@ -41,8 +64,11 @@ class BulkGroups:
         for g in range(count):
             r = rand()
             self.sizes[g] = SIZES[0] if r < cum[0] else SIZES[1] if r < cum[1] else SIZES[2] if r < cum[2] else SIZES[3]
-            is_true = rand() < TRUE_SHARE
+            is_true = rand() < true_share
             self.true[g] = is_true
+            if linkage:
+                self.scores[g] = linkage_score(rng, is_true)
+                continue
             # True groups mostly score high, false ones mostly middling, with overlap in 0.6-0.9.
             score = gauss(0.88, 0.09) if is_true else gauss(0.62, 0.14)
             self.scores[g] = min(1.0, max(0.05, score))

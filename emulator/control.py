@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from emulator.bulk import SCENARIOS
 from emulator.faults import FaultConfig
 from emulator.state import Emulator
 from emulator.store import JOB_STATUSES, Domain, build_domain
@@ -61,11 +62,18 @@ def create_domain(emu: Emulator, body: Any, **_: str) -> dict[str, Any]:
     customers = body.get("customers")
     if customers is None and body.get("bulk_groups") is None and not profiles:
         customers = 0
+    if body.get("scenario", "default") not in SCENARIOS:
+        raise ControlError(400, f"scenario must be one of {', '.join(SCENARIOS)}")
+    share = body.get("nonmatch_share")
+    if share is not None and (not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1):
+        raise ControlError(400, "nonmatch_share must be a number between 0 and 1")
     dom = build_domain(
         body["name"],
         seed=int(body.get("seed", 0)),
         customers=int(customers) if customers is not None else None,
         bulk_groups=int(body["bulk_groups"]) if body.get("bulk_groups") is not None else None,
+        scenario=body.get("scenario", "default"),
+        nonmatch_share=share,
         profiles=profiles,
         matching_enabled=bool(body.get("matching_enabled", True)),
         auto_merging=body.get("auto_merging"),

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any, Protocol
 
-from emulator.bulk import BulkGroups
+from emulator.bulk import LINKAGE_GROUPS_PER_CUSTOMER, SCENARIOS, BulkGroups
 from emulator.generator import Generator, generate
 from emulator.matching import resolve
 
@@ -311,6 +311,11 @@ class Domain:
             tally.add(score, is_true, pairs)
         return {"domain": self.name, "true_pairs": self._true_pairs(), **tally.report(self._true_pairs())}
 
+    def group_truth(self) -> list[tuple[float, bool, bool]]:
+        """(score, all one person, at least two profiles of one person) per served group, in serving order: the
+        hidden answer a simulation labels decisions with."""
+        return [(score, is_true, pairs > 0) for score, is_true, pairs in self._scored_groups()]
+
     def _scored_groups(self) -> Iterator[tuple[float, bool, int]]:
         """(score, all one customer, same-customer pairs inside) per well-formed served group."""
         if isinstance(self.matches, BulkMatches) and self.bulk is not None:
@@ -368,6 +373,8 @@ class Domain:
             state["matches"] = self.matches.page(0, len(self.matches))
         if self.bulk is not None:
             state["bulk_groups"] = self.bulk.count
+            state["scenario"] = self.bulk.scenario
+            state["nonmatch_share"] = self.bulk.nonmatch_share
         return state
 
     @classmethod
@@ -387,7 +394,12 @@ class Domain:
             jobs=[Job(**j) for j in state["jobs"]],
         )
         if "bulk_groups" in state:
-            dom.bulk = BulkGroups(dom.seed, state["bulk_groups"])
+            dom.bulk = BulkGroups(
+                dom.seed,
+                state["bulk_groups"],
+                state.get("scenario", "default"),
+                state.get("nonmatch_share"),
+            )
         if "bulk_matches" in state and dom.bulk is not None:
             bm = state["bulk_matches"]
             order = array("I")
@@ -404,6 +416,8 @@ def build_domain(
     seed: int = 0,
     customers: int | None = None,
     bulk_groups: int | None = None,
+    scenario: str = "default",
+    nonmatch_share: float | None = None,
     profiles: Sequence[dict[str, Any]] | None = None,
     matching_enabled: bool = True,
     auto_merging: dict[str, Any] | None = None,
@@ -416,8 +430,13 @@ def build_domain(
         dom.auto_merging = auto_merging
     if job_schedule is not None:
         dom.job_schedule = job_schedule
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+    if scenario == "linkage" and not bulk_groups and customers:
+        # Groups are generated with their scores and truth (as bulk groups are); profiles are built on demand.
+        bulk_groups = max(1, round(customers * LINKAGE_GROUPS_PER_CUSTOMER))
     if bulk_groups:
-        dom.bulk = BulkGroups(seed, bulk_groups)
+        dom.bulk = BulkGroups(seed, bulk_groups, scenario, nonmatch_share)
     elif customers:
         data = generate(seed, customers, generator)
         dom.profiles, dom.truth = data.profiles, data.truth

@@ -43,6 +43,7 @@ class EmulatorProcess:
         domains: Iterable[str] = (),
         customers: int | None = None,
         bulk_groups: int | None = None,
+        scenario: str | None = None,
         state_file: str | os.PathLike[str] | None = None,
         extra_args: Iterable[str] = (),
         startup_timeout: float = 120.0,
@@ -55,6 +56,8 @@ class EmulatorProcess:
             self.args += ["--customers", str(customers)]
         if bulk_groups is not None:
             self.args += ["--bulk-groups", str(bulk_groups)]
+        if scenario is not None:
+            self.args += ["--scenario", scenario]
         if state_file is not None:
             self.args += ["--state-file", str(state_file)]
         self.args += list(extra_args)
@@ -141,6 +144,7 @@ class EmulatorThread:
         domains: Iterable[str] = (),
         customers: int | None = None,
         bulk_groups: int | None = None,
+        scenario: str = "default",
         state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.emulator = Emulator(state_file=state_file)
@@ -148,7 +152,12 @@ class EmulatorThread:
         for name in domains:
             if name not in self.emulator.domains:
                 self.emulator.domains[name] = build_domain(
-                    name, seed=seed, customers=customers, bulk_groups=bulk_groups, generator=self.emulator.generator
+                    name,
+                    seed=seed,
+                    customers=customers,
+                    bulk_groups=bulk_groups,
+                    scenario=scenario,
+                    generator=self.emulator.generator,
                 )
         self.server: EmulatorServer = make_server(self.emulator, "127.0.0.1", 0)
         self.url = self.server.url

@@ -529,6 +529,44 @@ class QASampleItem(models.Model):
         constraints = [models.UniqueConstraint(fields=["sample", "group"], name="qaitem_sample_group_unique")]
 
 
+class CalibrationSample(models.Model):
+    """Groups drawn across the whole score range for the threshold estimates (matches/estimates): stewards pressing
+    "next" in any queue of the domain get them, blind, until `budget` decisions are drawn and decided. Drawn in rounds:
+    each next round is placed with the estimates the decisions so far give."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="calibration_samples")
+    run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="calibration_samples")
+    budget = models.PositiveIntegerField()
+    rounds = models.PositiveSmallIntegerField(default=2)
+    seed = models.BigIntegerField()
+    drawn = models.PositiveIntegerField(default=0, help_text="Groups drawn so far (all rounds)")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Stopped: its pending groups leave the sample")
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "-created_at"], name="calsample_latest")]
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def next_round_size(self) -> int:
+        """Groups the next round draws: an even share of what is left over the rounds left (the last takes all)."""
+        done_rounds = self.items.values("round").distinct().count()
+        left = self.budget - self.drawn
+        return 0 if left <= 0 else left // max(self.rounds - done_rounds, 1)
+
+
+class CalibrationItem(models.Model):
+    sample = models.ForeignKey(CalibrationSample, on_delete=models.CASCADE, related_name="items")
+    group = models.ForeignKey(MatchGroup, on_delete=models.PROTECT, related_name="calibration_items")
+    round = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sample", "group"], name="calitem_sample_group_unique")]
+
+
 class BulkJob(models.Model):
     """Approve or reject many groups of one queue, each with its own bulk Decision; large ones run in a worker."""
 

@@ -8,7 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from matches.forms import LoginForm
-from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues
+from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues, thresholds
 from matches.views import api as api_views
 
 urlpatterns = [
@@ -56,9 +56,15 @@ urlpatterns = [
     path("admin/domains/add/", admin.domain_add, name="admin-domain-add"),
     path("admin/domains/<str:name>/", admin.domain_edit, name="admin-domain-edit"),
     path("admin/domains/<str:name>/test/", admin.domain_test, name="admin-domain-test"),
-    path("admin/domains/<str:name>/thresholds/", admin.thresholds_page, name="admin-thresholds"),
-    path("admin/domains/<str:name>/thresholds/preview/", admin.thresholds_preview, name="admin-thresholds-preview"),
-    path("admin/domains/<str:name>/thresholds/save/", admin.thresholds_save, name="admin-thresholds-save"),
+    path("admin/domains/<str:name>/thresholds/", thresholds.page, name="admin-thresholds"),
+    path("admin/domains/<str:name>/thresholds/preview/", thresholds.preview, name="admin-thresholds-preview"),
+    path("admin/domains/<str:name>/thresholds/save/", thresholds.save, name="admin-thresholds-save"),
+    path("admin/domains/<str:name>/calibration/", thresholds.calibration_draw, name="admin-calibration-draw"),
+    path(
+        "admin/domains/<str:name>/calibration/<int:pk>/close/",
+        thresholds.calibration_close,
+        name="admin-calibration-close",
+    ),
     path("admin/domains/<str:name>/qa/", admin.qa_draw, name="admin-qa-draw"),
     path("admin/domains/<str:name>/bulk/<str:queue>/", bulk.page, name="admin-bulk"),
     path("admin/bulk/<int:pk>/", bulk.job, name="admin-bulk-job"),

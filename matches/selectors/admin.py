@@ -17,6 +17,7 @@ from matches import roles
 from matches.models import (
     AuditEvent,
     BulkJob,
+    CalibrationItem,
     Decision,
     Domain,
     Heartbeat,
@@ -240,8 +241,12 @@ def is_in_qa_sample(group: MatchGroup) -> bool:
 
 
 def qa_sampled_group_ids(group_ids: Iterable[int]) -> set[int]:
-    """Which of these groups were drawn into a QA sample."""
-    return set(QASampleItem.objects.filter(group_id__in=list(group_ids)).values_list("group_id", flat=True))
+    """Which of these groups were drawn into a QA sample or an open calibration sample (bulk decisions skip them: a
+    sample is evidence only when a person decides it)."""
+    ids = list(group_ids)
+    qa = set(QASampleItem.objects.filter(group_id__in=ids).values_list("group_id", flat=True))
+    calibration = CalibrationItem.objects.filter(group_id__in=ids, sample__closed_at__isnull=True)
+    return qa | set(calibration.values_list("group_id", flat=True))
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from matches.models import Domain
 from matches.selectors.counts import queue_counts
+from matches.selectors.estimates import policy_line
 
 
 def domains_overview() -> list[dict]:
-    """Each domain with its latest completed run, policy in force and queue counts."""
+    """Each domain with its latest completed run, policy in force, queue counts and the policy's estimates."""
     overview = []
     for domain in Domain.objects.order_by("name"):
         run = domain.latest_completed_run()
         policy = domain.policy()
         overview.append(
-            {"domain": domain, "run": run, "policy": policy, "counts": queue_counts(run=run, policy=policy)}
+            {
+                "domain": domain,
+                "run": run,
+                "policy": policy,
+                "counts": queue_counts(run=run, policy=policy),
+                "estimate": policy_line(domain=domain, run=run, policy=policy) if run else None,
+            }
         )
     return overview

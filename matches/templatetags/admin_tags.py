@@ -51,3 +51,30 @@ def histogram_bars(chart: dict):
         return bar["title"], rects
 
     return format_html_join("", '<g class="bar"><title>{}</title>{}</g>', (bar(b) for b in chart["bars"]))
+
+
+@register.filter
+def pct(value) -> str:
+    """A share as a percentage with one decimal (0.004 -> 0.4%)."""
+    try:
+        return f"{float(value) * 100:.1f}%"
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def pctg(value) -> str:
+    """A target as a short percentage (0.005 -> 0.5%, 0.05 -> 5%)."""
+    try:
+        return f"{float(value) * 100:g}%"
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def milli(value) -> str:
+    """A line in thousandths as a score (620 -> 0.620)."""
+    try:
+        return f"{int(value) / 1000:.3f}"
+    except (TypeError, ValueError):
+        return ""

@@ -1,6 +1,6 @@
-"""Admin pages: domains, thresholds (preview, evidence, QA samples), pulls and runs, operations, users
-(docs/architecture.md, "Admin"). Bulk decisions are in views/bulk.py; pausing merges is one endpoint per action in
-views/merges.py, which the Operations page posts to.
+"""Admin pages: domains, QA samples, pulls and runs, operations, users (docs/architecture.md, "Admin").
+Thresholds and calibration samples are in views/thresholds.py, bulk decisions in views/bulk.py; pausing merges is
+one endpoint per action in views/merges.py, which the Operations page posts to.
 
 Every view needs the Administer permission; plain forms work without JavaScript, htmx swaps the inline partials."""
 
@@ -16,14 +16,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from matches import evidence as ev
 from matches import roles
 from matches.access import Request, require_perm
 from matches.forms import DomainForm, QaDrawForm, UserCreateForm
 from matches.models import Domain, MatchRun, OpsSwitch, QuarantinedMatch
 from matches.selectors import admin as admin_reads
 from matches.services import domains as domain_service
-from matches.services import ops, qa, thresholds
+from matches.services import ops, qa
 from matches.services import users as user_service
 from matches.views.htmx import render_fragment, render_page
 
@@ -95,97 +94,6 @@ def domain_test(request: Request, name: str) -> HttpResponse:
         "form": DomainForm(initial=initial, editing=True),
     }
     return render_page(request, "matches/admin/domain_edit.html", context, partial="connection")
-
-
-# Thresholds ----------------------------------------------------------------------------------------------------------
-
-
-def _target(request: Request) -> float:
-    try:
-        target = float(request.GET.get("target") or ev.DEFAULT_TARGET)
-    except ValueError:
-        return ev.DEFAULT_TARGET
-    return target if 0.5 <= target < 1 else ev.DEFAULT_TARGET
-
-
-def _proposed(request: Request, domain: Domain) -> tuple[Decimal, Decimal, str]:
-    policy = domain.policy()
-    merge = request.GET.get("merge_min", policy.merge_min)
-    reject = request.GET.get("reject_below", policy.reject_below)
-    try:
-        merge, reject = thresholds.threshold_parse(merge_min=merge, reject_below=reject)
-    except thresholds.ThresholdInvalid as exc:
-        return policy.merge_min, policy.reject_below, str(exc)
-    return merge, reject, ""
-
-
-def _thresholds_context(request: Request, domain: Domain, merge: Decimal, reject: Decimal, error: str = "") -> dict:
-    target = _target(request)
-    run = domain.latest_completed_run()
-    evidence = admin_reads.domain_evidence(domain=domain, target=target)
-    return {
-        "domain": domain,
-        "policy": domain.policy(),
-        "merge_min": merge,
-        "reject_below": reject,
-        "error": error,
-        "preview": admin_reads.threshold_preview(domain=domain, merge_min=merge, reject_below=reject),
-        "evidence": evidence,
-        "band_rows": admin_reads.band_rows(evidence),
-        "target": target,
-        "target_label": f"{target * 100:g}%",
-        "min_n": ev.MIN_DECISIONS,
-        "needed": max(ev.MIN_DECISIONS, ev.unanimous_needed(target)),
-        "history": admin_reads.policy_history(domain=domain),
-        "qa_results": admin_reads.qa_results(domain=domain),
-        "latest_run": run,
-        "note": request.POST.get("note", "") if request.method == "POST" else "",
-    }
-
-
-@require_GET
-@admin_only
-def thresholds_page(request: Request, name: str) -> HttpResponse:
-    domain = _domain(name)
-    merge, reject, error = _proposed(request, domain)
-    context = _thresholds_context(request, domain, merge, reject, error)
-    return render(request, "matches/admin/thresholds.html", context)
-
-
-@require_GET
-@admin_only
-def thresholds_preview(request: Request, name: str) -> HttpResponse:
-    domain = _domain(name)
-    merge, reject, error = _proposed(request, domain)
-    if not request.htmx:
-        return redirect(f"{reverse('admin-thresholds', args=[domain.name])}?{request.GET.urlencode()}")
-    preview = admin_reads.threshold_preview(domain=domain, merge_min=merge, reject_below=reject)
-    context = {"domain": domain, "preview": preview, "merge_min": merge, "reject_below": reject, "error": error}
-    return render_fragment(request, "matches/admin/thresholds.html", "preview", context)
-
-
-@require_POST
-@admin_only
-def thresholds_save(request: Request, name: str) -> HttpResponse:
-    domain = _domain(name)
-    merge, reject, note = (
-        request.POST.get("merge_min", ""),
-        request.POST.get("reject_below", ""),
-        request.POST.get("note", ""),
-    )
-    try:
-        policy = thresholds.threshold_set(
-            actor=request.user, domain=domain, merge_min=merge, reject_below=reject, note=note
-        )
-    except thresholds.ThresholdInvalid as exc:
-        current = domain.policy()
-        context = _thresholds_context(request, domain, current.merge_min, current.reject_below, str(exc))
-        context.update(raw_merge=merge, raw_reject=reject)
-        return render(request, "matches/admin/thresholds.html", context, status=400)
-    messages.success(
-        request, f"Thresholds in force for {domain.name}: merge ≥ {policy.merge_min}, reject < {policy.reject_below}."
-    )
-    return redirect("admin-thresholds", name=domain.name)
 
 
 # QA samples ----------------------------------------------------------------------------------------------------------

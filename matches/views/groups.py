@@ -16,8 +16,8 @@ from django_htmx.http import push_url
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
 from matches.models import Decision, Domain, MatchGroup, Queue
-from matches.selectors import admin as admin_reads
 from matches.selectors import approvals as approval_reads
+from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.services import decisions, profiles
 from matches.templatetags.match_tags import match_short
@@ -63,16 +63,18 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
     held_by_other = group.held_by_other(user, now)
     # The steward's own latest approval, while it can still be undone (offered on the next group's page).
     last = review_reads.last_own_decision(user=user, domain=domain, exclude_group=group) if can_decide else None
-    # QA samples measure the queues' precision: whoever decides a sampled group does so without score or queue.
-    qa_sampled = can_decide and admin_reads.is_in_qa_sample(group)
+    # QA and calibration samples measure the queues: whoever decides a sampled group does so without score or queue.
+    qa_sampled, calibration_sampled = estimate_reads.sampled_as(group) if can_decide else (False, False)
+    calibration_sampled = calibration_sampled and not qa_sampled
     return {
         "domain": domain,
         "qc": qc,
         "group": group,
         "queue": queue,
         "bucket": bucket,
-        "blind": qa_sampled or queues.blind(request, domain),
+        "blind": qa_sampled or calibration_sampled or queues.blind(request, domain),
         "qa_sampled": qa_sampled,
+        "calibration_sampled": calibration_sampled,
         "columns": columns,
         "rows": rows,
         "conflicts": sum(1 for r in rows if r.conflict),

@@ -5,7 +5,6 @@ group of a queue nobody else holds."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -20,8 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 from matches import roles
 from matches.access import Request, get_domain_or_404, require_perm, return_address
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
+from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
-from matches.services import decisions
+from matches.services import work
 from matches.views.htmx import render_page
 
 QUEUE_TEMPLATE = "matches/review/queue.html"
@@ -87,6 +87,10 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
         "first_url": f"?{base}",
         "carried": queue == review_reads.CARRIED,
+        # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).
+        "policy_line": None
+        if blind(request, domain) or not qc.run
+        else estimate_reads.policy_line(domain=domain, run=qc.run, policy=qc.policy),
     }
     return render_page(request, QUEUE_TEMPLATE, context, partial="queue-table", target="queue-table")
 
@@ -128,20 +132,8 @@ def skipped(request: Request) -> list[int]:
 def claim_next(
     request: Request, *, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
 ) -> MatchGroup | None:
-    """Claim the next group of `queue` (another steward may take a candidate between our read and our claim)."""
-    if run is None or policy is None:
-        return None
-    exclude = [*exclude, *skipped(request)]
-    for _ in range(3):
-        candidates = review_reads.queue_next_candidates(
-            run=run, policy=policy, queue=queue, actor=request.user, exclude=exclude
-        )
-        if not candidates:
-            return None
-        for candidate in candidates:
-            if decisions.group_claim(group=candidate, actor=request.user):
-                candidate.claimed_by = request.user
-                candidate.claimed_until = timezone.now() + timedelta(seconds=settings.MATCHDESK["CLAIM_SECONDS"])
-                return candidate
-            exclude.append(candidate.pk)
-    return None
+    """Claim what "next" serves (services/work.py decides the order: own claim, samples, then the queue)."""
+    group, _source = work.next_group_claim(
+        actor=request.user, run=run, policy=policy, queue=queue, exclude=[*exclude, *skipped(request)]
+    )
+    return group

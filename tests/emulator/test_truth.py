@@ -146,3 +146,48 @@ def test_classic_duplicates_are_matched():
     (group,) = resolve(profiles)
     assert group.profile_ids == ("a" * 32, "b" * 32)
     assert group.score > 0.9
+
+
+def test_linkage_scenario_overlaps_like_a_record_linkage_benchmark():
+    dom = build_domain("link", seed=3, customers=5000, scenario="linkage")
+    truth = dom.group_truth()
+    assert len(truth) == 1875
+    matches = [s for s, one, _ in truth if one]
+    non = [s for s, one, _ in truth if not one]
+    assert 0.3 <= min(matches) and max(matches) <= 1.0
+    assert 0.0 <= min(non) and max(non) <= 0.65
+    assert 0.25 <= len(non) / len(truth) <= 0.45
+    overlap = [s for s in matches if s < 0.65]
+    assert len(overlap) >= 50 and sum(1 for s in non if s >= 0.3) >= 100
+    # The default policy leaves about half the groups in review and real duplicates in the reject queue.
+    review = sum(1 for s, _, _ in truth if 0.6 <= s < 0.95) / len(truth)
+    reject = [one for s, one, _ in truth if s < 0.6]
+    assert 0.4 <= review <= 0.6 and 0.08 <= sum(reject) / len(reject) <= 0.25
+    report = dom.truth_report()
+    assert report["groups"] == len(truth) and sum(b["true"] for b in report["bands"]) == len(matches)
+
+
+def test_default_data_is_unchanged_by_the_scenario_option():
+    assert (
+        build_domain("a", seed=7, customers=200).group_truth()
+        == build_domain("b", seed=7, customers=200, scenario="default").group_truth()
+    )
+    bulk = build_domain("c", seed=5, bulk_groups=500).bulk
+    # The figures of the bulk generator before the option existed.
+    assert bulk.scenario == "default" and sum(bulk.true) == 432 and round(sum(bulk.scores), 4) == 418.5595
+
+
+def test_linkage_scenario_survives_a_state_round_trip():
+    from emulator.store import Domain
+
+    dom = build_domain("link", seed=4, customers=400, scenario="linkage", nonmatch_share=0.5)
+    again = Domain.from_state(dom.to_state())
+    assert again.bulk.scenario == "linkage" and again.bulk.nonmatch_share == 0.5
+    assert again.group_truth() == dom.group_truth()
+
+
+def test_create_domain_takes_a_scenario(ctl):
+    ctl.create_domain("lk", seed=2, customers=400, scenario="linkage")
+    report = ctl.truth("lk")
+    assert report["groups"] == 150
+    assert all(b["false"] == 0 for b in report["bands"] if b["lo"] >= 0.7)

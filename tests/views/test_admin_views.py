@@ -212,7 +212,8 @@ def test_thresholds_page_shows_evidence_and_qa_precision(login, admin, steward, 
     group_merge_approve(group=groups[0], actor=steward, main_profile_id=groups[0].profile_ids[0])
     group_reject(group=groups[2], actor=steward)
     html = login(admin).get(reverse("admin-thresholds", args=["demo"])).content.decode()
-    assert "2 groups decided one by one" in html
+    # Issue 12: the band table gave way to queue-level estimates; the page says which decisions count.
+    assert "2 decisions count:" in html and f"2 from run {run.pk}" in html
     assert 'id="qa-samples"' in html and "(1 to go)" in html
 
 
