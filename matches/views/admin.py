@@ -6,8 +6,6 @@ Every view needs the Administer permission; plain forms work without JavaScript,
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
