@@ -273,33 +273,38 @@ class _Pull:
         # new run for a handful of rows and picks nested loops over all of it for carry-over and the queues.
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {_GROUP_TABLE}")
-        with transaction.atomic(durable=True):
-            lock_checkpoint(run)
-            superseded_ids, superseded_groups = runs_step_down(run=run)
-            run.status = RunStatus.CARRYING_OVER
-            run.heartbeat_at = timezone.now()
-            run.next_token = run.carry_over_cursor = ""
-            run.completion = {
-                "resumed": resumed,
-                "superseded_run_ids": superseded_ids,
-                "superseded_groups": superseded_groups,
-            }
-            run.save(update_fields=["status", "heartbeat_at", "next_token", "carry_over_cursor", "completion"])
-            audit_log(
-                actor=self.actor,
-                action="pull.stored",
-                object_type="run",
-                object_id=run.pk,
-                domain=self.domain,
-                details={
-                    "generated_at": when(run.generated_at),
-                    "groups_stored": run.groups_stored,
-                    "superseded_run_ids": superseded_ids,
-                    "superseded_groups": superseded_groups,
-                },
-            )
+        run_stored_complete(run=run, actor=self.actor, resumed=resumed)
         run = completions_finish_locked(self.domain, actor=self.actor)[0] or run
         return result_of(run, domain=self.domain)
+
+
+def run_stored_complete(*, run: MatchRun, actor: User | None = None, resumed: bool = False) -> None:
+    """The completion transaction: run rows only, whatever the runs' sizes (docs/architecture.md, "Completion")."""
+    with transaction.atomic(durable=True):
+        lock_checkpoint(run)
+        superseded_ids, superseded_groups = runs_step_down(run=run)
+        run.status = RunStatus.CARRYING_OVER
+        run.heartbeat_at = timezone.now()
+        run.next_token = run.carry_over_cursor = ""
+        run.completion = {
+            "resumed": resumed,
+            "superseded_run_ids": superseded_ids,
+            "superseded_groups": superseded_groups,
+        }
+        run.save(update_fields=["status", "heartbeat_at", "next_token", "carry_over_cursor", "completion"])
+        audit_log(
+            actor=actor,
+            action="pull.stored",
+            object_type="run",
+            object_id=run.pk,
+            domain=run.domain,
+            details={
+                "generated_at": when(run.generated_at),
+                "groups_stored": run.groups_stored,
+                "superseded_run_ids": superseded_ids,
+                "superseded_groups": superseded_groups,
+            },
+        )
 
 
 def result_of(run: MatchRun, *, domain: Domain) -> PullResult:
