@@ -17,7 +17,7 @@ from matches.models import AuditEvent, BulkJob, Decision, MatchGroup, MatchRun, 
 from matches.services import bulk, decisions, ops
 from matches.services.decisions import NotDecidable
 from matches.services.groups import group_set_status
-from matches.services.pulls import completion_finish, pull_domain, run_groups_supersede
+from matches.services.pulls import completion_finish, pull_domain, pull_running_message, run_groups_supersede
 from tests.emulator_fixtures import generation, pid
 
 # The module, not the function `pulls.carry_over` that the package re-exports under the same name.
@@ -131,6 +131,7 @@ def test_decisions_on_an_old_run_group_are_refused_while_its_rows_wait(two_gener
         decisions.group_reopen(group=rejected, actor=steward)
     with pytest.raises(NotDecidable, match="carried over"):
         decisions.group_reject(group=new, actor=steward)
+    assert "being carried over" in pull_running_message(domain)  # what a second pull meeting the lock says
     assert decisions.group_claim(group=old, actor=steward) is False
     assert decisions.group_claim(group=new, actor=steward) is False
     assert not Decision.objects.filter(group__in=[old, new]).exists()

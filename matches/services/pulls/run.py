@@ -67,6 +67,10 @@ def _domain_lock(domain: Domain) -> Iterator[bool]:
 def pull_running_message(domain: Domain) -> str:
     """Why a second pull of the domain is refused, naming the run in progress."""
     run = MatchRun.objects.filter(domain=domain, status=RunStatus.RUNNING).first()
+    carrying = MatchRun.objects.filter(domain=domain, status=RunStatus.CARRYING_OVER).first()
+    if run is None and carrying is not None:
+        done = carrying.completion.get("batches", 0)
+        return f"Run {carrying.pk} of {domain.name} is being carried over ({done} batches done); pull again after it."
     if run is None:
         return f"A pull is already starting for {domain.name}."
     beat = f", last heartbeat {when(run.heartbeat_at)}" if run.heartbeat_at else ""
