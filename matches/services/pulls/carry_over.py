@@ -33,7 +33,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from matches.models import Decision, MatchGroup, MatchRun, MergeJob, Profile, RunScoreBin
@@ -72,6 +72,7 @@ _LINK_EARLIER_DECISIONS = f"""
     WHERE n.run_id = %(run)s AND n.status = 'open' AND n.profile_set_key = latest.profile_set_key{{n}}
       AND (latest.action = 'reject'
            OR (latest.action IN ('merge', 'split') AND latest.job_status IN ('scheduled', 'running', 'succeeded')))
+    RETURNING n.id, latest.action, latest.job_status
 """
 
 # The pending merge jobs an earlier decision on one of the run's profile sets may be waiting on, locked before any
@@ -112,37 +113,26 @@ def carry_over(*, run: MatchRun, group_ids: list[int] | None = None) -> dict[str
         with connection.cursor() as cursor:
             cursor.execute(_sql(_LOCK_PENDING_JOBS, group_ids), params)
             cursor.execute(_sql(_LINK_EARLIER_DECISIONS, group_ids), params)
-        linked = MatchGroup.objects.filter(run=run, status=Status.OPEN, linked_decision__isnull=False)
-        if group_ids is not None:
-            linked = linked.filter(pk__in=group_ids)
-        merge_actions = [Decision.Action.MERGE, Decision.Action.SPLIT]
-        counts: dict[str, int] = {
-            Status.CARRIED_OVER: groups_set_status(
-                queryset=_by_pk(linked.filter(linked_decision__action=Decision.Action.REJECT)),
-                status=Status.CARRIED_OVER,
-                reason="Rejected in an earlier run; reopen to decide again.",
-            ),
-            Status.MERGED: groups_set_status(
-                queryset=_by_pk(
-                    linked.filter(
-                        linked_decision__action__in=merge_actions,
-                        linked_decision__merge_job__status=MergeJob.Status.SUCCEEDED,
-                    )
-                ),
-                status=Status.MERGED,
-                reason="Merged after a decision in an earlier run.",
-            ),
-            Status.APPROVED: groups_set_status(
-                queryset=_by_pk(
-                    linked.filter(
-                        linked_decision__action__in=merge_actions,
-                        linked_decision__merge_job__status__in=[MergeJob.Status.SCHEDULED, MergeJob.Status.RUNNING],
-                    )
-                ),
-                status=Status.APPROVED,
-                reason="A merge decided in an earlier run is pending.",
-            ),
+            linked = cursor.fetchall()
+        moves = {
+            Status.CARRIED_OVER: "Rejected in an earlier run; reopen to decide again.",
+            Status.MERGED: "Merged after a decision in an earlier run.",
+            Status.APPROVED: "A merge decided in an earlier run is pending.",
         }
+        to: dict[str, list[int]] = {status: [] for status in moves}
+        for pk, action, job_status in linked:
+            if action == Decision.Action.REJECT:
+                to[Status.CARRIED_OVER].append(pk)
+            elif job_status == MergeJob.Status.SUCCEEDED:
+                to[Status.MERGED].append(pk)
+            else:  # a merge or split whose job is scheduled or running (the only others the link statement takes)
+                to[Status.APPROVED].append(pk)
+        counts: dict[str, int] = {status: 0 for status in moves}
+        for status, reason in moves.items():
+            if to[status]:
+                counts[status] = groups_set_status(
+                    queryset=MatchGroup.objects.filter(pk__in=to[status]), status=status, reason=reason
+                )
         with connection.cursor() as cursor:
             cursor.execute(_sql(_GONE_MEMBERS, group_ids), params)
             stale_ids = [row[0] for row in cursor.fetchall()]
@@ -152,11 +142,6 @@ def carry_over(*, run: MatchRun, group_ids: list[int] | None = None) -> dict[str
             reason="A member profile was merged away or no longer exists.",
         )
     return counts
-
-
-def _by_pk(queryset: QuerySet[MatchGroup]) -> QuerySet[MatchGroup]:
-    """The same groups by id, so that groups_set_status's FOR UPDATE locks only group rows (not decisions or jobs)."""
-    return MatchGroup.objects.filter(pk__in=list(queryset.values_list("pk", flat=True)))
 
 
 # Completion in steps -------------------------------------------------------------------------------------------------
