@@ -8,6 +8,7 @@ import importlib
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -18,6 +19,7 @@ from matches.services import bulk, decisions, ops
 from matches.services.decisions import NotDecidable
 from matches.services.groups import group_set_status
 from matches.services.pulls import completion_finish, pull_domain, pull_running_message, run_groups_supersede
+from matches.services.pulls.schedule import completion_queued_key
 from tests.emulator_fixtures import generation, pid
 
 # The module, not the function `pulls.carry_over` that the package re-exports under the same name.
@@ -183,6 +185,7 @@ def test_the_sweep_queues_a_completion_its_worker_left(two_generations, monkeypa
     worker = kill_after_batches(monkeypatch, 1)
     with pytest.raises(Interrupt):
         pull_domain(domain=domain)
+    cache.delete(completion_queued_key(domain.pk))  # ids repeat across test databases; the cache outlives them
     queued = []
     monkeypatch.setattr("matches.services.enqueue.completion", lambda *, domain_id: queued.append(domain_id))
 

@@ -114,6 +114,10 @@ def pulls_start_requested(*, now: datetime | None = None) -> list[int]:
 UNFINISHED_COMPLETION_GRACE_SECONDS = 60
 
 
+def completion_queued_key(domain_id: int) -> str:
+    return f"completion-queued:{domain_id}"
+
+
 def completions_start_unfinished(*, now: datetime | None = None) -> list[int]:
     """Queue the finish of each completion a worker left half-way (a run still carrying over, or a superseded run
     whose open rows are not all rewritten yet); the ids of the domains queued. Exactly-once stays with the
@@ -127,7 +131,7 @@ def completions_start_unfinished(*, now: datetime | None = None) -> list[int]:
     domain_ids = sorted({*carrying.values_list("domain_id", flat=True), *rewriting.values_list("domain_id", flat=True)})
     queued = []
     for domain_id in domain_ids:
-        if cache.add(f"completion-queued:{domain_id}", "queued", UNFINISHED_COMPLETION_GRACE_SECONDS):
+        if cache.add(completion_queued_key(domain_id), "queued", UNFINISHED_COMPLETION_GRACE_SECONDS):
             enqueue.completion(domain_id=domain_id)
             queued.append(domain_id)
     return queued
