@@ -54,17 +54,26 @@ _GROUP_TABLE = MatchGroup._meta.db_table
 _ALL = ""
 _BATCH = " AND {alias}.id = ANY(%(ids)s)"
 
+# The profile sets looked at, computed once (MATERIALIZED): were the batch's ids a filter inside the join, Postgres
+# would test every earlier decision against the whole id array (decisions × batch comparisons per batch); this way it
+# walks from the batch's sets to their earlier groups (group_set_key) and their decisions.
+_BATCH_SETS = f"""
+    batch AS MATERIALIZED (
+        SELECT DISTINCT b.profile_set_key FROM {_GROUP_TABLE} b WHERE b.run_id = %(run)s AND b.status = 'open'{{b}}
+    )"""
+
 _LINK_EARLIER_DECISIONS = f"""
-    WITH latest AS (
+    WITH {_BATCH_SETS},
+    latest AS (
         SELECT DISTINCT ON (g.profile_set_key) g.profile_set_key, d.id AS decision_id, d.action, j.status AS job_status
-        FROM {Decision._meta.db_table} d
-        JOIN {_GROUP_TABLE} g ON g.id = d.group_id
+        FROM batch
+        JOIN {_GROUP_TABLE} g ON g.profile_set_key = batch.profile_set_key
         JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
+        JOIN {Decision._meta.db_table} d ON d.group_id = g.id
         LEFT JOIN {MergeJob._meta.db_table} j ON j.decision_id = d.id
         WHERE r.domain_id = %(domain)s AND r.id <> %(run)s
           AND d.action IN ('merge', 'reject', 'split')
           AND NOT EXISTS (SELECT 1 FROM {Decision._meta.db_table} u WHERE u.reverts_id = d.id)
-          AND g.profile_set_key IN (SELECT profile_set_key FROM {_GROUP_TABLE} b WHERE b.run_id = %(run)s{{b}})
         ORDER BY g.profile_set_key, d.created_at DESC, d.id DESC
     )
     UPDATE {_GROUP_TABLE} n SET linked_decision_id = latest.decision_id
@@ -80,13 +89,14 @@ _LINK_EARLIER_DECISIONS = f"""
 # carry-over to commit and then finds the linked `approved` groups (services.groups.linked_groups_follow). Jobs first,
 # then groups: the same order as the merge executor, so the two cannot deadlock.
 _LOCK_PENDING_JOBS = f"""
+    WITH {_BATCH_SETS}
     SELECT j.id
     FROM {MergeJob._meta.db_table} j
     JOIN {Decision._meta.db_table} d ON d.id = j.decision_id
     JOIN {_GROUP_TABLE} g ON g.id = d.group_id
     JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
     WHERE r.domain_id = %(domain)s AND r.id <> %(run)s AND j.status IN ('scheduled', 'running')
-      AND g.profile_set_key IN (SELECT profile_set_key FROM {_GROUP_TABLE} b WHERE b.run_id = %(run)s{{b}})
+      AND g.profile_set_key IN (SELECT profile_set_key FROM batch)
     ORDER BY j.id
     FOR UPDATE OF j
 """
