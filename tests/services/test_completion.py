@@ -208,3 +208,42 @@ def test_the_background_rewrite_is_chunked_and_idempotent(two_generations):
     assert run_groups_supersede(run=run, chunk=3) == 4
     assert run_groups_supersede(run=run, chunk=3) == 0
     assert open_in_bins(run.pk) == 0
+
+
+@pytest.mark.django_db(transaction=True)  # the decision's thread must see the groups
+def test_a_decision_in_flight_holds_its_run_so_a_completion_waits_for_it(two_generations):
+    """A decision locks its group with its run (decisions.locked): the completion's step-down of that run waits for
+    the decision to commit, then every later decision reads the run superseded. Nothing decides a stepped-down run."""
+    import threading
+
+    from django.db import DatabaseError, connection
+
+    from matches.services.decisions.decide import locked
+
+    domain, first = two_generations
+    group = MatchGroup.objects.get(run_id=first.run_id, match_id="a-s9")
+    holding, release, seen = threading.Event(), threading.Event(), []
+
+    def decision_in_flight() -> None:
+        try:
+            with transaction.atomic():
+                locked(group)
+                holding.set()
+                release.wait(10)
+        finally:
+            holding.set()
+            connection.close()
+
+    thread = threading.Thread(target=decision_in_flight)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        try:
+            with transaction.atomic():
+                MatchRun.objects.select_for_update(nowait=True).get(pk=first.run_id)
+        except DatabaseError:
+            seen.append("run row held by the decision")
+    finally:
+        release.set()
+        thread.join()
+    assert seen == ["run row held by the decision"]

@@ -42,7 +42,8 @@ def when(dt: datetime) -> str:
 
 
 def locked(group: MatchGroup) -> MatchGroup:
-    """The group under its row lock (inside a transaction)."""
+    """The group under its row lock, with its run's and domain's rows (inside a transaction). The run's lock is what
+    makes a completion wait for a decision in flight on that run (docs/architecture.md, "Completion")."""
     return MatchGroup.objects.select_for_update().select_related("run__domain").get(pk=group.pk)
 
 
