@@ -37,6 +37,7 @@ stop:
 
 test: migrate
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_axe.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: migrate

@@ -7,14 +7,16 @@ from functools import wraps
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from matches import roles
 from matches.models import Domain, MatchGroup
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import AnonymousUser, User
     from django_htmx.middleware import HtmxDetails
 
     class Request(HttpRequest):
@@ -60,3 +62,19 @@ def get_group_or_404(request: HttpRequest, pk: int, *, for_decision: bool = Fals
     if not request.user.has_perm(roles.VIEW_QUEUES):
         raise PermissionDenied
     return group
+
+
+def return_address(request: HttpRequest, value: str | None) -> str | None:
+    """`value` when it is a path of this site ("/..."), else None. A redirect must never be handed a bare word:
+    Django's redirect() would take "0" or "home" for a URL name (NoReverseMatch, a server error)."""
+    if not value or not value.startswith("/"):
+        return None
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}, require_https=False):
+        return None
+    return value
+
+
+def visible_domains(user: User | AnonymousUser) -> QuerySet[Domain]:
+    """The one hook for per-domain access (issue 17, item 2): the domains `user` may see. Every domain for now;
+    the API filters everything it answers through this, so narrowing it here narrows the API."""
+    return Domain.objects.all()

@@ -7,3 +7,4 @@ class MatchesConfig(AppConfig):
 
     def ready(self) -> None:
         from matches import signals  # noqa: F401
+        from matches.observability import propagation  # noqa: F401  (request ids into Celery tasks)

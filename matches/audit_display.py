@@ -17,6 +17,10 @@ def group_url(pk: int | str) -> str:
     return reverse("group", args=[pk])
 
 
+def group_history_url(pk: int | str) -> str:
+    return reverse("group-history", args=[pk])
+
+
 def profile_url(domain: str, profile_id: str) -> str:
     return reverse("profile-timeline", args=[domain, profile_id])
 
@@ -48,6 +52,18 @@ def event_summary(event: AuditEvent) -> str:
         if d.get("reason"):
             parts.append(f"“{d['reason']}”")
         return " · ".join(parts)
+    if action.startswith("approval."):
+        what = f"match {d['match_id']}" if d.get("match_id") else f"bulk job {d.get('bulk_job_id', '?')}"
+        parts = [
+            what,
+            f"rule: {d.get('rule', '?')}",
+            f"asked by {d.get('requested_by', '?')} at {d.get('requested_at', '?')}",
+        ]
+        if d.get("decided_by"):
+            parts.append(f"answered by {d['decided_by']} at {d.get('decided_at', '?')}")
+        if d.get("reason"):
+            parts.append(f"“{d['reason']}”")
+        return " · ".join(parts)
     if action == "profile.erased":
         return (
             f"erased profile {_short(d.get('profile_id', ''))} from {d.get('snapshots_erased', 0)} snapshot(s)"
@@ -76,11 +92,15 @@ def _compact(value) -> str:
 def event_links(event: AuditEvent) -> dict:
     """The group and profiles an event concerns, as URLs."""
     d = event.details if isinstance(event.details, dict) else {}
-    links: dict = {"group": None, "profiles": []}
+    links: dict = {"group": None, "group_id": None, "group_history": None, "profiles": []}
+    # The group is the event's object, or named in its details (a merge job's events): never another object's id.
+    group_id = None
     if event.object_type == "group" and event.object_id.isdigit():
-        links["group"] = group_url(event.object_id)
+        group_id = int(event.object_id)
     elif isinstance(d.get("group_id"), int):
-        links["group"] = group_url(d["group_id"])
+        group_id = d["group_id"]
+    if group_id is not None:
+        links.update(group=group_url(group_id), group_id=group_id, group_history=group_history_url(group_id))
     ids = list(d.get("profile_ids") or [])
     if event.object_type == "profile":
         ids.append(event.object_id)

@@ -20,11 +20,14 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     ParamValidationError,
     ReadTimeoutError,
 )
 from django.conf import settings
+
+from matches.observability import counters
 
 if TYPE_CHECKING:
     from mypy_boto3_customer_profiles import CustomerProfilesClient
@@ -160,9 +163,43 @@ def _botocore_session(role_arn: str) -> botocore.session.Session:
     return session
 
 
+@lru_cache(maxsize=1)
+def known_regions() -> tuple[str, ...]:
+    """The regions boto3's own endpoint data lists for Customer Profiles, in every partition."""
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions(SERVICE, partition_name=partition))
+    return tuple(sorted(regions))
+
+
+def region_problem(region: str) -> str:
+    """Why `region` cannot host a Customer Profiles domain, or "" when boto3 knows it for the service."""
+    if region in known_regions():
+        return ""
+    shown = region if len(region) <= 40 and region.isprintable() else repr(region[:40])
+    choices = ", ".join(known_regions())
+    return f"'{shown}' is not a region where boto3 knows Customer Profiles. Choose one of: {choices}."
+
+
 def client_for(domain: DomainLike) -> CustomerProfilesClient:
+    """The domain's client. A region or endpoint boto3 cannot use raises AwsConfigError (never retried)."""
     target = Target.of(domain)
-    return _client(target.region, target.endpoint_url, target.role_arn)
+    problem = region_problem(target.region)
+    where = f"Domain '{target.name}'"
+    if problem:
+        raise AwsConfigError(f"{where}: {problem} Fix the region on the domain's admin page.", code="InvalidRegion")
+    try:
+        return _client(target.region, target.endpoint_url, target.role_arn)
+    except InvalidRegionError as exc:
+        fix = "Fix the region on the domain's admin page."
+        raise AwsConfigError(f"{where}: {exc}. {fix}", code="InvalidRegion") from exc
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise AwsConfigError(
+            f"{where}: boto3 cannot use endpoint URL '{target.endpoint_url}' ({exc}). Fix it on the domain's admin "
+            "page, or leave it blank for the standard endpoint.",
+            code="InvalidEndpoint",
+        ) from exc
 
 
 _CODE_TO_ERROR: dict[str, type[MatchdeskAwsError]] = {
@@ -190,7 +227,14 @@ _ADVICE = {
 
 
 def translate(exc: Exception, *, operation: str, domain: DomainLike) -> MatchdeskAwsError:
-    """Turn a botocore exception into one of ours, with a message a person can act on."""
+    """Turn a botocore exception into one of ours, with a message a person can act on; counted by operation and
+    AWS's error code (the `matchdesk_aws_errors_total` metric)."""
+    error = _translate(exc, operation=operation, domain=domain)
+    counters.count(counters.AWS_ERRORS, operation, error.code)
+    return error
+
+
+def _translate(exc: Exception, *, operation: str, domain: DomainLike) -> MatchdeskAwsError:
     where = f"{operation} on domain '{domain.name}' ({domain.region})"
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -219,8 +263,9 @@ def translate(exc: Exception, *, operation: str, domain: DomainLike) -> Matchdes
 
 
 def _call(domain: DomainLike, operation: str, **params: Any) -> dict[str, Any]:
-    client = client_for(domain)
     try:
+        # Inside the translation: building the client can fail too (a bad region or endpoint, a role to assume).
+        client = client_for(domain)
         response: dict[str, Any] = getattr(client, operation)(**params)
         return response
     except (ClientError, BotoCoreError) as exc:

@@ -59,6 +59,16 @@ class Domain(models.Model):
         default=2, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
     blind_review_enforced = models.BooleanField(default=False)
+    # Four-eyes rules: which merges wait for a second person before their undo window starts (Domain.approval_rule).
+    approval_size_above = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Groups of more than this many profiles need a second person; blank: none"
+    )
+    approval_score_below = models.DecimalField(
+        max_digits=4, decimal_places=3, null=True, blank=True, help_text="Scores below this need a second person"
+    )
+    approval_splits = models.BooleanField(default=False, help_text="Every split needs a second person")
+    approval_bulk = models.BooleanField(default=False, help_text="Every bulk job needs a second admin")
+    approval_all = models.BooleanField(default=False, help_text="Every merge, split and bulk job")
     # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
     pull_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -82,6 +92,25 @@ class Domain(models.Model):
 
     def latest_completed_run(self) -> MatchRun | None:
         return self.runs.filter(status=MatchRun.Status.COMPLETED).order_by("-finished_at", "-id").first()
+
+    def approval_rule(self, *, size: int, score: float | None, split: bool) -> str:
+        """The four-eyes rule a merge or split falls under, in words ("" when one person is enough).
+        `score` is None for a group without one."""
+        if self.approval_all:
+            return "every merge needs a second person"
+        if split and self.approval_splits:
+            return "every split needs a second person"
+        if self.approval_size_above is not None and size > self.approval_size_above:
+            return f"groups of more than {self.approval_size_above} profiles"
+        if self.approval_score_below is not None and score is not None and score < float(self.approval_score_below):
+            return f"scores below {self.approval_score_below}"
+        return ""
+
+    def bulk_approval_rule(self) -> str:
+        """The rule a bulk job falls under ("" when it may run at once): approved as a whole by a second admin."""
+        if self.approval_all or self.approval_bulk:
+            return "every bulk job needs a second admin"
+        return ""
 
 
 class ThresholdPolicy(models.Model):
@@ -386,9 +415,13 @@ class Decision(models.Model):
         if self.actor_id != user.pk and not user.has_perm(roles.ADMINISTER):
             return Decision.UndoBlock.ROLE
         job = getattr(self, "merge_job", None)
-        if job is None or job.status != MergeJob.Status.SCHEDULED:
+        if job is None or job.status not in MergeJob.NOT_STARTED:
             return Decision.UndoBlock.STARTED
         return None
+
+    def touched_profile_ids(self) -> set[str]:
+        """The profiles its MergeProfiles calls name: the main profile and those merged into it."""
+        return {self.main_profile_id, *self.merged_profile_ids} - {""}
 
     def can_undo(self, user: User | AnonymousUser) -> bool:
         """A merge or split whose job has not started, taken back by its steward or an admin."""
@@ -397,6 +430,8 @@ class Decision(models.Model):
 
 class MergeJob(models.Model):
     class Status(models.TextChoices):
+        # Four-eyes: waits for a second person; never due (docs/architecture.md, "Four-eyes approval").
+        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
         SCHEDULED = "scheduled"
         RUNNING = "running"
         SUCCEEDED = "succeeded"
@@ -404,7 +439,7 @@ class MergeJob(models.Model):
         CANCELLED = "cancelled"
 
     decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="merge_job")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.SCHEDULED)
     not_before = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveSmallIntegerField(default=0)
@@ -420,6 +455,10 @@ class MergeJob(models.Model):
     plan = models.JSONField(default=list, blank=True, help_text="Chunks of profile ids to merge, in call order")
     inflight_chunk = models.SmallIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+
+    # Not started: an undo still takes it back. Active: it will touch, or is touching, its profiles at AWS.
+    NOT_STARTED = (Status.AWAITING_APPROVAL, Status.SCHEDULED)
+    ACTIVE = (Status.AWAITING_APPROVAL, Status.SCHEDULED, Status.RUNNING)
 
     class Meta:
         indexes = [models.Index(fields=["status", "not_before"], name="mergejob_due")]
@@ -523,6 +562,7 @@ class BulkJob(models.Model):
     """Approve or reject many groups of one queue, each with its own bulk Decision; large ones run in a worker."""
 
     class Status(models.TextChoices):
+        AWAITING = "awaiting", "awaiting approval"  # four-eyes: a second admin approves it before it runs
         PENDING = "pending"
         RUNNING = "running"
         DONE = "done"
@@ -575,3 +615,98 @@ class Heartbeat(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     last_seen = models.DateTimeField()
     details = models.JSONField(default=dict, blank=True)
+
+
+# The API: personal tokens -------------------------------------------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A personal API token (docs/architecture.md, "API"). Only its SHA-256 digest is stored; `prefix` (the first
+    characters, which the token itself carries) finds it and is the part ever shown again."""
+
+    PREFIX_LENGTH = 12  # "mdk_" and 8 random hex characters
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def digest_of(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# Four-eyes approval ----------------------------------------------------------------------------------------------
+
+
+class Approval(models.Model):
+    """A second person's approval of a merge or split decision, or of a bulk job as a whole (four-eyes). A record of
+    its own, not a Decision: it never changes a group and never reaches MergeProfiles; approving only lets the job's
+    undo window start (docs/architecture.md, "Four-eyes approval")."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        SENT_BACK = "sent_back", "sent back"
+        WITHDRAWN = "withdrawn"  # the decision was undone before a second person answered
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="approvals")
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, null=True, blank=True, related_name="approval")
+    bulk_job = models.OneToOneField(BulkJob, on_delete=models.PROTECT, null=True, blank=True, related_name="approval")
+    rule = models.CharField(max_length=120, help_text="The domain rule that required a second person, in words")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="Why it was sent back (or a note on approval)")
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "status", "requested_at"], name="approval_awaiting")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__isnull=False, bulk_job__isnull=True)
+                | Q(decision__isnull=True, bulk_job__isnull=False),
+                name="approval_one_subject",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="approval_second_person",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"approval {self.pk} ({self.status})"
+
+    def refusal_for(self, user: User | AnonymousUser) -> str:
+        """Why `user` cannot approve or send this back ("" when they may): a second person, never the first; a
+        steward for a decision, an admin for a bulk job."""
+        from matches import roles
+
+        if self.status != Approval.Status.PENDING:
+            return f"This approval is already {self.get_status_display().lower()}."
+        if not user.is_active or not user.has_perm(roles.DECIDE):
+            return "Your role cannot approve merges."
+        if self.bulk_job_id is not None and not user.has_perm(roles.ADMINISTER):
+            return "A bulk job is approved by a second admin."
+        if self.requested_by_id == user.pk:
+            return "A second person must approve this: you asked for it."
+        return ""

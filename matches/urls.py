@@ -5,13 +5,19 @@ action on it adds a verb (`group-decide`, `merge-undo`), and admin and audit pag
 (`admin-domain-edit`, `audit-verify`). Each name leads to one view; each view calls one service."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from matches.views import admin, audit, bulk, groups, home, merges, queues
+from matches.forms import LoginForm
+from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues
+from matches.views import api as api_views
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Review: queues and the group page ------------------------------------------------------------------------------
     path("d/<str:name>/queue/<str:queue>/", queues.queue, name="queue"),
@@ -24,6 +30,10 @@ urlpatterns = [
     path("groups/<int:pk>/comment/", groups.comment, name="group-comment"),
     path("groups/<int:pk>/reopen/", groups.reopen, name="group-reopen"),
     path("decisions/<int:pk>/undo/", groups.decision_undo, name="decision-undo"),
+    # Four-eyes approval ---------------------------------------------------------------------------------------------
+    path("approvals/", approvals.index, name="approvals"),
+    path("approvals/<int:pk>/approve/", approvals.approve, name="approval-approve"),
+    path("approvals/<int:pk>/send-back/", approvals.send_back, name="approval-send-back"),
     # Merges ---------------------------------------------------------------------------------------------------------
     path("merges/", merges.index, name="merges"),
     path("merges/<int:pk>/row/", merges.row, name="merge-row"),
@@ -61,6 +71,15 @@ urlpatterns = [
     path("admin/users/add/", admin.user_add, name="admin-user-add"),
     path("admin/users/<int:pk>/roles/", admin.user_roles, name="admin-user-roles"),
     path("admin/users/<int:pk>/active/", admin.user_active, name="admin-user-active"),
+    # Operations (no login; docs/architecture.md, "Operations") ----------------------------------------------------
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
+    # The API and its tokens (docs/architecture.md, "API") ------------------------------------------------------------
+    path("api/v1/", include((api_views.urlpatterns(), "api"), namespace="api")),
+    path("account/tokens/", account.tokens, name="account-tokens"),
+    path("account/tokens/<int:pk>/revoke/", account.token_revoke, name="account-token-revoke"),
+    path("admin/users/<int:pk>/tokens/", account.user_tokens, name="admin-user-tokens"),
     # Earlier addresses of the two pause actions, kept working; pages link to merges-pause-domain/-all.
     path("admin/domains/<str:name>/pause/", merges.domain_pause),
     path("admin/operations/pause-all/", merges.pause_all),

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "pgtrigger",
     "axes",
+    "csp",
     "matches",
 ]
 
@@ -44,10 +45,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the login redirect below: the "session ended" message must be stored on the way out.
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages for a logged-in user carry customer data: never stored by a shared cache or the browser's disk cache.
+    "matches.middleware.NoStoreForAuthenticatedMiddleware",
+    # A NUL in the path, query or form is a 400 with a message (Postgres text cannot hold one).
+    "matches.middleware.RefuseNulMiddleware",
+    # An htmx request or a POST after the session ended: back to the page it came from after login, never to the
+    # POST's own URL, and htmx redirects the whole page instead of swapping a login form into a panel.
+    "matches.middleware.SessionEndedMiddleware",
     # Every page needs login unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a lockout into a response.
     "axes.middleware.AxesMiddleware",
@@ -111,14 +121,18 @@ STORAGES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis is a cache and a broker, never a store of truth: pages keep working from Postgres while it is away. Sessions
+# live in the database (the cached_db engine raised ConnectionError on every logged-in page during an outage), and the
+# cache treats an unreachable Redis as a miss (reviewapp/cache.py), with short timeouts so that nothing waits long.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "reviewapp.cache.TolerantRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="matchdesk"),
+        "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Security: production defaults unless DEBUG; each can be overridden from the environment.
 SECURE = env.bool("SECURE", default=not DEBUG)
@@ -134,7 +148,41 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp): scripts and styles only from our own origin, no inline script, no inline style
+# attribute, no eval (htmx needs none: no hx-on, no trigger filters, allowEval and its indicator styles off in
+# keys.js). Behaviours that would be inline handlers or style attributes are data attributes keys.js applies.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with the fix that keeps a worker alive through a Redis outage (reviewapp/broker.py).
+CELERY_BROKER_TRANSPORT = "reviewapp.broker:Transport"
+# Publishing happens inside requests (after commit): a broker that is away must not hold a request for long. A refused
+# connection fails at once; a silent one (a paused Redis) within the socket timeouts, twice. The BRPOP a worker waits
+# in lasts 1 s, well inside socket_timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2.0,
+    "socket_timeout": 2.0,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# A worker keeps reconnecting however long the broker is away (Celery's default gives up after 100 attempts).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task that acks late (a pull) keeps running through a broker outage: it needs Postgres and AWS, not Redis, and its
+# message comes back after the visibility timeout if the ack was lost (pulls resume from their checkpoint).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -178,4 +226,36 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("MATCHDESK_HEARTBEAT_SECONDS", default=30.0),
         "options": {"expires": 60},
     },
+}
+
+# Operations and the API (issue 17) -------------------------------------------------------------------------------
+# One block, so that other changes to the settings above merge around it. docs/architecture.md, "Operations".
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "matches.observability.middleware.RequestIdMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+# Probes and scrapes on the pod network speak plain HTTP: no redirect to HTTPS for them (paths without the leading /).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# /readyz: the timeout of each dependency check, seconds; a dead database connects within DB_CONNECT_TIMEOUT.
+READYZ_TIMEOUT = env.float("READYZ_TIMEOUT", default=1.0)
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+# /metrics: a bearer token, and/or peers in these networks (loopback by default; REMOTE_ADDR, never X-Forwarded-For).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# Logs: every record carries the request id (X-Request-ID); LOG_FORMAT=json writes one JSON object a line.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOGGING["filters"] = {"request_id": {"()": "matches.observability.logs.RequestIdFilter"}}
+LOGGING["formatters"] = {
+    "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    "json": {"()": "matches.observability.logs.JsonFormatter"},
+}
+LOGGING["handlers"] = {
+    "console": {
+        "class": "logging.StreamHandler",
+        "filters": ["request_id"],
+        "formatter": "json" if LOG_FORMAT == "json" else "text",
+    }
 }

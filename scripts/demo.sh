@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bring Matchdesk up on its embedded default: the emulator with demo data, demo users, a first pull,
-# then web, worker and beat in the background. Logs in var/log, pids in var/run; `make stop` stops them.
+# then web, worker and beat in the background, each under scripts/supervise.py, which starts it again whenever it
+# exits (a killed worker is back within seconds; the log says when and why). Logs in var/log, pids in var/run;
+# `make stop` stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -15,6 +17,10 @@ start() {  # name, command...
   local name=$1; shift
   nohup "$@" >"var/log/$name.log" 2>&1 &
   echo $! >"var/run/$name.pid"
+}
+supervised() {  # name, command...: restarted whenever it exits, until `make stop`
+  local name=$1; shift
+  start "$name" "$PY" scripts/supervise.py "$name" -- "$@"
 }
 wait_http() {  # url, what
   for _ in $(seq 1 150); do
@@ -41,9 +47,9 @@ echo "== first pull of $DEMO_DOMAIN"
 "$PY" manage.py pull_matches "$DEMO_DOMAIN"
 
 echo "== worker, beat and web"
-start worker .venv/bin/celery -A reviewapp worker --loglevel INFO --concurrency 2
-start beat .venv/bin/celery -A reviewapp beat --loglevel INFO
-start web "$PY" manage.py runserver "127.0.0.1:$PORT" --noreload
+supervised worker .venv/bin/celery -A reviewapp worker --loglevel INFO --concurrency 2
+supervised beat .venv/bin/celery -A reviewapp beat --loglevel INFO
+supervised web "$PY" manage.py runserver "127.0.0.1:$PORT" --noreload
 wait_http "http://127.0.0.1:$PORT/login/" "the web server"
 
 cat <<MSG

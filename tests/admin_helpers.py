@@ -9,14 +9,15 @@ from tests.factories import MatchGroupFactory, MatchRunFactory, hex_id
 _counter = iter(range(10_000_000, 99_999_999))
 
 
-def run_with_scores(domain, scores, *, status=MatchRun.Status.COMPLETED) -> tuple[MatchRun, list[MatchGroup]]:
+def run_with_scores(
+    domain, scores, *, status=MatchRun.Status.COMPLETED, size: int = 2
+) -> tuple[MatchRun, list[MatchGroup]]:
     run = MatchRunFactory(domain=domain, status=status)
     groups = []
     for score in scores:
         n = next(_counter)
-        groups.append(
-            MatchGroupFactory(run=run, confidence_score=score, profile_ids=sorted([hex_id(2 * n), hex_id(2 * n + 1)]))
-        )
+        ids = sorted(hex_id(size * n + i) for i in range(size))
+        groups.append(MatchGroupFactory(run=run, confidence_score=score, profile_ids=ids))
     bins_add(run=run, scores=scores)
     return run, groups
 

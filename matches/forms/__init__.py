@@ -1,6 +1,16 @@
 """Forms parse and validate input; services do the writing. One module per area of pages."""
 
-from matches.forms.admin import DomainForm, UserCreateForm
+from matches.forms.admin import BulkForm, DomainForm, QaDrawForm, UserCreateForm
 from matches.forms.audit import AuditFilterForm, ErasureForm, ReportFilterForm
+from matches.forms.auth import LoginForm
 
-__all__ = ["AuditFilterForm", "DomainForm", "ErasureForm", "ReportFilterForm", "UserCreateForm"]
+__all__ = [
+    "AuditFilterForm",
+    "BulkForm",
+    "DomainForm",
+    "ErasureForm",
+    "LoginForm",
+    "QaDrawForm",
+    "ReportFilterForm",
+    "UserCreateForm",
+]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django import forms
 from django.core.validators import RegexValidator
 
@@ -29,6 +32,26 @@ class DomainForm(forms.Form):
     merge_rate_per_second = forms.IntegerField(min_value=1, max_value=100, initial=2, label="Merge calls / s")
     enabled = forms.BooleanField(required=False, initial=True)
     blind_review_enforced = forms.BooleanField(required=False, label="Enforce blind review")
+    # Four-eyes approval (docs/architecture.md, "Four-eyes approval"): which merges wait for a second person.
+    approval_size_above = forms.IntegerField(
+        min_value=1,
+        max_value=1000,
+        required=False,
+        label="Second person: groups of more than",
+        help_text="Profiles; blank: no size rule.",
+    )
+    approval_score_below = forms.DecimalField(
+        min_value=0,
+        max_value=1,
+        max_digits=4,
+        decimal_places=3,
+        required=False,
+        label="Second person: scores below",
+        help_text="For example 0.900; blank: no score rule.",
+    )
+    approval_splits = forms.BooleanField(required=False, label="Second person: every split")
+    approval_bulk = forms.BooleanField(required=False, label="Second admin: every bulk job")
+    approval_all = forms.BooleanField(required=False, label="Second person: every merge, split and bulk job")
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,8 +75,23 @@ class UserCreateForm(forms.Form):
     email = forms.EmailField(required=False)
     password = forms.CharField(min_length=10, widget=forms.PasswordInput, help_text="At least 10 characters.")
     roles = forms.MultipleChoiceField(
-        choices=[(r, r) for r in roles.ROLES], required=False, widget=forms.CheckboxSelectMultiple
+        choices=[(r, r) for r in roles.ROLES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Give the user at least one role: without one they can log in but see nothing."},
     )
+
+    def clean(self) -> dict[str, Any]:
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.password_validation import validate_password
+
+        data = super().clean() or {}
+        if data.get("password") and data.get("username"):
+            candidate = get_user_model()(username=data["username"], email=data.get("email") or "")
+            try:
+                validate_password(data["password"], user=candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
 
     def clean_username(self) -> str:
         from django.contrib.auth import get_user_model
@@ -62,3 +100,59 @@ class UserCreateForm(forms.Form):
         if get_user_model().objects.filter(username__iexact=name).exists():
             raise forms.ValidationError("A user with this name exists already.")
         return name
+
+
+BIGINT_MAX = 2**63 - 1
+# ASCII digits only: "²" and "١٢٣" are digits to str.isdigit() (and int() reads the second) but not ids here.
+ID_RE = r"^[0-9]{1,18}$"
+
+
+class QaDrawForm(forms.Form):
+    """Draw a QA sample: a percentage of a queue, an optional seed (blank: a random one)."""
+
+    queue = forms.CharField(max_length=16)
+    percent = forms.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        min_value=0,
+        max_value=100,
+        error_messages={"invalid": "The sample size is a percentage, a number like 2 or 0.5."},
+    )
+    seed = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=BIGINT_MAX,
+        error_messages={
+            "invalid": "A seed is a whole number (or blank for a random one).",
+            "max_value": f"A seed is at most {BIGINT_MAX:,} (or blank for a random one).",
+        },
+    )
+
+
+class BulkForm(forms.Form):
+    """The bulk page's select, confirm and run steps: which groups (or all of the queue), and the policy confirmed."""
+
+    scope = forms.ChoiceField(choices=[("selected", "selected"), ("all", "all")], required=False)
+    step = forms.ChoiceField(choices=[("confirm", "confirm"), ("run", "run")], required=False)
+    policy_id = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        error_messages={"invalid": "The confirmation names no valid policy: open the bulk page again and confirm."},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        raw = self.data.getlist("group") if hasattr(self.data, "getlist") else []
+        bad = [value for value in raw if not re.match(ID_RE, value)]
+        if bad:
+            shown = ", ".join(repr(b[:20]) for b in bad[:3])
+            raise forms.ValidationError(f"Group ids are whole numbers; {shown} is not one. Select the groups again.")
+        data["groups"] = sorted({int(value) for value in raw})
+        data["scope"] = data.get("scope") or "selected"
+        if data.get("step") == "run" and not data.get("policy_id") and "policy_id" not in self.errors:
+            raise forms.ValidationError("The confirmation names no policy: open the bulk page again and confirm.")
+        return data
+
+    def error_text(self) -> str:
+        return " ".join(str(e) for errors in self.errors.values() for e in errors)

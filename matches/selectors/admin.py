@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from django.utils import timezone
 from matches import evidence as ev
 from matches import roles
 from matches.models import (
+    AuditEvent,
     BulkJob,
     Decision,
     Domain,
@@ -324,12 +326,49 @@ def heartbeats() -> list[HeartbeatView]:
     return [HeartbeatView(h, (now - h.last_seen).total_seconds()) for h in Heartbeat.objects.order_by("kind", "name")]
 
 
+def workers_stopped_at(views: list[HeartbeatView]) -> datetime | None:
+    """When a worker was last heard from, if every worker has gone silent (nothing runs merges or pulls); else None."""
+    workers = [v for v in views if v.heartbeat.kind == Heartbeat.Kind.WORKER]
+    if not workers or any(not v.stale for v in workers):
+        return None
+    return max(v.heartbeat.last_seen for v in workers)
+
+
 def bulk_jobs_recent(*, domain: Domain, limit: int = 10) -> QuerySet:
     return domain.bulk_jobs.select_related("created_by").order_by("-created_at", "-id")[:limit]
 
 
 def bulk_job_get(pk: int) -> BulkJob:
     return BulkJob.objects.select_related("domain", "created_by").get(pk=pk)
+
+
+PULL_OUTCOMES = ("pull.failed", "pull.unchanged")
+
+
+def pull_outcomes_recent(limit: int = 10) -> list[AuditEvent]:
+    """The latest failed and "nothing new" pulls, from the audit log (a pull with no new results makes no run)."""
+    events = AuditEvent.objects.filter(action__in=PULL_OUTCOMES).select_related("actor").order_by("-seq")[:limit]
+    return list(events)
+
+
+def pull_requests_pending() -> list[Domain]:
+    """Domains whose "Pull now" waits for a worker (the request is cleared when the pull starts)."""
+    return list(Domain.objects.filter(pull_requested_at__isnull=False).order_by("pull_requested_at"))
+
+
+PULL_ANSWERS = ("pull.started", "pull.resumed", "pull.unchanged", "pull.failed", "pull.completed")
+
+
+def pull_requests_unanswered(window_seconds: int = 120) -> bool:
+    """A "Pull now" of the last minutes that no pull has answered yet (started, failed or found nothing new). The
+    request flag is cleared when the worker takes it, a moment before its outcome is written: the page keeps
+    polling through that moment instead of stopping one poll short of the answer."""
+    since = timezone.now() - timedelta(seconds=window_seconds)
+    asked = AuditEvent.objects.filter(action="pull.requested", created_at__gte=since).values_list("domain", "seq")
+    return any(
+        not AuditEvent.objects.filter(domain=domain, seq__gt=seq, action__in=PULL_ANSWERS).exists()
+        for domain, seq in asked
+    )
 
 
 def running_domain_ids() -> set[int]:

@@ -18,7 +18,7 @@ def merge_jobs_list(*, status: str = "", domain: Domain | None = None) -> QueryS
         jobs = jobs.filter(decision__group__run__domain=domain)
     rank = Case(
         When(status=MergeJob.Status.RUNNING, then=Value(0)),
-        When(status=MergeJob.Status.SCHEDULED, then=Value(1)),
+        When(status__in=MergeJob.NOT_STARTED, then=Value(1)),
         default=Value(2),
         output_field=IntegerField(),
     )

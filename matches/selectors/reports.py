@@ -11,7 +11,7 @@ from django.apps import apps
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncWeek
 
-from matches.models import Decision, Queue
+from matches.models import Approval, Decision, Queue
 from matches.selectors.audit import AuditFilters, created_range
 
 Action = Decision.Action
@@ -135,3 +135,30 @@ def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None
             {"sample": sample, **row, "decided": decided, "agreed": agreed, "pending": row["items"] - decided}
         )
     return results
+
+
+def approval_report(f: ReportFilters, *, limit: int = 50) -> dict[str, Any]:
+    """Four-eyes approvals asked in the period: counts per rule and status, and the latest ones with both people,
+    both times and the rule (docs/architecture.md, "Four-eyes approval")."""
+    qs = Approval.objects.all()
+    if f.domain:
+        qs = qs.filter(domain__name=f.domain)
+    qs = qs.filter(created_range("requested_at", AuditFilters(date_from=f.date_from, date_to=f.date_to)))
+    by_rule = [
+        dict(row)
+        for row in qs.values("rule")
+        .annotate(
+            asked=Count("id"),
+            approved=Count("id", filter=Q(status=Approval.Status.APPROVED)),
+            sent_back=Count("id", filter=Q(status=Approval.Status.SENT_BACK)),
+            pending=Count("id", filter=Q(status=Approval.Status.PENDING)),
+            withdrawn=Count("id", filter=Q(status=Approval.Status.WITHDRAWN)),
+        )
+        .order_by("rule")
+    ]
+    latest = list(
+        qs.select_related("domain", "requested_by", "decided_by", "decision__group").order_by("-requested_at", "-id")[
+            :limit
+        ]
+    )
+    return {"by_rule": by_rule, "latest": latest}

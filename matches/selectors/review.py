@@ -11,11 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from matches.models import Comment, Decision, Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
+from matches.models import (
+    Comment,
+    Decision,
+    Domain,
+    MatchGroup,
+    MatchRun,
+    Profile,
+    QASampleItem,
+    Queue,
+    ThresholdPolicy,
+)
 from matches.selectors.counts import QueueCounts, queue_counts
 
 if TYPE_CHECKING:
@@ -133,6 +143,11 @@ def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
             filters.errors.append(f"The {name}imum score must be between 0 and 1.")
             continue
         setattr(filters, attr, value)
+    if filters.min_score is not None and filters.max_score is not None and filters.min_score > filters.max_score:
+        filters.errors.append(
+            f"The minimum score ({filters.min_score:g}) is above the maximum ({filters.max_score:g}), so no group can "
+            "match: swap them or clear one."
+        )
     filters.q = (params.get("q") or "").strip()[:200]
     if params.get("after"):
         filters.cursor = decode_cursor(str(params["after"]))
@@ -187,7 +202,9 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     # Only what a row shows: the arrays and search text stay in the database.
     columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
     columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
-    rows = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
+    # Drawn into a QA sample (marked in the list, score hidden): a subquery of the same statement, not a query.
+    qs = qs.annotate(qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))))
+    rows: list[MatchGroup] = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
     next_cursor = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
@@ -242,7 +259,7 @@ class Column:
 def group_decisions(group: MatchGroup) -> list[Decision]:
     return list(
         Decision.objects.filter(group=group)
-        .select_related("actor", "merge_job", "reverts")
+        .select_related("actor", "merge_job", "reverts", "approval__requested_by", "approval__decided_by")
         .order_by("-created_at", "-id")
     )
 

@@ -12,12 +12,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from matches.models import BulkJob, Domain, MatchGroup, Queue
+from matches.models import Approval, BulkJob, Domain, MatchGroup, Queue
 from matches.selectors.admin import qa_sampled_group_ids, queue_groups
-from matches.services import enqueue
+from matches.services import approvals, enqueue
 from matches.services.audit import audit_log
 from matches.services.decisions import (
     DecisionRefused,
+    OverlapsPendingMerge,
     default_main_profile,
     group_merge_approve_within,
     group_reject_within,
@@ -84,7 +85,13 @@ def bulk_job_create(
                 "run_id": run.pk,
             },
         )
-        if total > INLINE_LIMIT:
+        rule = domain.bulk_approval_rule()
+        if rule:
+            # Four-eyes: the job waits, not claimable, until a second admin approves it as a whole.
+            BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.AWAITING)
+            job.status = BulkJob.Status.AWAITING
+            approvals.bulk_approval_request_within(job=job, rule=rule, actor=actor)
+        elif total > INLINE_LIMIT:
             enqueue.bulk_job(job_id=job.pk)
     return job
 
@@ -115,8 +122,9 @@ def _skip_reason(group: MatchGroup, job: BulkJob, actor: User, sampled: set[int]
     return None
 
 
-def _decide(job: BulkJob, group: MatchGroup, actor: User) -> None:
-    """One group, its own durable transaction (its own Decision and audit event)."""
+def _decide(job: BulkJob, group: MatchGroup, actor: User, *, preapproved: bool) -> None:
+    """One group, its own durable transaction (its own Decision and audit event). A job a second admin approved as
+    a whole needs no approval per group; otherwise the domain's per-group rules still apply."""
     with transaction.atomic(durable=True):
         if job.action == BulkJob.Action.MERGE:
             group_merge_approve_within(
@@ -125,6 +133,7 @@ def _decide(job: BulkJob, group: MatchGroup, actor: User) -> None:
                 main_profile_id=default_main_profile(group),
                 reason=f"bulk job {job.pk}",
                 bulk=True,
+                preapproved=preapproved,
             )
         else:
             group_reject_within(group=group, actor=actor, reason=f"bulk job {job.pk}", bulk=True)
@@ -138,6 +147,7 @@ def bulk_job_claim(*, job_id: int) -> bool:
 def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
     """Decide the job's groups chunk by chunk; each group is its own transaction (its own Decision and audit event)."""
     actor = job.created_by
+    preapproved = Approval.objects.filter(bulk_job=job, status=Approval.Status.APPROVED).exists()
     while True:
         chunk = _next_chunk(job, chunk_size)
         if not chunk:
@@ -149,9 +159,11 @@ def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
             reason = _skip_reason(group, job, actor, sampled, now)
             if reason is None:
                 try:
-                    _decide(job, group, actor)
+                    _decide(job, group, actor, preapproved=preapproved)
                     done += 1
                     continue
+                except OverlapsPendingMerge:
+                    reason = "shares a profile with a pending merge"
                 except DecisionRefused:
                     reason = "refused (decided or claimed meanwhile)"
             skipped[reason] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from matches import aws
@@ -22,6 +23,11 @@ EDITABLE = (
     "undo_window_seconds",
     "merge_rate_per_second",
     "blind_review_enforced",
+    "approval_size_above",
+    "approval_score_below",
+    "approval_splits",
+    "approval_bulk",
+    "approval_all",
 )
 
 
@@ -30,6 +36,8 @@ def domain_save(*, actor: User | None, name: str, **values: Any) -> tuple[Domain
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+    if "region" in values:
+        domain_region_check(values["region"])
     with transaction.atomic():
         domain = Domain.objects.select_for_update().filter(name=name).first()
         created = domain is None
@@ -80,6 +88,13 @@ def domain_set_merges_paused(*, actor: User, domain: Domain, paused: bool) -> No
             domain=domain,
             details={"scope": "domain"},
         )
+
+
+def domain_region_check(region: str) -> None:
+    """Refuse a region boto3 does not know for Customer Profiles (a typo, markup, a region without the service)."""
+    problem = aws.region_problem(region)
+    if problem:
+        raise ValidationError({"region": problem})
 
 
 def domain_test_connection(*, domain: Domain) -> dict:

@@ -10,6 +10,8 @@ from django.db import transaction
 from matches.models import Domain, ThresholdPolicy
 from matches.services.audit import audit_log
 
+NOTE_MAX = 2000
+
 
 class ThresholdInvalid(ValueError):
     """The proposed thresholds are not a valid policy; the message says why."""
@@ -51,12 +53,17 @@ def threshold_set(
 ) -> ThresholdPolicy:
     """Put a new threshold policy in force for the domain (the queues re-bucket at once)."""
     merge, reject = threshold_parse(merge_min=merge_min, reject_below=reject_below)
+    note = note.strip()
+    if len(note) > NOTE_MAX:
+        raise ThresholdInvalid(
+            f"A note holds at most {NOTE_MAX:,} characters; this one has {len(note):,}. Shorten it and save again."
+        )
     with transaction.atomic(durable=True):
         # Serialise changes per domain so "before" in the audit event is the policy this one replaces.
         Domain.objects.select_for_update().filter(pk=domain.pk).first()
         previous = domain.policy()
         policy = ThresholdPolicy.objects.create(
-            domain=domain, merge_min=merge, reject_below=reject, created_by=actor, note=note.strip()[:2000]
+            domain=domain, merge_min=merge, reject_below=reject, created_by=actor, note=note
         )
         audit_log(
             actor=actor,

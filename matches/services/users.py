@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from matches import roles
+from matches.services import api_tokens
 from matches.services.audit import audit_log
+
+NO_ROLE = "Give the user at least one role: without one they can log in but see nothing."
 
 
 class LastAdminError(Exception):
@@ -40,13 +45,16 @@ def user_set_roles(*, actor: User, user: User, role_names: list[str]) -> None:
 
 
 def user_set_active(*, actor: User, user: User, active: bool) -> None:
-    """Deactivate or reactivate a user (users are never deleted: decisions and audit events point at them)."""
+    """Deactivate or reactivate a user (users are never deleted: decisions and audit events point at them);
+    deactivating revokes their API tokens in the same transaction (a reactivated user makes new ones)."""
     with transaction.atomic(durable=True):
         Group.objects.select_for_update().filter(name=roles.ADMIN).first()
         if not active and _active_admin_ids() <= {user.pk} and user.groups.filter(name=roles.ADMIN).exists():
             raise LastAdminError("This is the last admin: make someone else an admin first.")
         user.is_active = active
         user.save(update_fields=["is_active"])
+        if not active:
+            api_tokens.tokens_revoke_for_user_within(actor=actor, user=user, reason="user deactivated")
         audit_log(
             actor=actor,
             action="user.activated" if active else "user.deactivated",
@@ -57,7 +65,13 @@ def user_set_active(*, actor: User, user: User, active: bool) -> None:
 
 
 def user_create(*, actor: User, username: str, password: str, role_names: list[str], email: str = "") -> User:
-    """Create a user with roles."""
+    """Create a user with at least one role and a password Django's validators accept."""
+    if not role_names:
+        raise ValidationError({"roles": NO_ROLE})
+    try:
+        validate_password(password, user=User(username=username, email=email))
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
     with transaction.atomic(durable=True):
         user = User.objects.create_user(username=username, password=password, email=email)
         user.groups.add(*Group.objects.filter(name__in=role_names))

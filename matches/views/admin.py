@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from matches import evidence as ev
 from matches import roles
 from matches.access import Request, require_perm
-from matches.forms import DomainForm, UserCreateForm
+from matches.forms import DomainForm, QaDrawForm, UserCreateForm
 from matches.models import Domain, MatchRun, OpsSwitch, QuarantinedMatch
 from matches.selectors import admin as admin_reads
 from matches.services import domains as domain_service
@@ -195,17 +195,18 @@ def thresholds_save(request: Request, name: str) -> HttpResponse:
 @admin_only
 def qa_draw(request: Request, name: str) -> HttpResponse:
     domain = _domain(name)
+    form = QaDrawForm(request.POST)
     try:
-        percent = Decimal(request.POST.get("percent", "2"))
-        seed = request.POST.get("seed", "").strip()
+        if not form.is_valid():
+            raise qa.SampleRefused(" ".join(str(e) for errors in form.errors.values() for e in errors))
         sample = qa.qa_sample_draw(
             actor=request.user,
             domain=domain,
-            queue=request.POST.get("queue", ""),
-            rate=percent / 100,
-            seed=int(seed) if seed else None,
+            queue=form.cleaned_data["queue"],
+            rate=form.cleaned_data["percent"] / 100,
+            seed=form.cleaned_data["seed"],
         )
-    except (qa.SampleRefused, ArithmeticError, ValueError) as exc:
+    except qa.SampleRefused as exc:
         messages.error(request, f"No sample drawn: {exc}")
     else:
         messages.success(
@@ -223,10 +224,16 @@ def qa_draw(request: Request, name: str) -> HttpResponse:
 @admin_only
 def runs(request: Request) -> HttpResponse:
     recent = list(admin_reads.runs_recent())
+    pending = admin_reads.pull_requests_pending()
     context = {
         "domains": Domain.objects.all(),
         "runs": recent,
-        "any_running": any(r.status == MatchRun.Status.RUNNING for r in recent),
+        "pending": pending,
+        "outcomes": admin_reads.pull_outcomes_recent(),
+        # Polled while a pull runs or waits for a worker: "Pull now" shows its progress without a reload.
+        "any_running": bool(pending)
+        or any(r.status == MatchRun.Status.RUNNING for r in recent)
+        or admin_reads.pull_requests_unanswered(),
     }
     context["running_domains"] = admin_reads.running_domain_ids()
     return render_page(request, "matches/admin/runs.html", context, partial="runs-table")
@@ -271,8 +278,10 @@ def quarantine_ack(request: Request, pk: int) -> HttpResponse:
 @require_GET
 @admin_only
 def operations(request: Request) -> HttpResponse:
+    heartbeats = admin_reads.heartbeats()
     context = {
-        "heartbeats": admin_reads.heartbeats(),
+        "heartbeats": heartbeats,
+        "workers_stopped_at": admin_reads.workers_stopped_at(heartbeats),
         "stale_after": admin_reads.HEARTBEAT_STALE_SECONDS,
         "pause_all": OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES),
         "domains": Domain.objects.all(),
@@ -300,15 +309,19 @@ def user_add(request: Request) -> HttpResponse:
     form = UserCreateForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        user_service.user_create(
-            actor=request.user,
-            username=data["username"],
-            password=data["password"],
-            role_names=data["roles"],
-            email=data["email"],
-        )
-        messages.success(request, f"Created {data['username']}.")
-        return redirect("admin-users")
+        try:
+            user_service.user_create(
+                actor=request.user,
+                username=data["username"],
+                password=data["password"],
+                role_names=data["roles"],
+                email=data["email"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Created {data['username']}.")
+            return redirect("admin-users")
     return render(request, "matches/admin/users.html", _users_context(form), status=400)
 
 

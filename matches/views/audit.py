@@ -238,5 +238,6 @@ def reports(request: Request) -> HttpResponse:
             "reversals": reversals,
             "reversal_totals": totals,
             "qa": qa,
+            "approvals": report_reads.approval_report(f),
         },
     )

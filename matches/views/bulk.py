@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from matches import roles
 from matches.access import Request, require_perm
+from matches.forms import BulkForm
 from matches.models import BulkJob, Domain, Queue
 from matches.selectors import admin as admin_reads
 from matches.services import bulk
@@ -41,18 +42,21 @@ def page(request: Request, name: str, queue: str) -> HttpResponse:
         "action_label": "Approve merges" if queue == Queue.MERGE else "Reject",
     }
     if request.method == "POST":
-        selected = [int(pk) for pk in request.POST.getlist("group") if pk.isdigit()]
-        scope = request.POST.get("scope", "selected")
+        form = BulkForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, form.error_text())
+            return redirect("admin-bulk", name=domain.name, queue=queue)
+        selected, scope = form.cleaned_data["groups"], form.cleaned_data["scope"]
         if scope == "selected" and not selected:
             messages.error(request, "Select at least one group, or choose all in the queue.")
             return redirect("admin-bulk", name=domain.name, queue=queue)
-        if request.POST.get("step") == "run":
+        if form.cleaned_data["step"] == "run":
             try:
                 created = bulk.bulk_job_create(
                     actor=request.user,
                     domain=domain,
                     queue=queue,
-                    policy_id=int(request.POST.get("policy_id", 0)),
+                    policy_id=form.cleaned_data["policy_id"],
                     group_ids=selected if scope == "selected" else None,
                 )
             except bulk.BulkRefused as exc:

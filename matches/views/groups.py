@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
@@ -18,8 +17,10 @@ from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
 from matches.models import Decision, Domain, MatchGroup, Queue
 from matches.selectors import admin as admin_reads
+from matches.selectors import approvals as approval_reads
 from matches.selectors import review as review_reads
 from matches.services import decisions, profiles
+from matches.templatetags.match_tags import match_short
 from matches.views import queues
 from matches.views.htmx import render_fragment, render_page
 
@@ -93,6 +94,10 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
         "show_empty": show_empty,
         "in_panel": bool(request.htmx),
         "legend": LEGEND,
+        # The steward workflow (templates/matches/review/_workflow.html).
+        "approval": approval_reads.decision_approval(latest),
+        "overlaps": approval_reads.group_overlaps(group),
+        "split": approval_reads.split_outcome(group, latest),
     }
 
 
@@ -100,7 +105,7 @@ def _render_panel(request: Request, group: MatchGroup, *, queue: str | None, err
     """The group panel plus the queue tabs out of band (their counts change with every decision)."""
     context = _group_context(request, group, queue=queue, error=error)
     context["in_panel"] = True
-    title = f"Group {Truncator(group.match_id).chars(20)} · {group.run.domain} · Matchdesk"
+    title = f"Group {match_short(group.match_id)} · {group.run.domain} · Matchdesk"
     tabs = (TABS_TEMPLATE, {**context, "oob": True})
     return render_fragment(request, GROUP_TEMPLATE, "group-panel", context, oob=[tabs], title=title)
 
@@ -116,17 +121,10 @@ def _render_empty_panel(request: Request, domain: Domain, queue: str) -> HttpRes
 @require_GET
 @require_perm(roles.VIEW_QUEUES)
 def page(request: Request, pk: int) -> HttpResponse:
-    """Opened from a queue (?queue=...), the page claims the group for a steward; auditors only read."""
+    """Opening a group only reads it: work is claimed by "next" or the Claim button (issue 13: a claim taken by
+    browsing kept colleagues' "next" away from a group nobody was working on)."""
     group = get_group_or_404(request, pk)
     queue = queues.queue_param(request.GET.get("queue"))
-    if (
-        queue
-        and group.status == Status.OPEN
-        and request.user.has_perm(roles.DECIDE)
-        and not queues.holds_fresh_claim(group, request)
-    ):
-        if decisions.group_claim(group=group, actor=request.user):
-            group = get_group_or_404(request, pk)
     return render_page(request, GROUP_TEMPLATE, _group_context(request, group, queue=queue))
 
 
@@ -142,7 +140,8 @@ def _field_sources(post, members: list[str], main: str) -> dict[str, str]:
 
 
 def _reason(request: Request) -> str:
-    return request.POST.get("reason", "").strip()[:2000]
+    # Never cut here: the decision service refuses a reason over its limit with a message (refuse, don't truncate).
+    return request.POST.get("reason", "").strip()
 
 
 def _decide(request: Request, group: MatchGroup, action: str) -> Decision | None:
@@ -207,10 +206,13 @@ def decide(request: Request, pk: int) -> HttpResponse:
         (messages.info if calm else messages.error)(request, text)
         return redirect(queues.group_url(group, queue))
     if decision is not None:
-        when = ""
+        tail = ""
         if action != Decision.Action.REJECT:
-            when = timezone.localtime(decision.merge_job.not_before).strftime("%H:%M:%S")
-        tail = f" · runs at {when} unless undone" if when else ""
+            job = decision.merge_job
+            if job.status == job.Status.AWAITING_APPROVAL:
+                tail = " · awaiting approval by a second person; the undo window starts then"
+            else:
+                tail = f" · runs at {timezone.localtime(job.not_before).strftime('%H:%M:%S')} unless undone"
         messages.success(request, f"{DONE_WORDS[action]}: group {group.match_id}{tail}.")
     else:
         messages.info(request, f"Skipped group {group.match_id}; it stays in the queue for others.")
@@ -256,6 +258,12 @@ def claim(request: Request, pk: int) -> HttpResponse:
 @require_perm(roles.DECIDE)
 def release(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
+    if request.POST.get("beacon") == "1":
+        # keys.js on pagehide: the steward left the page holding the group. Quiet (no message on their next page),
+        # and only their own claim: an admin's page never releases someone else's by leaving.
+        if group.held_by(request.user, timezone.now()):
+            decisions.group_release(group=group, actor=request.user)
+        return HttpResponse(status=204)
     try:
         decisions.group_release(group=group, actor=request.user)
         messages.info(request, "Claim released.")

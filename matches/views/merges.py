@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import Request, require_perm
+from matches.access import Request, require_perm, return_address
 from matches.models import Domain, MergeJob, OpsSwitch
 from matches.selectors import merges as merge_reads
 from matches.services import decisions, domains, merges
@@ -60,11 +59,9 @@ def _decorate(jobs, user) -> None:
         job.live = job.status in (MergeJob.Status.SCHEDULED, MergeJob.Status.RUNNING)
 
 
-def _back(request: Request):
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("merges")
+def _back(request: Request) -> HttpResponse:
+    target = return_address(request, request.POST.get("next") or request.GET.get("next"))
+    return HttpResponseRedirect(target) if target else redirect("merges")
 
 
 @require_GET

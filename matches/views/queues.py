@@ -11,15 +11,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import Request, get_domain_or_404, require_perm
+from matches.access import Request, get_domain_or_404, require_perm, return_address
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import review as review_reads
 from matches.services import decisions
@@ -67,7 +66,8 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
     for g in page.rows:
         g.pk_s = str(g.pk)
         g.url = f"{prefix}{g.pk}/{suffix}"
-        g.score_text = f"{g.confidence_score:.3f}"
+        # QA-sampled groups are decided blind: marked in the list, their score hidden here as on their page.
+        g.score_text = "—" if g.qa_sampled else f"{g.confidence_score:.3f}"
         g.size_s = str(g.size)
         g.names = g.display_names or "(profiles not fetched yet)"
         g.status_label = g.get_status_display()
@@ -112,20 +112,12 @@ def blind_review_toggle(request: Request) -> HttpResponse:
     """A steward's own blind-review switch (kept in the session); a domain may enforce it for everyone."""
     request.session["blind_review"] = not request.session.get("blind_review", False)
     target = request.POST.get("next") or reverse("home")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        raise PermissionDenied("Bad return address.")
-    return redirect(target)
+    if return_address(request, target) is None:
+        raise PermissionDenied("Bad return address: the page to go back to must be one of Matchdesk's.")
+    return HttpResponseRedirect(target)
 
 
 # Claims -------------------------------------------------------------------------------------------------------------
-
-
-def holds_fresh_claim(group: MatchGroup, request: Request) -> bool:
-    """Already ours for more than half the lease: a reload does not need to write."""
-    if group.claimed_by_id != request.user.pk or group.claimed_until is None:
-        return False
-    left = (group.claimed_until - timezone.now()).total_seconds()
-    return left > settings.MATCHDESK["CLAIM_SECONDS"] / 2
 
 
 def skipped(request: Request) -> list[int]:

@@ -8,6 +8,12 @@
 // #btn-split, Escape leaves. Everything here is a shortcut for a plain form control that works without JavaScript.
 (function () {
   document.documentElement.classList.add("js");
+  // The Content-Security-Policy allows no inline <style> and no eval: htmx must not inject its indicator styles
+  // (runs before htmx's own start, both scripts being deferred in order) nor evaluate attributes.
+  if (window.htmx) {
+    htmx.config.includeIndicatorStyles = false;
+    htmx.config.allowEval = false;
+  }
 
   function typing(el) {
     if (!el) return false;
@@ -67,6 +73,47 @@
     focusRow(0);
   });
   document.addEventListener("DOMContentLoaded", function () { if (rows().length) focusRow(0); });
+
+  // Behaviours that would otherwise be inline handlers or style attributes (the Content-Security-Policy allows none):
+  // [data-select-all="selector"] checks or unchecks what the selector finds; a select[data-autosubmit] submits its
+  // form on change; [data-width="37"] / [data-left="12"] set those percentages, [data-bg="#1f7a4d"] a colour
+  // (through the CSSOM, which the policy allows, unlike style attributes).
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    var sel = t.getAttribute && t.getAttribute("data-select-all");
+    if (sel) document.querySelectorAll(sel).forEach(function (c) { c.checked = t.checked; });
+    if (t.matches && t.matches("select[data-autosubmit]") && t.form) t.form.requestSubmit ? t.form.requestSubmit() : t.form.submit();
+  });
+  function percent(el, name) {
+    var v = parseFloat(el.getAttribute(name));
+    return isNaN(v) ? null : Math.max(0, Math.min(100, v)) + "%";
+  }
+  function applyWidths(root) {
+    (root || document).querySelectorAll("[data-width], [data-left], [data-bg]").forEach(function (el) {
+      var w = percent(el, "data-width"), l = percent(el, "data-left"), bg = el.getAttribute("data-bg");
+      if (w !== null) el.style.width = w;
+      if (l !== null) el.style.left = l;
+      if (bg && /^#[0-9a-f]{3,8}$/i.test(bg)) el.style.background = bg;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { applyWidths(); });
+  document.addEventListener("htmx:afterSwap", function (ev) { applyWidths(ev.target.parentNode || document); });
+
+  // A claim ends when the steward leaves the group: by a link of the page, another tab's navigation or closing
+  // the tab. The panel names its release URL while the steward holds the group ([data-release-url]); pagehide
+  // sends it as a beacon (a POST with the CSRF token that survives the page going away). The lease is the backstop.
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; }
+    catch (e) { return ""; }
+  }
+  window.addEventListener("pagehide", function () {
+    var held = document.querySelector("[data-release-url]");
+    if (!held || !navigator.sendBeacon) return;
+    var form = new FormData();
+    form.append("csrfmiddlewaretoken", csrfToken());
+    form.append("beacon", "1");
+    navigator.sendBeacon(held.getAttribute("data-release-url"), form);
+  });
 
   var pending = null;
   document.addEventListener("keydown", function (ev) {

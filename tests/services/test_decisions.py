@@ -300,3 +300,29 @@ def test_a_failed_job_can_be_retried_by_an_admin_only(group, steward, admin):
     assert not job.can_retry(admin)
     job.status = MergeJob.Status.FAILED
     assert job.can_retry(admin) and not job.can_retry(steward)
+
+
+# Refuse, don't truncate ---------------------------------------------------------------------------------------------
+
+
+def test_a_reason_over_2000_characters_is_refused_not_cut(steward, domain):
+    from matches.services.decisions import InvalidDecision, group_reject
+    from tests.factories import MatchGroupFactory, MatchRunFactory
+
+    group = MatchGroupFactory(run=MatchRunFactory(domain=domain))
+    with pytest.raises(InvalidDecision, match="at most 2,000 characters; this one has 2,001"):
+        group_reject(group=group, actor=steward, reason="x" * 2001)
+    group.refresh_from_db()
+    assert group.status == "open" and not group.decisions.exists()
+    assert group_reject(group=group, actor=steward, reason="y" * 2000).reason == "y" * 2000
+
+
+def test_a_comment_over_4000_characters_is_refused_not_cut(steward, domain):
+    from matches.services.decisions import InvalidDecision, comment_add
+    from tests.factories import MatchGroupFactory, MatchRunFactory
+
+    group = MatchGroupFactory(run=MatchRunFactory(domain=domain))
+    with pytest.raises(InvalidDecision, match="at most 4,000 characters; this one has 4,001"):
+        comment_add(group=group, actor=steward, body="x" * 4001)
+    assert not group.comments.exists()
+    assert comment_add(group=group, actor=steward, body="z" * 4000).body == "z" * 4000

@@ -98,3 +98,16 @@ def test_the_chart_colours_each_bar_by_queue_and_draws_both_lines(domain):
     assert [line["queue"] for line in chart["lines"]] == ["reject", "merge"]
     merge_line = chart["lines"][1]
     assert merge_line["x"] == pytest.approx(chart["plot"]["x"] + chart["plot"]["w"] * 0.9)
+
+
+def test_a_note_over_2000_characters_is_refused_not_cut(admin, domain):
+    import pytest
+
+    from matches.models import ThresholdPolicy
+    from matches.services.thresholds import ThresholdInvalid, threshold_set
+
+    before = ThresholdPolicy.objects.count()
+    with pytest.raises(ThresholdInvalid, match="at most 2,000 characters; this one has 2,001"):
+        threshold_set(actor=admin, domain=domain, merge_min="0.9", reject_below="0.5", note="n" * 2001)
+    assert ThresholdPolicy.objects.count() == before
+    assert threshold_set(actor=admin, domain=domain, merge_min="0.9", reject_below="0.5", note="n" * 2000).note

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import User
 
 from matches import roles
 from matches.models import AuditEvent
@@ -43,3 +44,44 @@ def test_an_inactive_admin_does_not_count_as_remaining(admin):
 def test_unknown_roles_are_refused(admin, steward):
     with pytest.raises(ValueError, match="Unknown role"):
         user_set_roles(actor=admin, user=steward, role_names=["Superuser"])
+
+
+# Password rules and roles at creation (issue 13) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password, says",
+    [("12345678901", "entirely numeric"), ("password123", "too common"), ("short", "too short")],
+)
+def test_a_user_is_created_only_with_a_password_djangos_validators_accept(admin, password, says):
+    from django.core.exceptions import ValidationError
+
+    from matches.services.users import user_create
+
+    with pytest.raises(ValidationError) as caught:
+        user_create(actor=admin, username="newbie", password=password, role_names=["Steward"])
+    assert says in " ".join(caught.value.message_dict["password"])
+    assert not User.objects.filter(username="newbie").exists()
+
+
+def test_a_user_without_a_role_is_refused_at_creation(admin):
+    from django.core.exceptions import ValidationError
+
+    from matches.services.users import user_create
+
+    with pytest.raises(ValidationError, match="at least one role"):
+        user_create(actor=admin, username="newbie", password="a long passphrase here", role_names=[])
+
+
+def test_the_add_user_form_shows_the_validators_and_the_role_rule(login, admin):
+    response = login(admin).post("/admin/users/add/", {"username": "newbie", "password": "newbie12345"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "too similar to the username" in html
+    assert "Give the user at least one role" in html
+    assert not User.objects.filter(username="newbie").exists()
+
+
+def test_a_user_left_without_a_role_is_marked_in_the_list(login, admin, outsider):
+    html = login(admin).get("/admin/users/").content.decode()
+    assert html.count("no role: sees nothing") == 1

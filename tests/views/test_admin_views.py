@@ -83,7 +83,7 @@ def test_admin_nav_link_shows_for_admins_only(login, admin, steward, domain):
 def _domain_post(**overrides):
     data = {
         "name": "acme_retail-1",
-        "region": "eu-west-1",
+        "region": "eu-west-2",
         "endpoint_url": "",
         "role_arn": "",
         "undo_window_seconds": "0",
@@ -97,7 +97,7 @@ def test_admin_adds_a_domain_with_an_undo_window_of_zero(login, admin):
     response = login(admin).post(reverse("admin-domain-add"), _domain_post())
     assert response.status_code == 302
     domain = Domain.objects.get(name="acme_retail-1")
-    assert (domain.region, domain.undo_window_seconds, domain.merge_rate_per_second) == ("eu-west-1", 0, 3)
+    assert (domain.region, domain.undo_window_seconds, domain.merge_rate_per_second) == ("eu-west-2", 0, 3)
     assert domain.policy() is not None
     assert AuditEvent.objects.get(action="domain.created").actor == admin
 
@@ -118,7 +118,7 @@ def test_admin_edits_a_domain_and_the_change_is_audited(login, admin, domain):
     assert domain.name == "demo"  # the name is not editable
     assert domain.role_arn.endswith("role/md") and domain.blind_review_enforced and domain.undo_window_seconds == 0
     changes = AuditEvent.objects.get(action="domain.updated").details["changes"]
-    assert changes["region"] == ["us-east-1", "eu-west-1"]
+    assert changes["region"] == ["us-east-1", "eu-west-2"]
 
 
 def test_test_connection_shows_matching_schedule_and_aws_auto_merging(login, admin):
@@ -318,6 +318,22 @@ def test_operations_warns_about_a_stale_heartbeat(login, admin):
     heartbeat_record(name="worker:w1", kind="worker", at=timezone.now())
     html = login(admin).get(reverse("admin-operations")).content.decode()
     assert html.count("stale: silent for over 120 s") == 1 and "alive" in html
+    assert "No worker has been heard from" not in html  # one worker is alive
+
+
+def test_operations_says_when_the_last_worker_stopped(login, admin):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from matches.services.ops import heartbeat_record
+
+    stopped = timezone.now() - timedelta(minutes=5)
+    heartbeat_record(name="worker:w1", kind="worker", at=stopped - timedelta(minutes=10))
+    heartbeat_record(name="worker:w2", kind="worker", at=stopped)
+    heartbeat_record(name="beat", kind="beat", at=timezone.now())
+    html = login(admin).get(reverse("admin-operations")).content.decode()
+    assert f"No worker has been heard from since {timezone.localtime(stopped):%Y-%m-%d %H:%M:%S}" in html
 
 
 # Users ---------------------------------------------------------------------------------------------------------------

@@ -116,14 +116,40 @@ def test_auditor_reads_but_never_claims_or_decides(login, auditor, trio):
 
 
 @pytest.mark.parametrize("persona", ["steward", "admin"])
-def test_opening_from_a_queue_claims_the_group(request, login, persona, trio):
+def test_opening_from_a_queue_does_not_claim_the_group(request, login, persona, trio):
+    # Issue 13: a claim by browsing kept colleagues' "next" away from it; work is claimed by next or the Claim button.
     user = request.getfixturevalue(persona)
     response = login(user).get(group_url(trio))
     assert response.status_code == 200
     trio.refresh_from_db()
+    assert trio.claimed_by is None
+    assert b"claimed by you until" not in response.content
+    assert b"data-release-url" not in response.content
+
+
+@pytest.mark.parametrize("persona", ["steward", "admin"])
+def test_the_claim_button_claims_and_the_page_names_its_release(request, login, persona, trio):
+    user = request.getfixturevalue(persona)
+    client = login(user)
+    client.post(reverse("group-claim", args=[trio.pk]), {"queue": "review"})
+    trio.refresh_from_db()
     assert trio.claimed_by == user
     assert 590 <= (trio.claimed_until - timezone.now()).total_seconds() <= 600
-    assert b"claimed by you until" in response.content
+    page = client.get(group_url(trio)).content.decode()
+    assert "claimed by you until" in page
+    assert f'data-release-url="{reverse("group-release", args=[trio.pk])}"' in page
+
+
+def test_the_leaving_beacon_releases_only_the_own_claim_and_says_nothing(login, steward, steward2, admin, trio):
+    group_claim(group=trio, actor=steward2)
+    assert login(admin).post(reverse("group-release", args=[trio.pk]), {"beacon": "1"}).status_code == 204
+    trio.refresh_from_db()
+    assert trio.claimed_by == steward2  # an admin's page leaving never releases someone else's claim
+    client = login(steward2)
+    assert client.post(reverse("group-release", args=[trio.pk]), {"beacon": "1"}).status_code == 204
+    trio.refresh_from_db()
+    assert trio.claimed_by is None
+    assert "Claim released" not in client.get(group_url(trio)).content.decode()
 
 
 def test_opening_without_a_queue_only_reads(login, steward, trio):
@@ -226,8 +252,10 @@ def test_missing_and_unfetched_profiles_are_marked(login, steward, run):
 
 def test_the_default_main_profile_is_the_most_complete(login, steward, trio):
     page = login(steward).get(group_url(trio)).content.decode()
-    ann = pid_of(trio, "Ann")
-    assert re.search(r'name="main" value="' + ann + r'" data-choice="\d" checked', page)
+    # Ann and Anne have four fields each, Bob three: the tie goes to the lower id (which one depends on the ids the
+    # test run hands out, so the test names the rule rather than a person).
+    expected = min(pid_of(trio, "Ann"), pid_of(trio, "Anne"))
+    assert re.search(r'name="main" value="' + expected + r'" data-choice="\d" checked', page)
 
 
 def test_blind_review_hides_score_and_queue(login, steward, trio, domain):
@@ -277,7 +305,9 @@ def test_merge_with_a_field_source_then_the_next_group(login, steward, trio, sec
     assert second.claimed_by == steward
     assert len(no_celery_handoff) == 0  # on_commit does not run inside the test transaction
     page = client.get(response.url).content.decode()
-    assert "Merge approved: group" in page and 'data-key="u"' in page
+    # The next group's page tells of the approval and links to it; its one Undo (u) would be its own (issue 13).
+    assert "Merge approved: group" in page and 'data-key="u"' not in page
+    assert f'href="{reverse("group", args=[trio.pk])}" class="small-link">Open it to undo' in page
 
 
 def test_reject_with_a_reason(login, steward, trio):
@@ -328,7 +358,7 @@ def test_a_bad_field_source_is_refused_clearly(login, steward, trio):
 
 def test_skip_releases_and_moves_on_and_next_does_not_return_it(login, steward, trio, second):
     client = login(steward)
-    client.get(group_url(trio))
+    client.post(reverse("group-claim", args=[trio.pk]))
     response = client.post(decide_url(trio), {"action": "skip", "queue": "review"})
     assert response.url == group_url(second)
     trio.refresh_from_db()
@@ -463,7 +493,9 @@ def test_group_page_queries_do_not_grow_with_profiles(login, steward, run, n, dj
     client = login(steward)
     client.get(group_url(group))
     client.post(reverse("group-comment", args=[group.pk]), {"body": "first look"})
-    with django_assert_max_num_queries(12):
+    # 14 = 12 + the session, read from Postgres since sessions left the Redis cache (issue 14), + the pending merges
+    # this group overlaps (issue 15, item 4): both constant in the number of profiles.
+    with django_assert_max_num_queries(14):
         response = client.get(group_url(group))
     assert response.content.decode().count('name="main"') == n
 

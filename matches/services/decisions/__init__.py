@@ -25,6 +25,7 @@ from matches.services.decisions.errors import (
     InvalidDecision,
     NotDecidable,
     NotUndoable,
+    OverlapsPendingMerge,
     RoleRefused,
     TooLateToUndo,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidDecision",
     "NotDecidable",
     "NotUndoable",
+    "OverlapsPendingMerge",
     "RoleRefused",
     "TooLateToUndo",
     "comment_add",

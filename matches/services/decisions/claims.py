@@ -80,10 +80,15 @@ def comment_add(*, group: MatchGroup, actor: User, body: str) -> Comment:
     body = body.strip()
     if not body:
         raise InvalidDecision("A comment cannot be empty.")
+    if len(body) > COMMENT_MAX:
+        raise InvalidDecision(
+            f"A comment holds at most {COMMENT_MAX:,} characters; this one has {len(body):,}. "
+            "Shorten it and send it again."
+        )
     if not actor.has_perm(roles.DECIDE):
         raise RoleRefused("Your role cannot comment.")
     with transaction.atomic(durable=True):
-        comment = Comment.objects.create(group=group, author=actor, body=body[:COMMENT_MAX])
+        comment = Comment.objects.create(group=group, author=actor, body=body)
         audit_log(
             actor=actor,
             action="comment.added",

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from matches import aws, fields, roles
 from matches.models import Decision, MatchGroup, MatchRun, MergeJob
-from matches.services import enqueue
+from matches.services import approvals, enqueue
 from matches.services.decisions.errors import (
     AlreadyDecided,
     AlreadyDecidedByYou,
@@ -23,6 +23,7 @@ from matches.services.decisions.errors import (
     RoleRefused,
     TooLateToUndo,
 )
+from matches.services.decisions.overlaps import refuse_overlapping
 from matches.services.decisions.records import decision_audit, decision_record, latest_decision, snapshot_take
 from matches.services.groups import group_set_status, linked_groups_follow
 
@@ -117,8 +118,10 @@ def _schedule_merge(
     reason: str,
     bulk: bool,
     new_status: MatchGroup.Status,
+    preapproved: bool = False,
 ) -> Decision:
     _validate_merge(members=keep, main_profile_id=main_profile_id, field_sources=field_sources)
+    refuse_overlapping(group=group, main_profile_id=main_profile_id, touched=set(keep))
     excluded = sorted(set(group.profile_ids) - set(keep))
     snapshot = snapshot_take(group=group)
     decision = decision_record(
@@ -133,12 +136,27 @@ def _schedule_merge(
         field_sources=dict(sorted(field_sources.items())),
         reason=reason,
     )
+    domain = group.run.domain
+    rule = (
+        ""
+        if preapproved
+        else domain.approval_rule(size=len(keep), score=group.confidence_score, split=action == Action.SPLIT)
+    )
+    # Four-eyes: a job awaiting approval is never due; its undo window starts when a second person approves.
     job = MergeJob.objects.create(
-        decision=decision, not_before=timezone.now() + timedelta(seconds=group.run.domain.undo_window_seconds)
+        decision=decision,
+        status=MergeJob.Status.AWAITING_APPROVAL if rule else MergeJob.Status.SCHEDULED,
+        not_before=timezone.now() + timedelta(seconds=domain.undo_window_seconds),
     )
     group_set_status(group=group, status=new_status, claimed_by=None, claimed_until=None)
-    decision_audit(decision, group, {"merge_job_id": job.pk, "not_before": job.not_before.isoformat()})
-    enqueue.merge_job(job_id=job.pk, eta=job.not_before)
+    extra = {"merge_job_id": job.pk, "not_before": None if rule else job.not_before.isoformat()}
+    if rule:
+        extra["approval_rule"] = rule
+    decision_audit(decision, group, extra)
+    if rule:
+        approvals.approval_request_within(decision=decision, rule=rule, actor=actor)
+    else:
+        enqueue.merge_job(job_id=job.pk, eta=job.not_before)
     return decision
 
 
@@ -155,8 +173,10 @@ def group_merge_approve_within(
     field_sources: dict[str, str] | None = None,
     reason: str = "",
     bulk: bool = False,
+    preapproved: bool = False,
 ) -> Decision:
-    """group_merge_approve inside the caller's transaction (bulk decisions: one transaction per group)."""
+    """group_merge_approve inside the caller's transaction (bulk decisions: one transaction per group; a bulk job
+    a second admin approved as a whole is `preapproved`)."""
     _inside_transaction("group_merge_approve_within")
     require_decider(actor)
     group = locked(group)
@@ -171,6 +191,7 @@ def group_merge_approve_within(
         reason=reason,
         bulk=bulk,
         new_status=Status.APPROVED,
+        preapproved=preapproved,
     )
 
 
@@ -272,6 +293,7 @@ def decision_undo(*, decision: Decision, actor: User, reason: str = "") -> Decis
         job.status = MergeJob.Status.CANCELLED
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
+        approvals.approval_withdraw_within(decision=decision, actor=actor)
         undo = decision_record(
             group=group, actor=actor, action=Action.UNDO, bulk=False, snapshot=None, reverts=decision, reason=reason
         )

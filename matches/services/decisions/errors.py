@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from matches.models import Decision
+    from matches.models import Decision, MatchGroup
 
 
 class DecisionRefused(Exception):
@@ -53,3 +53,15 @@ class NotUndoable(DecisionRefused):
 
 class TooLateToUndo(NotUndoable):
     """The merge job has started (or finished): undo is no longer possible."""
+
+
+class OverlapsPendingMerge(DecisionRefused):
+    """Another group sharing a profile is approved into a different main profile and has not merged yet: deciding
+    this one now would send AWS two merges that fight over that profile. `other` is that group, `decision` its
+    decision."""
+
+    def __init__(self, message: str, *, other: MatchGroup, decision: Decision, shared: list[str]) -> None:
+        super().__init__(message)
+        self.other = other
+        self.decision = decision
+        self.shared = shared

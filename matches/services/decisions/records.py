@@ -10,6 +10,9 @@ from django.contrib.auth.models import User
 
 from matches.models import Decision, MatchGroup, Profile, ProfileSnapshot
 from matches.services.audit import audit_log
+from matches.services.decisions.errors import InvalidDecision
+
+REASON_MAX = 2000
 
 
 def latest_decision(group: MatchGroup) -> Decision | None:
@@ -56,6 +59,12 @@ def decision_record(
     **values: Any,
 ) -> Decision:
     """The Decision row, with the score, its queue and the policy in force."""
+    reason = values.get("reason") or ""
+    if len(reason) > REASON_MAX:
+        # Refused, never cut: the steward keeps their text and shortens it themselves.
+        raise InvalidDecision(
+            f"A reason holds at most {REASON_MAX:,} characters; this one has {len(reason):,}. Shorten it and try again."
+        )
     policy = group.run.domain.policy()
     return Decision.objects.create(
         group=group,

@@ -10,14 +10,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from matches.models import MergeJob, OpsSwitch
+from matches.models import Approval, MergeJob, OpsSwitch
 from matches.services.merges.errors import ClaimLost
 
 JobStatus = MergeJob.Status
+WAITING_APPROVAL = (Approval.Status.PENDING, Approval.Status.SENT_BACK)
+# The transaction-level advisory lock that serialises claims across workers ("MDMC"), and how many due jobs one claim
+# looks through for one that touches no profile of a job in flight.
+CLAIM_LOCK_KEY = 0x4D44_4D43
+CLAIM_SCAN = 50
 
 
 def default_worker_id() -> str:
@@ -46,17 +51,46 @@ def merge_jobs_due() -> QuerySet[MergeJob]:
     return (
         MergeJob.objects.filter(_due_q(timezone.now()))
         .exclude(decision__group__run__domain__merges_paused=True)
+        # Four-eyes, belt and braces: whatever its status says, a job whose approval is not given never runs.
+        .exclude(decision__approval__status__in=WAITING_APPROVAL)
         .order_by("not_before", "id")
     )
+
+
+def _in_flight_profiles() -> dict[int, set[str]]:
+    """Per domain, the profiles that running jobs (heartbeat fresh) name in their MergeProfiles calls."""
+    busy: dict[int, set[str]] = {}
+    running = MergeJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=_stale_before()).values_list(
+        "decision__group__run__domain_id", "decision__main_profile_id", "decision__merged_profile_ids"
+    )
+    for domain_id, main, merged in running:
+        busy.setdefault(domain_id, set()).update([main, *merged])
+    return busy
+
+
+def _free_of(candidates: QuerySet[MergeJob], busy: dict[int, set[str]]) -> QuerySet[MergeJob]:
+    """The candidates that name no profile a running job names (looking through the first CLAIM_SCAN)."""
+    if not busy:
+        return candidates
+    rows = candidates.values_list(
+        "pk", "decision__group__run__domain_id", "decision__main_profile_id", "decision__merged_profile_ids"
+    )[:CLAIM_SCAN]
+    free = [pk for pk, domain_id, main, merged in rows if not {main, *merged} & busy.get(domain_id, set())]
+    return candidates.filter(pk__in=free)
 
 
 def merge_job_claim(*, worker_id: str, job_id: int | None = None) -> tuple[MergeJob, str] | None:
     """Take one due job (or the given one, if due) so no other worker can: (job, claim token), or None."""
     token = f"{worker_id}:{uuid.uuid4().hex[:12]}"
     with transaction.atomic(durable=True):
+        # Claims are serialised, so a claim sees every job claimed before it as running: two jobs that touch the same
+        # profile are never in flight at once (docs/architecture.md, "Overlapping groups").
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
         candidates = merge_jobs_due()
         if job_id is not None:
             candidates = candidates.filter(pk=job_id)
+        candidates = _free_of(candidates, _in_flight_profiles())
         job = candidates.select_for_update(skip_locked=True, of=("self",)).first()
         if job is None:
             return None

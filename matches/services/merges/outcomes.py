@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from matches import aws
 from matches.models import Decision, Domain, MatchGroup, MergeJob, Profile
+from matches.observability import counters
 from matches.services.audit import audit_log
 from matches.services.groups import group_set_status, linked_groups_follow
 from matches.services.merges.claims import heartbeat, locked_job
@@ -90,6 +91,11 @@ class JobOutcomes:
 
     def run(self) -> Outcome:
         """Run the steps to one outcome: 'succeeded', 'failed', 'deferred' or 'sent_back' (ClaimLost propagates)."""
+        outcome = self._attempt()
+        counters.count(counters.MERGE_OUTCOMES, self.domain.name, outcome.value)  # after its transaction committed
+        return outcome
+
+    def _attempt(self) -> Outcome:
         try:
             self._run()
         except INFRA_ERRORS as exc:

@@ -16,9 +16,9 @@ earlier decisions carry over to the new groups in batches after that.
 For each new group, by `profile_set_key` over the domain's earlier runs, the latest counting decision (merge, reject
 or split, latest by created_at, that no undo or reopen reverts):
 - reject → the group is `carried_over`, `linked_decision` = that reject (a reopen takes it back);
-- merge or split whose MergeJob is scheduled or running → `approved`, linked; succeeded → `merged`, linked
-  (never reopened for review); failed or cancelled → stays open. A linked `approved` group then follows its job
-  (merged, failed, or back to open when the job is cancelled, undone or sent back);
+- merge or split whose MergeJob is awaiting approval, scheduled or running → `approved`, linked; succeeded →
+  `merged`, linked (never reopened for review); failed or cancelled → stays open. A linked `approved` group then
+  follows its job (merged, failed, or back to open when the job is cancelled, undone or sent back);
 - otherwise, a group holding a profile merged away since (Profile.merged_into set) or known to be gone
   (Profile.missing) → `stale`.
 Only the exact same profile set carries over: a superset or subset of a rejected set is a different question (a new
@@ -80,7 +80,8 @@ _LINK_EARLIER_DECISIONS = f"""
     FROM latest
     WHERE n.run_id = %(run)s AND n.status = 'open' AND n.profile_set_key = latest.profile_set_key{{n}}
       AND (latest.action = 'reject'
-           OR (latest.action IN ('merge', 'split') AND latest.job_status IN ('scheduled', 'running', 'succeeded')))
+           OR (latest.action IN ('merge', 'split')
+               AND latest.job_status IN ('awaiting_approval', 'scheduled', 'running', 'succeeded')))
     RETURNING n.id, latest.action, latest.job_status
 """
 
@@ -95,7 +96,7 @@ _LOCK_PENDING_JOBS = f"""
     JOIN {Decision._meta.db_table} d ON d.id = j.decision_id
     JOIN {_GROUP_TABLE} g ON g.id = d.group_id
     JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
-    WHERE r.domain_id = %(domain)s AND r.id <> %(run)s AND j.status IN ('scheduled', 'running')
+    WHERE r.domain_id = %(domain)s AND r.id <> %(run)s AND j.status IN ('awaiting_approval', 'scheduled', 'running')
       AND g.profile_set_key IN (SELECT profile_set_key FROM batch)
     ORDER BY j.id
     FOR UPDATE OF j
@@ -135,7 +136,7 @@ def carry_over(*, run: MatchRun, group_ids: list[int] | None = None) -> dict[str
                 to[Status.CARRIED_OVER].append(pk)
             elif job_status == MergeJob.Status.SUCCEEDED:
                 to[Status.MERGED].append(pk)
-            else:  # a merge or split whose job is scheduled or running (the only others the link statement takes)
+            else:  # a merge or split whose job is awaiting approval, scheduled or running (the others it takes)
                 to[Status.APPROVED].append(pk)
         counts: dict[str, int] = {status: 0 for status in moves}
         for status, reason in moves.items():

@@ -14,7 +14,7 @@ def mark_existing_superseded_runs(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('matches', '0005_pull_requested_handoff_sweep'),
+        ('matches', '0007_four_eyes_approval'),
     ]
 
     operations = [

@@ -1,0 +1,119 @@
+"""A small site with something on every page: two domains (one with a region saved before regions were checked),
+a run with groups in every queue (2 to 4 profiles each, and one of 6 with long values), a scheduled merge, a rejection,
+a comment, a threshold change with a long note, a QA sample, a bulk job, a long quarantined item and a failed run.
+The property suite and the accessibility tests run against it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from matches.models import MatchGroup, MatchRun, MergeJob, QuarantinedMatch
+from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, hex_id
+
+
+def site_data(*, steward, admin) -> dict:
+    """Create the world; return what names it: domain names, object ids, profile ids, the demo policy's id."""
+    from matches.services.bulk import bulk_job_create
+    from matches.services.decisions import comment_add, group_merge_approve, group_reject
+    from matches.services.groups import bins_add
+    from matches.services.qa import qa_sample_draw
+    from matches.services.thresholds import threshold_set
+
+    domain = DomainFactory(name="demo")
+    # A domain saved before regions were checked: Test connection and pulls must still answer with a reason.
+    legacy = DomainFactory(name="legacy-region", region="<b>eu</b>")
+    run = MatchRunFactory(domain=domain)
+    scores = [0.99, 0.97, 0.96, 0.8, 0.7, 0.3, 0.2, 0.1]
+    groups = []
+    for i, score in enumerate(scores):
+        ids = sorted(hex_id(5000 + 10 * i + k) for k in range(2 + i % 3))
+        groups.append(MatchGroupFactory(run=run, confidence_score=score, profile_ids=ids, size=len(ids)))
+        for pid in ids:
+            ProfileFactory(domain=domain, profile_id=pid, attributes={"FirstName": "Ann", "EmailAddress": "a@b.c"})
+    # Six profiles with long values: the group page must keep every profile and the attribute column reachable.
+    big_ids = sorted(hex_id(7000 + k) for k in range(6))
+    big = MatchGroupFactory(run=run, confidence_score=0.85, profile_ids=big_ids, size=6)
+    for k, pid in enumerate(big_ids):
+        attributes = {
+            "FirstName": ["Ann", "Anne", "Anna", "Ann-Marie", "Annie", "A."][k],
+            "LastName": "Lee-Montgomery-Fitzwilliam",
+            "EmailAddress": f"ann.lee.montgomery.fitzwilliam.{k}@a-rather-long-company-name.example.com",
+            "PhoneNumber": f"+1 206 555 01{k:02d}",
+            "Address": {"Address1": f"{k + 1}00 Long Avenue North, Apartment 12", "City": "Seattle", "Country": "US"},
+        }
+        ProfileFactory(domain=domain, profile_id=pid, attributes=attributes)
+    scores.append(0.85)
+    bins_add(run=run, scores=scores)
+    policy = domain.policy()
+    threshold_set(
+        actor=admin, domain=domain, merge_min=policy.merge_min, reject_below=policy.reject_below, note="n" * 1500
+    )
+    approved = group_merge_approve(group=groups[0], actor=steward, main_profile_id=groups[0].profile_ids[0])
+    MergeJob.objects.filter(decision=approved).update(not_before=timezone.now() + timedelta(hours=1))
+    rejected = group_reject(group=groups[-1], actor=steward, reason="different people")
+    comment_add(group=groups[3], actor=steward, body="looks alike")
+    qa_sample_draw(actor=admin, domain=domain, queue="merge", rate=0.5, seed=7)
+    bulk = bulk_job_create(
+        actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk, group_ids=[groups[-2].pk]
+    )
+    raw = {"MatchId": "<b>x</b>", "ProfileIds": ["not-an-id-" + "x" * 200, hex_id(1)], "ConfidenceScore": "high"}
+    item = QuarantinedMatch.objects.create(run=run, raw=raw, raw_hash="0" * 64, reason="fewer than two valid ids")
+    failed = MatchRunFactory(
+        domain=domain, status=MatchRun.Status.FAILED, error="GetMatches on domain 'demo' failed: AccessDeniedException"
+    )
+    # In order of interest: the page walk opens the first id that answers (the big group, the run with the item).
+    ids = {
+        big.pk: None,
+        run.pk: None,
+        **{g.pk: None for g in groups},
+        failed.pk: None,
+        approved.pk: None,
+        rejected.pk: None,
+        approved.merge_job.pk: None,
+        bulk.pk: None,
+        item.pk: None,
+        steward.pk: None,
+        admin.pk: None,
+        domain.policy().pk: None,
+    }
+    return {
+        "names": [domain.name, legacy.name],
+        "ids": [str(i) for i in ids],
+        "profile_ids": big_ids + sorted({p for g in groups for p in g.profile_ids}),
+        "policy_id": str(domain.policy().pk),
+    }
+
+
+# Words the views expect somewhere (queues, actions, statuses, roles, flags): they reach past the first check.
+WORDS = [
+    "{policy}",
+    *MatchGroup.Status.values,
+    *MergeJob.Status.values,
+    "merge",
+    "review",
+    "reject",
+    "split",
+    "skip",
+    "carried",
+    "selected",
+    "all",
+    "run",
+    "confirm",
+    "on",
+    "1",
+    "0",
+    "2",
+    "0.9",
+    "0.5",
+    "asc",
+    "desc",
+    "Steward",
+    "Admin",
+    "Auditor",
+    "us-east-1",
+    "https://example.com",
+    "decision.",
+    "2026-01-01",
+]
