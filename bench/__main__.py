@@ -4,10 +4,13 @@ Subcommands register in COMMANDS as (help, add_arguments, run)."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
-from bench import db, ingest
+from bench import db, figures, ingest
 
 
 def _admin_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +48,7 @@ def _passthrough(module: str) -> tuple:
             f"from bench import {module}\n"
             f"result = {module}.run(sys.argv[1:])\n"
             "if isinstance(result, dict): print(json.dumps(result, indent=2, default=str))\n"
-            "sys.exit(result if isinstance(result, int) else 0)\n"
+            "sys.exit(result if isinstance(result, int) else 0 if result.get('ok', True) else 1)\n"
         )
         env = db.child_env(f"{db.bench_name()}_{module}")
         return subprocess.run([sys.executable, "-c", code, *args.args], cwd=db.ROOT, env=env).returncode
@@ -74,8 +77,9 @@ COMMANDS = {
         _calibration_arguments,
         _calibration_run,
     ),
+    "completion": ("a run's completion at 200,000 and 1,000,000 groups, old way and new", *_passthrough("completion")),
 }
-PASSTHROUGH = ("review", "audit", "calibration")
+PASSTHROUGH = ("review", "audit", "calibration", "completion")
 # Internal: the measuring child processes (fresh interpreter on a bench database; ru_maxrss is theirs alone).
 CHILDREN = {
     "_ingest-child": ingest.child_main,
@@ -87,21 +91,42 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in CHILDREN:
         return CHILDREN[argv[0]](argv[1:])
+    if os.environ.get(figures.ENV):  # an outer `python -m bench` collects the figures
+        return _dispatch(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-figures-") as tmp:
+        path = Path(tmp) / "figures.jsonl"
+        os.environ[figures.ENV] = str(path)  # children inherit it and append their figures
+        try:
+            exits = _dispatch(argv, collect=True)
+        finally:
+            del os.environ[figures.ENV]
+        if isinstance(exits, int):
+            return exits  # --help or a usage error: nothing was measured
+        return figures.summary(figures.read(path), exits)
+
+
+def _dispatch(argv: list[str], collect: bool = False) -> int | dict[str, int]:
+    """Run one benchmark or all of them; with `collect`, their exit statuses by name (for the summary)."""
     if argv and argv[0] in PASSTHROUGH:  # their options are their modules' own: hand them over untouched
-        return COMMANDS[argv[0]][2](argparse.Namespace(args=argv[1:]))
+        code = COMMANDS[argv[0]][2](argparse.Namespace(args=argv[1:]))
+        return {argv[0]: code} if collect else code
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
     if args.command is not None:
-        return COMMANDS[args.command][2](args)
+        code = COMMANDS[args.command][2](args)
+        return {args.command: code} if collect else code
     # `make bench` without BENCH_ARGS: every benchmark with its defaults (SCALE=N shrinks those that take it).
-    failed = 0
+    exits = {}
     for name in COMMANDS:
-        print(f"== {name}")
-        failed |= COMMANDS[name][2](parser.parse_args([name]))
-    return failed
+        print(f"== {name}", flush=True)
+        exits[name] = COMMANDS[name][2](parser.parse_args([name]))
+    return exits if collect else int(any(exits.values()))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import figures
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_ACTION, LARGE_ACTION = "bench.a", "bench.b"
 
@@ -190,6 +192,13 @@ def run(args: list[str] | None = None) -> dict:
         if not opts.keep_db:
             connection.creation.destroy_test_db(name, verbosity=0)
     flat = large["rss_growth_mb"] <= small["rss_growth_mb"] + 8
+    figures.record(
+        "audit",
+        f"export memory growth, {opts.small:,} vs {opts.rows:,} events",
+        f"{small['rss_growth_mb']:.0f} vs {large['rss_growth_mb']:.0f} MB",
+        "flat (+8 MB at most)",
+        flat,
+    )
     return {
         "benchmark": "audit events export (streaming CSV)",
         "setup_seconds": setup_seconds,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from bench import db
+from bench import db, figures
 
 DOMAIN = "bench-ingest"
 PAGE = 100
@@ -199,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
     ratio = ours["rate"] / copy["rate"]
     ok = ratio >= TARGET_RATIO
     print(f"  ratio ours/COPY = {ratio:.0%} (target >= {TARGET_RATIO:.0%}): {'OK' if ok else 'BELOW TARGET'}")
+    figures.record("ingest", f"groups/s vs COPY, {args.groups:,} groups", f"{ratio:.0%}", f">= {TARGET_RATIO:.0%}", ok)
     if not args.skip_memory:
         stream = _measure(template, "stream", args.memory_groups, args.seed)
         fits = stream["rss_mb"] < TARGET_RSS_MB
@@ -206,6 +207,13 @@ def run(args: argparse.Namespace) -> int:
             f"  memory {stream['groups']:>9,} groups streamed in {stream['seconds']:7.2f} s "
             f"({stream['rate']:,.0f} groups/s): peak RSS {stream['rss_mb']:.0f} MB "
             f"(target < {TARGET_RSS_MB} MB): {'OK' if fits else 'ABOVE TARGET'}"
+        )
+        figures.record(
+            "ingest",
+            f"peak RSS, {stream['groups']:,} groups",
+            f"{stream['rss_mb']:.0f} MB",
+            f"< {TARGET_RSS_MB} MB",
+            fits,
         )
         ok = ok and fits
     db.drop(db.bench_name())

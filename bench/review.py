@@ -20,6 +20,8 @@ from collections.abc import Callable
 from django.http import HttpResponse
 from django.urls import include, path
 
+from bench import figures
+
 BENCH_DOMAIN = "bench"
 TARGETS_MS = {"queue": 50.0, "group": 80.0, "decision": 60.0}
 
@@ -311,6 +313,13 @@ def run(args: list[str] | None = None) -> int:
         if ok == "MISSED":
             worst = 1
         tail = f"<= {target:.0f} {ok}" if target else ""
+        figures.record(
+            "review",
+            f"{label} p95, {opts.groups:,} groups",
+            f"{r['p95']:.1f} ms ({r['p95'] / base['p95']:.1f}x minimal)" if target else f"{r['p95']:.1f} ms",
+            f"<= {target:.0f} ms" if target else "",
+            None if target is None else ok == "ok",
+        )
         print(f"{label:38} {r['p50']:7.1f} {r['p95']:7.1f} {r['p95'] - base['p95']:8.1f} {r['cpu50']:8.1f}  {tail}")
     return worst
 

@@ -55,7 +55,8 @@ def get_domain_or_404(request: HttpRequest, name: str) -> Domain:
 
 
 def get_group_or_404(request: HttpRequest, pk: int, *, for_decision: bool = False) -> MatchGroup:
-    group = get_object_or_404(MatchGroup.objects.select_related("run__domain", "claimed_by"), pk=pk)
+    # as_read: an open group of a superseded run shows as superseded before its row is rewritten.
+    group = get_object_or_404(MatchGroup.objects.select_related("run__domain", "claimed_by"), pk=pk).as_read()
     if for_decision and not request.user.has_perm(roles.DECIDE):
         raise PermissionDenied("Your role cannot claim or decide groups.")
     if not request.user.has_perm(roles.VIEW_QUEUES):

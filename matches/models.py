@@ -175,6 +175,9 @@ class ThresholdPolicy(models.Model):
 class MatchRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running"
+        # Stored, and the previous run superseded; earlier decisions are carried over in batches. The queues show
+        # the run once carry-over has finished (then it is `completed`): docs/architecture.md, "Completion".
+        CARRYING_OVER = "carrying_over"
         COMPLETED = "completed"
         FAILED = "failed"
         SUPERSEDED = "superseded"
@@ -195,6 +198,13 @@ class MatchRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    # Completion (services/pulls/carry_over.py): the carry-over checkpoint, the keyset position (score_id) of the
+    # last open group it looked at, with its running totals; and, once a newer run replaced this one, when it stepped
+    # down and when the background rewrite of its open groups to `superseded` finished.
+    carry_over_cursor = models.CharField(max_length=64, blank=True)
+    completion = models.JSONField(default=dict, blank=True, help_text="Completion totals so far")
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    groups_superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["domain", "status", "-finished_at"], name="run_domain_status")]
@@ -205,6 +215,11 @@ class MatchRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain} run {self.pk} ({self.status})"
+
+    def takes_decisions(self) -> bool:
+        """Only the groups of a completed run are decided: a superseded run's are replaced, a run still carrying
+        over is not shown yet."""
+        return self.status == MatchRun.Status.COMPLETED
 
 
 class RunScoreBin(models.Model):
@@ -270,6 +285,20 @@ class MatchGroup(models.Model):
 
     def __str__(self) -> str:
         return f"group {self.match_id} ({self.confidence_score:.3f})"
+
+    def read_status(self) -> str:
+        """The status every reader shows: an open group of a superseded run is superseded, whether or not the
+        background rewrite has reached its row yet (docs/architecture.md, "Completion")."""
+        if self.status == MatchGroup.Status.OPEN and self.run.status == MatchRun.Status.SUPERSEDED:
+            return MatchGroup.Status.SUPERSEDED
+        return self.status
+
+    def as_read(self) -> MatchGroup:
+        """This group with `status` as read_status() gives it (for pages; never saved)."""
+        status = self.read_status()
+        if status != self.status:
+            self.status, self.status_reason = status, f"A newer pull replaced run {self.run_id}."
+        return self
 
     def is_held(self, now: datetime) -> bool:
         """A live claim (lease) on this group, by anyone."""

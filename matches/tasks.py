@@ -141,6 +141,28 @@ def sweep_handoffs_task() -> str:
 
 
 @shared_task(
+    ignore_result=True,
+    time_limit=PULL_TIME_LIMIT,
+    soft_time_limit=PULL_TIME_LIMIT - 300,
+    acks_late=True,  # idempotent: every step re-reads its checkpoint under lock
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def finish_completion_task(domain_id: int) -> str:
+    """Finish a completion a worker left half-way (queued by the hand-off sweep); a pull holding the domain does it."""
+    from matches.models import Domain
+    from matches.services.pulls import completion_finish
+
+    domain = Domain.objects.filter(pk=domain_id).first()
+    if domain is None:
+        return "missing"
+    return "finished" if completion_finish(domain=domain) else "a pull holds the domain"
+
+
+@shared_task(
     time_limit=1800,
     soft_time_limit=1700,
     # AWS kept throttling or failing through every in-call retry: try the slice again later.

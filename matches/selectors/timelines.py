@@ -67,11 +67,12 @@ def _merge_entries(decisions: list[Decision], events: list[AuditEvent], current_
 
 def group_timeline(group: MatchGroup) -> GroupTimeline:
     """Every decision and event on this group and on its profile set in earlier runs of the domain, newest first."""
-    same_set = list(
-        MatchGroup.objects.filter(profile_set_key=group.profile_set_key, run__domain_id=group.run.domain_id)
+    same_set = [
+        g.as_read()
+        for g in MatchGroup.objects.filter(profile_set_key=group.profile_set_key, run__domain_id=group.run.domain_id)
         .select_related("run")
         .order_by("run_id", "id")
-    )
+    ]
     groups = [g for g in same_set if g.run_id <= group.run_id]
     later = [g for g in same_set if g.run_id > group.run_id]
     pks = [g.pk for g in groups]
@@ -119,11 +120,12 @@ def snapshots_of_profile(*, domain: Domain, profile_id: str) -> QuerySet[Profile
 def profile_timeline(*, domain: Domain, profile_id: str, event_limit: int = 200) -> ProfileTimeline:
     """Every group (across runs) and decision that touched a profile, its audit events and snapshots."""
     profile = Profile.objects.filter(domain=domain, profile_id=profile_id).first()
-    groups = list(
-        MatchGroup.objects.filter(run__domain=domain, profile_ids__contains=[profile_id])
+    groups = [
+        g.as_read()
+        for g in MatchGroup.objects.filter(run__domain=domain, profile_ids__contains=[profile_id])
         .select_related("run", "linked_decision__actor")
         .order_by("-run_id", "-id")
-    )
+    ]
     decisions = list(_decisions(Q(group_id__in=[g.pk for g in groups])).order_by("-created_at", "-id"))
     events = list(
         AuditEvent.objects.filter(profile_events_q(profile_id), domain=domain.name)

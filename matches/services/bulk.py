@@ -109,6 +109,8 @@ def _next_chunk(job: BulkJob, size: int) -> list[MatchGroup]:
 
 
 def _skip_reason(group: MatchGroup, job: BulkJob, actor: User, sampled: set[int], now: datetime) -> str | None:
+    if group.read_status() == MatchGroup.Status.SUPERSEDED:
+        return "superseded by a newer pull"
     if group.status != MatchGroup.Status.OPEN:
         return "already decided"
     if not job.covers(group.confidence_score):

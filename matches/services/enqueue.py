@@ -60,3 +60,11 @@ def bulk_job(*, job_id: int, on_failure: Callable[[], object] | None = None) -> 
     from matches import tasks
 
     _on_commit(lambda: tasks.bulk_job_task.delay(job_id), f"bulk job {job_id}", on_failure)
+
+
+def completion(*, domain_id: int) -> None:
+    """Finish a completion a worker left half-way (carry-over, the old run's rows); the hand-off sweep is the
+    backstop."""
+    from matches import tasks
+
+    _on_commit(lambda: tasks.finish_completion_task.delay(domain_id), f"completion of domain {domain_id}")

@@ -61,6 +61,9 @@ def group_set_status(*, group: MatchGroup, status: str, reason: str = "", **extr
     """Change one group's status (caller holds its row lock inside a transaction)."""
     if not connection.in_atomic_block:
         raise RuntimeError("group_set_status must run inside a transaction")
+    if status == Status.OPEN and group.run.status == MatchRun.Status.SUPERSEDED:
+        # Back to review in a run a newer pull replaced: superseded, as it would have been at that pull.
+        status, reason = Status.SUPERSEDED, f"{reason} A newer pull has replaced this run.".strip()
     was_open = group.status == Status.OPEN
     group.status = status
     group.status_reason = reason

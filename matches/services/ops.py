@@ -15,7 +15,7 @@ from django.utils import timezone
 from matches.models import BulkJob, Domain, Heartbeat, MatchRun, QuarantinedMatch
 from matches.services import enqueue
 from matches.services.audit import audit_log
-from matches.services.pulls import pulls_start_requested
+from matches.services.pulls import completions_start_unfinished, pulls_start_requested
 
 # A bulk job still pending after this long lost its message (a worker takes one within a second or two).
 PENDING_BULK_GRACE_SECONDS = 30
@@ -75,17 +75,24 @@ def bulk_jobs_start_pending(*, now: datetime | None = None) -> list[int]:
 class SweepResult:
     bulk_job_ids: list[int] = field(default_factory=list)
     pull_domain_ids: list[int] = field(default_factory=list)
+    completion_domain_ids: list[int] = field(default_factory=list)
 
     def line(self) -> str:
         bulk, pulls = self.bulk_job_ids or "none", self.pull_domain_ids or "none"
-        return f"queued again: bulk jobs {bulk}, pulls of domains {pulls}"
+        line = f"queued again: bulk jobs {bulk}, pulls of domains {pulls}"
+        return line + (f", completions of domains {self.completion_domain_ids}" if self.completion_domain_ids else "")
 
 
 def handoffs_sweep(*, now: datetime | None = None) -> SweepResult:
     """The backstop of every hand-off without its own (docs/architecture.md, "Hand-offs"): pending bulk jobs and
-    requested pulls that no worker started are queued again. Merge jobs have their own sweep (run_due_merges)."""
+    requested pulls that no worker started, and completions a worker left half-way, are queued again. Merge jobs have
+    their own sweep (run_due_merges)."""
     now = now or timezone.now()
-    return SweepResult(bulk_job_ids=bulk_jobs_start_pending(now=now), pull_domain_ids=pulls_start_requested(now=now))
+    return SweepResult(
+        bulk_job_ids=bulk_jobs_start_pending(now=now),
+        pull_domain_ids=pulls_start_requested(now=now),
+        completion_domain_ids=completions_start_unfinished(now=now),
+    )
 
 
 def quarantine_acknowledge(*, actor: User, item: QuarantinedMatch) -> bool:

@@ -202,6 +202,30 @@ def test_groups_page_by_score_and_a_malformed_cursor_is_refused(steward, domain)
     assert unknown.status_code == 400 and unknown.json()["code"] == "UnknownParameter"
 
 
+def test_groups_of_a_superseded_or_carrying_over_run_are_not_open_through_the_api(steward, domain):
+    """docs/architecture.md, "Completion": an open group of a superseded run reads as superseded before its row is
+    rewritten, a run still carrying over is not listed, and neither takes a decision."""
+    old = MatchRunFactory(domain=domain, status=MatchRun.Status.SUPERSEDED)
+    carrying = MatchRunFactory(domain=domain, status=MatchRun.Status.CARRYING_OVER)
+    waiting = MatchGroupFactory(run=old, confidence_score=0.8)
+    hidden = MatchGroupFactory(run=carrying, confidence_score=0.8)
+    headers = bearer(steward)
+
+    shown = Client().get(f"{API}/groups/{waiting.pk}", headers=headers).json()
+    assert shown["status"] == "superseded" and "newer pull" in shown["status_reason"]
+    listed = Client().get(f"{API}/domains/demo/groups", {"queue": "review"}, headers=headers).json()
+    assert listed["items"] == []
+    for group, why in ((waiting, "older run"), (hidden, "carried over")):
+        answer = Client().post(
+            f"{API}/groups/{group.pk}/decisions",
+            {"action": "reject"},
+            content_type="application/json",
+            headers=headers,
+        )
+        assert answer.status_code == 409 and why in answer.json()["detail"]
+    assert not Decision.objects.filter(group__in=[waiting, hidden]).exists()
+
+
 def test_audit_events_come_newest_first_in_keyset_pages(auditor, steward):
     for n in range(3):
         api_tokens.token_create(actor=steward, name=f"t{n}")

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from matches.models import MatchGroup, ThresholdPolicy
+from matches.models import MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import queue_counts
 from matches.services.groups import bins_add
 from tests.factories import MatchGroupFactory, MatchRunFactory, UserFactory, hex_id
@@ -257,9 +257,11 @@ def test_carried_over_groups_are_listed_apart_with_the_decision_behind_them(logi
     from matches.models import Decision
     from matches.services.decisions import group_reject
 
-    earlier_run = MatchRunFactory(domain=domain, status="superseded")
+    earlier_run = MatchRunFactory(domain=domain)
     (earlier,) = make_groups(earlier_run, [0.7])
     decision = group_reject(group=earlier, actor=admin, reason="different birth dates")
+    # Decided while its run was current; then a newer pull replaced it (a superseded run takes no decisions).
+    MatchRun.objects.filter(pk=earlier_run.pk).update(status="superseded")
     carried = MatchGroupFactory(
         run=run,
         confidence_score=0.7,

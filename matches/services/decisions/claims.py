@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from matches import roles
-from matches.models import Comment, MatchGroup
+from matches.models import Comment, MatchGroup, MatchRun
 from matches.services.audit import audit_log
 from matches.services.decisions.decide import locked, require_decider
 from matches.services.decisions.errors import InvalidDecision, RoleRefused
@@ -39,9 +39,10 @@ def group_claim(*, group: MatchGroup, actor: User) -> bool:
         _commit_without_flush()
         claimable = Q(claimed_by__isnull=True) | Q(claimed_until__lt=now) | Q(claimed_by=actor)
         previous = MatchGroup.objects.filter(pk=group.pk).only("claimed_by_id", "claimed_until").first()
-        got = MatchGroup.objects.filter(claimable, pk=group.pk, status=Status.OPEN).update(
-            claimed_by=actor, claimed_until=now + timedelta(seconds=_claim_seconds())
-        )
+        # Only a group a decision could follow: open, of the domain's current (completed) run.
+        got = MatchGroup.objects.filter(
+            claimable, pk=group.pk, status=Status.OPEN, run__status=MatchRun.Status.COMPLETED
+        ).update(claimed_by=actor, claimed_until=now + timedelta(seconds=_claim_seconds()))
         if got and previous and not previous.held_by(actor, now):
             audit_log(
                 actor=actor,

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from matches import aws, fields, roles
-from matches.models import Decision, MatchGroup, MergeJob
+from matches.models import Decision, MatchGroup, MatchRun, MergeJob
 from matches.services import approvals, enqueue
 from matches.services.decisions.errors import (
     AlreadyDecided,
@@ -35,6 +35,7 @@ NOT_DECIDABLE: dict[str, str] = {
     Status.STALE: "A profile in this group was merged away since the run: it cannot be decided.",
     Status.CARRIED_OVER: "This profile set was decided in an earlier run; reopen it to decide again.",
 }
+NOT_YET_SHOWN = "This group's run is still being carried over: it opens for review when that finishes."
 
 
 def when(dt: datetime) -> str:
@@ -42,7 +43,8 @@ def when(dt: datetime) -> str:
 
 
 def locked(group: MatchGroup) -> MatchGroup:
-    """The group under its row lock (inside a transaction)."""
+    """The group under its row lock, with its run's and domain's rows (inside a transaction). The run's lock is what
+    makes a completion wait for a decision in flight on that run (docs/architecture.md, "Completion")."""
     return MatchGroup.objects.select_for_update().select_related("run__domain").get(pk=group.pk)
 
 
@@ -51,8 +53,21 @@ def require_decider(actor: User) -> None:
         raise RoleRefused("Your role cannot claim or decide groups.")
 
 
+def refuse_unless_run_decides(group: MatchGroup) -> None:
+    """An open group of a superseded run reads as superseded (its row may not be rewritten yet), and a run still
+    carrying over takes no decisions (MatchRun.takes_decisions; docs/architecture.md, "Completion"). The caller holds
+    the run's row lock (`locked`), so a completion cannot slip in between."""
+    if group.run.takes_decisions():
+        return
+    if group.read_status() == Status.SUPERSEDED:
+        raise NotDecidable(NOT_DECIDABLE[Status.SUPERSEDED])
+    if group.run.status != MatchRun.Status.SUPERSEDED:
+        raise NotDecidable(NOT_YET_SHOWN)
+
+
 def refuse_unless_open(group: MatchGroup, actor: User) -> None:
     """Open and not held by someone else, or the reason why not as its exception type."""
+    refuse_unless_run_decides(group)
     if group.status == Status.OPEN:
         holder, until = group.claimed_by, group.claimed_until
         if holder is not None and until is not None and group.held_by_other(actor, timezone.now()):
@@ -297,6 +312,10 @@ def group_reopen(*, group: MatchGroup, actor: User, reason: str = "") -> Decisio
     require_decider(actor)
     with transaction.atomic(durable=True):
         group = locked(group)
+        if not group.run.takes_decisions():
+            raise NotDecidable(
+                NOT_DECIDABLE[Status.SUPERSEDED] if group.run.status == MatchRun.Status.SUPERSEDED else NOT_YET_SHOWN
+            )
         if group.status == Status.REJECTED:
             reverts = latest_decision(group)
         elif group.status == Status.CARRIED_OVER:

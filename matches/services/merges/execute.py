@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from matches import aws
-from matches.models import Domain, MatchGroup, MergeJob, Profile
+from matches.models import Domain, MatchGroup, MatchRun, MergeJob, Profile
 from matches.ratelimit import RateLimitTimeout, merge_call_slot
 from matches.services.groups import groups_set_status
 from matches.services.merges.claims import (
@@ -331,7 +331,9 @@ class JobExecution(JobOutcomes):
         groups_set_status(
             queryset=MatchGroup.objects.filter(
                 run__domain=self.domain, status=GroupStatus.OPEN, profile_ids__overlap=ids
-            ).exclude(pk=self.group.pk),
+            )
+            .exclude(pk=self.group.pk)
+            .exclude(run__status=MatchRun.Status.SUPERSEDED),  # those read as superseded (their rows follow)
             status=GroupStatus.STALE,
             reason=f"A member was merged into {self.main} (merge job {self.job.pk}).",
         )

@@ -20,13 +20,22 @@ Restarts: a page whose MatchGenerationDate differs from the run's (AWS serves on
 of the pull would mix two generations), or a BadRequest about the NextToken (expired, or from before a crash), deletes
 the run's groups, quarantine and histogram and starts again from the first page, at most MAX_RESTARTS times.
 
-Carry-over at completion, in the completion transaction: see `carry_over`.
+Completion in constant time, then carry-over in resumable batches and the old run's rows rewritten in the
+background: see `carry_over` (docs/architecture.md, "Completion").
 
 A requested pull ("Pull now") is durable: `Domain.pull_requested_at`, set by services.ops.pull_request and cleared when
 a pull of the domain starts; the hand-off sweep queues it again if its message was lost (`schedule`).
 """
 
-from matches.services.pulls.carry_over import SUPERSEDE_CHUNK, carry_over, run_supersede
+from matches.services.pulls.carry_over import (
+    CARRY_OVER_BATCH,
+    SUPERSEDE_CHUNK,
+    carry_over,
+    carry_over_step,
+    run_carry_over,
+    run_groups_supersede,
+    run_supersede,
+)
 from matches.services.pulls.results import (
     ProgressCallback,
     PullAlreadyRunning,
@@ -36,9 +45,17 @@ from matches.services.pulls.results import (
     PullProgress,
     PullResult,
 )
-from matches.services.pulls.run import MAX_RESTARTS, MAX_RESULTS, PULL_LOCK_CLASS, pull_domain, pull_running_message
+from matches.services.pulls.run import (
+    MAX_RESTARTS,
+    MAX_RESULTS,
+    PULL_LOCK_CLASS,
+    completion_finish,
+    pull_domain,
+    pull_running_message,
+)
 from matches.services.pulls.schedule import (
     STALE_HEARTBEAT_SECONDS,
+    completions_start_unfinished,
     pull_needed,
     pull_queued_clear,
     pulls_poll,
@@ -50,6 +67,7 @@ from matches.services.pulls.store import BatchOutcome, pages_ingest, pages_store
 from matches.services.pulls.validate import CleanMatch, match_validate, raw_plain
 
 __all__ = [
+    "CARRY_OVER_BATCH",
     "MAX_RESTARTS",
     "MAX_RESULTS",
     "PULL_LOCK_CLASS",
@@ -65,6 +83,9 @@ __all__ = [
     "PullProgress",
     "PullResult",
     "carry_over",
+    "carry_over_step",
+    "completion_finish",
+    "completions_start_unfinished",
     "match_validate",
     "pages_ingest",
     "pages_store",
@@ -75,5 +96,7 @@ __all__ = [
     "pulls_poll",
     "pulls_start_requested",
     "raw_plain",
+    "run_carry_over",
+    "run_groups_supersede",
     "run_supersede",
 ]

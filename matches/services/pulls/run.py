@@ -21,10 +21,9 @@ from django.utils import timezone
 from matches import aws
 from matches.aws import AwsBadRequest, MatchdeskAwsError
 from matches.models import Domain, MatchGroup, MatchRun, QuarantinedMatch, RunScoreBin
-from matches.services import enqueue
 from matches.services.audit import audit_log
 from matches.services.backoff import call_with_backoff
-from matches.services.pulls.carry_over import carry_over, run_supersede
+from matches.services.pulls.carry_over import run_carry_over, run_groups_supersede, runs_step_down
 from matches.services.pulls.results import (
     ProgressCallback,
     PullAlreadyRunning,
@@ -68,6 +67,10 @@ def _domain_lock(domain: Domain) -> Iterator[bool]:
 def pull_running_message(domain: Domain) -> str:
     """Why a second pull of the domain is refused, naming the run in progress."""
     run = MatchRun.objects.filter(domain=domain, status=RunStatus.RUNNING).first()
+    carrying = MatchRun.objects.filter(domain=domain, status=RunStatus.CARRYING_OVER).first()
+    if run is None and carrying is not None:
+        done = carrying.completion.get("batches", 0)
+        return f"Run {carrying.pk} of {domain.name} is being carried over ({done} batches done); pull again after it."
     if run is None:
         return f"A pull is already starting for {domain.name}."
     beat = f", last heartbeat {when(run.heartbeat_at)}" if run.heartbeat_at else ""
@@ -119,6 +122,8 @@ class _Pull:
     # Flow ----------------------------------------------------------------------------------------------------------
 
     def run(self) -> PullResult:
+        # A completion a dead worker left half-way is finished first: the run it carries over becomes current.
+        completions_finish_locked(self.domain, actor=self.actor)
         run = MatchRun.objects.filter(domain=self.domain, status=RunStatus.RUNNING).first()
         first = None
         try:
@@ -266,53 +271,86 @@ class _Pull:
         return run
 
     def complete(self, run: MatchRun, *, resumed: bool) -> PullResult:
-        result = PullResult(domain=self.domain.name, status="completed", run_id=run.pk, resumed=resumed)
+        """The completion transaction touches run rows only (constant time); carry-over and the old run's row
+        rewrite follow in batches (carry_over.py; docs/architecture.md, "Completion")."""
         # The run's rows arrived faster than autovacuum analyses: without fresh statistics the planner takes the
         # new run for a handful of rows and picks nested loops over all of it for carry-over and the queues.
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {_GROUP_TABLE}")
-        with transaction.atomic(durable=True):
-            lock_checkpoint(run)
-            for previous in MatchRun.objects.select_for_update().filter(domain=self.domain, status=RunStatus.COMPLETED):
-                result.superseded_groups += run_supersede(previous)
-                result.superseded_run_ids.append(previous.pk)
-            counts = carry_over(run=run)
-            result.carried_over, result.approved, result.merged, result.stale = (
-                counts[Status.CARRIED_OVER],
-                counts[Status.APPROVED],
-                counts[Status.MERGED],
-                counts[Status.STALE],
-            )
-            run.status = RunStatus.COMPLETED
-            run.finished_at = run.heartbeat_at = timezone.now()
-            run.next_token = ""
-            run.save(update_fields=["status", "finished_at", "heartbeat_at", "next_token"])
-            for name in ("generated_at", "pages", "groups_seen", "groups_stored", "quarantined", "restarts"):
-                setattr(result, name, getattr(run, name))
-            result.potential_matches = run.potential_matches
-            audit_log(
-                actor=self.actor,
-                action="pull.completed",
-                object_type="run",
-                object_id=run.pk,
-                domain=self.domain,
-                details={
-                    "generated_at": when(run.generated_at),
-                    "pages": run.pages,
-                    "groups_seen": run.groups_seen,
-                    "groups_stored": run.groups_stored,
-                    "quarantined": run.quarantined,
-                    "restarts": run.restarts,
-                    "potential_matches": run.potential_matches,
-                    "resumed": resumed,
-                    "superseded_run_ids": result.superseded_run_ids,
-                    "superseded_groups": result.superseded_groups,
-                    "carried_over": result.carried_over,
-                    "approved": result.approved,
-                    "merged": result.merged,
-                    "stale": result.stale,
-                },
-            )
-            # Robust: a stored pull must not fail on a broker hiccup; groups are also hydrated when opened.
-            enqueue.hydration(domain_id=self.domain.pk)
-        return result
+        run_stored_complete(run=run, actor=self.actor, resumed=resumed)
+        run = completions_finish_locked(self.domain, actor=self.actor)[0] or run
+        return result_of(run, domain=self.domain)
+
+
+def run_stored_complete(*, run: MatchRun, actor: User | None = None, resumed: bool = False) -> None:
+    """The completion transaction: run rows only, whatever the runs' sizes (docs/architecture.md, "Completion")."""
+    with transaction.atomic(durable=True):
+        lock_checkpoint(run)
+        superseded_ids, superseded_groups = runs_step_down(run=run)
+        run.status = RunStatus.CARRYING_OVER
+        run.heartbeat_at = timezone.now()
+        run.next_token = run.carry_over_cursor = ""
+        run.completion = {
+            "resumed": resumed,
+            "superseded_run_ids": superseded_ids,
+            "superseded_groups": superseded_groups,
+        }
+        run.save(update_fields=["status", "heartbeat_at", "next_token", "carry_over_cursor", "completion"])
+        audit_log(
+            actor=actor,
+            action="pull.stored",
+            object_type="run",
+            object_id=run.pk,
+            domain=run.domain,
+            details={
+                "generated_at": when(run.generated_at),
+                "groups_stored": run.groups_stored,
+                "superseded_run_ids": superseded_ids,
+                "superseded_groups": superseded_groups,
+            },
+        )
+
+
+def result_of(run: MatchRun, *, domain: Domain) -> PullResult:
+    """What a completed pull reports, from the run's counters and its completion totals."""
+    totals = run.completion
+    result = PullResult(
+        domain=domain.name,
+        status="completed",
+        run_id=run.pk,
+        resumed=bool(totals.get("resumed")),
+        superseded_run_ids=list(totals.get("superseded_run_ids", [])),
+        superseded_groups=int(totals.get("superseded_groups", 0)),
+        carried_over=int(totals.get(Status.CARRIED_OVER, 0)),
+        approved=int(totals.get(Status.APPROVED, 0)),
+        merged=int(totals.get(Status.MERGED, 0)),
+        stale=int(totals.get(Status.STALE, 0)),
+        potential_matches=run.potential_matches,
+    )
+    for name in ("generated_at", "pages", "groups_seen", "groups_stored", "quarantined", "restarts"):
+        setattr(result, name, getattr(run, name))
+    return result
+
+
+def completions_finish_locked(domain: Domain, *, actor: User | None = None) -> tuple[MatchRun | None, int]:
+    """Under the domain's pull lock: finish the carry-over of a `carrying_over` run (it becomes the domain's
+    current run), then rewrite the open rows of its superseded runs. Returns the run carried over (or None) and the
+    rows rewritten. Resumable at any point: each step is its own transaction with its checkpoint."""
+    carried = None
+    for run in MatchRun.objects.filter(domain=domain, status=RunStatus.CARRYING_OVER).order_by("pk"):
+        carried = run_carry_over(run=run, actor=actor)
+    rewritten = 0
+    for old in MatchRun.objects.filter(
+        domain=domain, status=RunStatus.SUPERSEDED, groups_superseded_at__isnull=True
+    ).order_by("pk"):
+        rewritten += run_groups_supersede(run=old)
+    return carried, rewritten
+
+
+def completion_finish(*, domain: Domain) -> bool:
+    """Finish a domain's interrupted completion (the sweep's task); False when a pull holds the domain (it does)."""
+    with _domain_lock(domain) as got:
+        if not got:
+            return False
+        completions_finish_locked(domain)
+        return True

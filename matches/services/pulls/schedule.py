@@ -108,3 +108,30 @@ def pulls_start_requested(*, now: datetime | None = None) -> list[int]:
         .order_by("pull_requested_at", "pk")
     )
     return [domain.pk for domain in waiting if _queue_once(domain, job_id="", marker="requested")]
+
+
+# A completion whose worker has not moved its checkpoint for this long is presumed orphaned: the sweep queues it.
+UNFINISHED_COMPLETION_GRACE_SECONDS = 60
+
+
+def completion_queued_key(domain_id: int) -> str:
+    return f"completion-queued:{domain_id}"
+
+
+def completions_start_unfinished(*, now: datetime | None = None) -> list[int]:
+    """Queue the finish of each completion a worker left half-way (a run still carrying over, or a superseded run
+    whose open rows are not all rewritten yet); the ids of the domains queued. Exactly-once stays with the
+    checkpoints and the domain's pull lock (services/pulls/carry_over.py)."""
+    now = now or timezone.now()
+    since = now - timedelta(seconds=UNFINISHED_COMPLETION_GRACE_SECONDS)
+    carrying = MatchRun.objects.filter(status=MatchRun.Status.CARRYING_OVER, heartbeat_at__lt=since)
+    rewriting = MatchRun.objects.filter(
+        status=MatchRun.Status.SUPERSEDED, groups_superseded_at__isnull=True, superseded_at__lt=since
+    )
+    domain_ids = sorted({*carrying.values_list("domain_id", flat=True), *rewriting.values_list("domain_id", flat=True)})
+    queued = []
+    for domain_id in domain_ids:
+        if cache.add(completion_queued_key(domain_id), "queued", UNFINISHED_COMPLETION_GRACE_SECONDS):
+            enqueue.completion(domain_id=domain_id)
+            queued.append(domain_id)
+    return queued

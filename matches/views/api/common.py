@@ -104,6 +104,9 @@ def run_out(run: MatchRun) -> dict[str, Any]:
 
 
 def group_out(group: MatchGroup, policy: ThresholdPolicy | None) -> dict[str, Any]:
+    # as_read: an open group of a superseded run reads as superseded before its row is rewritten (docs/architecture.md,
+    # "Completion").
+    group = group.as_read()
     return {
         "id": group.pk,
         "match_id": group.match_id,
