@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -218,6 +218,8 @@ class Cell:
     text: str
     empty: bool
     relation: str = ""  # against the row's reference value (the main profile's, else the first non-empty)
+    # The relation against each column's reference, in column order: the tint once the steward picks that main.
+    relations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -258,8 +260,13 @@ def compare_row(
         verdict = worst([_relate(a[0], b[0], a[1], b[1]) for a, b in combinations(unique, 2)])
     main_cell = next((c for c in filled if c.profile_id == main_profile_id), None)
     reference = main_cell or filled[0]
+
+    def against(ref: Cell, c: Cell) -> str:
+        return _relate(raws[id(ref)], raws[id(c)], norms[id(ref)], norms[id(c)])
+
     for c in filled:
-        c.relation = _relate(raws[id(reference)], raws[id(c)], norms[id(reference)], norms[id(c)])
+        c.relation = against(reference, c)
+        c.relations = [against(other if not other.empty else filled[0], c) for other in cells]
     return Row(key, label, kind, cells, verdict, len(distinct) > 1, reference.profile_id)
 
 

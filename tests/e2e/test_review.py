@@ -251,3 +251,31 @@ def test_screenshots_of_a_queue_and_a_group(page, live_server, browser_login, sc
     page.keyboard.press("j")
     screenshot(page, "group")
     assert page.locator("table.compare th.col").count() == 4
+
+
+def test_cell_tints_follow_the_main_the_steward_picks(page, live_server, browser_login, steward):
+    domain = DomainFactory(name="demo")
+    run = MatchRunFactory(domain=domain)
+    group = make_group(
+        run,
+        [{"FirstName": "Ann", "LastName": "Lee"}, {"FirstName": "Ann", "LastName": "Lee"}, {"FirstName": "Zed"}],
+        0.8,
+        7000,
+        "Ann Lee · Ann Lee · Zed",
+    )
+    zed, _ = column_of(group, "Zed")
+    ann = next(str(i) for i in ("1", "2", "3") if i != zed)
+    page.set_viewport_size({"width": 1024, "height": 800})
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/groups/{group.pk}/?queue=review")
+    first_name = page.locator("table.compare tbody tr", has_text="First Name")
+    ann_cell = first_name.locator(f'td[data-col="{ann}"]')
+    zed_cell = first_name.locator(f'td[data-col="{zed}"]')
+    main = page.locator("input[name=main]:checked").get_attribute("data-choice")
+    assert main != zed  # the suggested main is an Ann
+    assert "r-different" in zed_cell.get_attribute("class")
+    page.keyboard.press(zed)
+    assert page.locator("input[name=main]:checked").get_attribute("data-choice") == zed
+    assert "r-different" in ann_cell.get_attribute("class")
+    assert "r-different" not in zed_cell.get_attribute("class")
+    assert "r-exact" in zed_cell.get_attribute("class")
