@@ -112,6 +112,10 @@ class QueueFilters:
     max_score: float | None = None
     q: str = ""
     cursor: tuple[float, int] | None = None
+    # Paging backwards: the page that ends just before this (score, id), in the filters' direction.
+    before: tuple[float, int] | None = None
+    # How many rows come before the page (carried in the paging links, never counted by a scan).
+    start: int = 0
     errors: list[str] = field(default_factory=list)
 
     def querydict(self) -> dict[str, str]:
@@ -151,6 +155,11 @@ def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
     filters.q = (params.get("q") or "").strip()[:200]
     if params.get("after"):
         filters.cursor = decode_cursor(str(params["after"]))
+    elif params.get("before"):
+        filters.before = decode_cursor(str(params["before"]))
+    raw_start = str(params.get("start") or "")
+    if filters.cursor or filters.before:
+        filters.start = int(raw_start) if raw_start.isascii() and raw_start.isdigit() and len(raw_start) < 10 else 0
     return filters
 
 
@@ -173,6 +182,7 @@ class QueuePage:
     rows: list[MatchGroup]
     next_cursor: str | None
     filters: QueueFilters
+    prev_cursor: str | None = None
 
 
 def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, filters: QueueFilters) -> QueuePage:
@@ -191,25 +201,35 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     if filters.q:
         qs = _search(qs, filters.q)
     desc = filters.order == "desc"
-    if filters.cursor:
+    # Paging backwards walks the other direction from the cursor, then turns the rows round.
+    backwards = filters.before is not None and filters.cursor is None
+    cursor = filters.cursor or filters.before
+    if cursor:
         # A row comparison, which Postgres answers with a range scan on (run, status, confidence_score, id).
-        op = "<" if desc else ">"
+        op = "<" if desc != backwards else ">"
         qs = qs.extra(
             where=[f'("{_TABLE}"."confidence_score", "{_TABLE}"."id") {op} (%s, %s)'],
-            params=[filters.cursor[0], filters.cursor[1]],
+            params=[cursor[0], cursor[1]],
         )
-    order = ("-confidence_score", "-id") if desc else ("confidence_score", "id")
+    order = ("-confidence_score", "-id") if desc != backwards else ("confidence_score", "id")
     # Only what a row shows: the arrays and search text stay in the database.
     columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
     columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
     # Drawn into a QA sample (marked in the list, score hidden): a subquery of the same statement, not a query.
     qs = qs.annotate(qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))))
     rows: list[MatchGroup] = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
-    next_cursor = None
-    if len(rows) > PAGE_SIZE:
-        rows = rows[:PAGE_SIZE]
-        next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk)
-    return QueuePage(rows, next_cursor, filters)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if backwards:
+        rows.reverse()
+        has_next, has_prev = True, more
+    else:
+        has_next, has_prev = more, cursor is not None
+    if not has_prev:
+        filters.start = 0
+    next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk) if has_next and rows else None
+    prev_cursor = encode_cursor(rows[0].confidence_score, rows[0].pk) if has_prev and rows else None
+    return QueuePage(rows, next_cursor, filters, prev_cursor)
 
 
 def claimable_q(actor: User, now: datetime | None = None) -> Q:

@@ -25,6 +25,7 @@ from matches.services import decisions
 from matches.views.htmx import render_page
 
 QUEUE_TEMPLATE = "matches/review/queue.html"
+PAGE_SIZE = review_reads.PAGE_SIZE
 
 
 def blind(request: Request, domain: Domain) -> bool:
@@ -77,6 +78,14 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         g.claim_who = "you" if g.claim_mine else holder
         g.claim_until = timezone.localtime(g.claimed_until).strftime("%H:%M") if held else ""
     base = urlencode(filters.querydict())
+    start, shown = filters.start, len(page.rows)
+    # The position: how many rows precede the page travels in its links; the total comes from the score histogram,
+    # known only for a whole queue (a search or score range would need a count over the rows).
+    unfiltered = not (filters.q or filters.min_score is not None or filters.max_score is not None)
+    total = getattr(qc.counts, queue) if unfiltered and queue != review_reads.CARRIED else None
+    position = f"{start + 1:,}–{start + shown:,}" if shown else ""
+    if position and total is not None:
+        position += f" of {max(total, start + shown):,}"
     context = {
         "domain": domain,
         "qc": qc,
@@ -84,7 +93,13 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "page": page,
         "filters": filters,
         "blind": blind(request, domain),
-        "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
+        "next_url": f"?{base}&{urlencode({'after': page.next_cursor, 'start': start + shown})}"
+        if page.next_cursor
+        else "",
+        "prev_url": f"?{base}&{urlencode({'before': page.prev_cursor, 'start': max(0, start - PAGE_SIZE)})}"
+        if page.prev_cursor
+        else "",
+        "position": position,
         "first_url": f"?{base}",
         "carried": queue == review_reads.CARRIED,
     }

@@ -316,3 +316,35 @@ def test_htmx_filter_answers_with_the_table_only(login, steward, mixed):
 def test_home_counts_link_to_the_queues(login, steward, mixed):
     page = login(steward).get(reverse("home")).content.decode()
     assert f'href="{queue_url("review")}">2</a>' in page
+
+
+def prev_link(response) -> str | None:
+    match = re.search(r'<a href="([^"]+)" rel="prev"', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def test_paging_back_and_the_position_from_the_histogram(login, steward, run, django_assert_max_num_queries):
+    groups = make_groups(run, [0.6 + i / 1000 for i in range(123)])
+    client, base = login(steward), reverse("queue", args=["demo", "review"])
+    first = client.get(queue_url("review"))
+    assert "1–50 of 123" in first.content.decode() and prev_link(first) is None
+    second = client.get(base + next_link(first))
+    third = client.get(base + next_link(second))
+    assert "51–100 of 123" in second.content.decode()
+    assert "101–123 of 123" in third.content.decode() and next_link(third) is None
+    client.get(base + prev_link(third))  # warm
+    with django_assert_max_num_queries(8):
+        back = client.get(base + prev_link(third))
+    assert row_ids(back) == row_ids(second)
+    assert "51–100 of 123" in back.content.decode()
+    again = client.get(base + prev_link(back))
+    assert row_ids(again) == row_ids(first) and prev_link(again) is None
+    assert "1–50 of 123" in again.content.decode()
+    assert len(groups) == 123
+
+
+def test_a_filtered_queue_shows_its_position_without_a_total(login, steward, run):
+    make_groups(run, [0.7] * 60)
+    client = login(steward)
+    first = client.get(queue_url("review", min="0.65"))
+    assert "1–50<" in first.content.decode() and " of " not in first.content.decode().split("position")[1][:40]
