@@ -22,6 +22,7 @@ from matches.access import Request, get_domain_or_404, require_perm, return_addr
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import review as review_reads
 from matches.services import decisions
+from matches.templatetags.match_tags import match_short
 from matches.views.htmx import render_page
 
 QUEUE_TEMPLATE = "matches/review/queue.html"
@@ -70,6 +71,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         # QA-sampled groups are decided blind: marked in the list, their score hidden here as on their page.
         g.score_text = "—" if g.qa_sampled else f"{g.confidence_score:.3f}"
         g.size_s = str(g.size)
+        g.match_s = match_short(g.match_id)
         g.names = g.display_names or "(profiles not fetched yet)"
         g.status_label = g.get_status_display()
         held = g.is_held(now)

@@ -348,3 +348,36 @@ def test_a_filtered_queue_shows_its_position_without_a_total(login, steward, run
     client = login(steward)
     first = client.get(queue_url("review", min="0.65"))
     assert "1–50<" in first.content.decode() and " of " not in first.content.decode().split("position")[1][:40]
+
+
+SHARED = "684d1a4264a800000000"
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        (SHARED + "3d4e5f6071", 0),  # the whole id
+        ("3d4e5f6071", 0),  # the distinctive part the pages show
+        ("3d4e5f", 0),  # a prefix of it
+        ("684d1a…3d4e5f6071", 0),  # the short form, pasted
+        ("684d1a...9a8b7c6d5e", 1),
+        ("9a8b", 1),
+        ("684d1a…0000000000", None),
+    ],
+)
+def test_search_by_match_id(login, steward, run, query, expected):
+    groups = [
+        MatchGroupFactory(run=run, confidence_score=0.7, match_id=SHARED + "3d4e5f6071", search_text="ann lee"),
+        MatchGroupFactory(run=run, confidence_score=0.8, match_id=SHARED + "9a8b7c6d5e", search_text="bob lee"),
+        MatchGroupFactory(run=run, confidence_score=0.75, match_id=SHARED + "1234512345", search_text="cy lee"),
+    ]
+    bins_add(run=run, scores=[0.7, 0.8, 0.75])
+    ids = row_ids(login(steward).get(queue_url("review", q=query)))
+    assert ids == ([] if expected is None else [groups[expected].pk])
+
+
+def test_the_queue_shows_the_distinctive_part_of_match_ids(login, steward, run):
+    MatchGroupFactory(run=run, confidence_score=0.7, match_id=SHARED + "3d4e5f6071")
+    bins_add(run=run, scores=[0.7])
+    page = login(steward).get(queue_url("review")).content.decode()
+    assert f'title="MatchId {SHARED}3d4e5f6071">684d1a…3d4e5f6071</td>' in page
