@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -43,6 +43,7 @@ NAME, PHONE, EMAIL, ADDRESS, DATE, CODE, TEXT = "name", "phone", "email", "addre
 
 _SPACES = re.compile(r"\s+")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+_EMAIL_PIECES = re.compile(r"[^@.]*[@.]|[^@.]+$")
 # Country values seen in address data that are not ISO 3166 alpha-2 codes.
 _COUNTRY_ALIASES = {
     "usa": "US",
@@ -217,7 +218,15 @@ class Cell:
     value: Any
     text: str
     empty: bool
+    kind: str = TEXT
     relation: str = ""  # against the row's reference value (the main profile's, else the first non-empty)
+    # The relation against each column's reference, in column order: the tint once the steward picks that main.
+    relations: list[str] = field(default_factory=list)
+
+    @property
+    def breaks(self) -> list[str]:
+        """An email in pieces that end at "@" or ".": the only places its line may wrap (never mid-word)."""
+        return _EMAIL_PIECES.findall(self.text) if self.kind == EMAIL else []
 
 
 @dataclass
@@ -241,7 +250,7 @@ def compare_row(
 ) -> Row:
     """Compare one attribute across profiles: `values` is [(profile_id, raw value)] in column order."""
     kind = kind_of(key)
-    cells = [Cell(pid, v, display(kind, v), is_empty(v)) for pid, v in values]
+    cells = [Cell(pid, v, display(kind, v), is_empty(v), kind) for pid, v in values]
     filled = [c for c in cells if not c.empty]
     if not filled:
         return Row(key, label, kind, cells, EMPTY, False, main_profile_id)
@@ -258,8 +267,13 @@ def compare_row(
         verdict = worst([_relate(a[0], b[0], a[1], b[1]) for a, b in combinations(unique, 2)])
     main_cell = next((c for c in filled if c.profile_id == main_profile_id), None)
     reference = main_cell or filled[0]
+
+    def against(ref: Cell, c: Cell) -> str:
+        return _relate(raws[id(ref)], raws[id(c)], norms[id(ref)], norms[id(c)])
+
     for c in filled:
-        c.relation = _relate(raws[id(reference)], raws[id(c)], norms[id(reference)], norms[id(c)])
+        c.relation = against(reference, c)
+        c.relations = [against(other if not other.empty else filled[0], c) for other in cells]
     return Row(key, label, kind, cells, verdict, len(distinct) > 1, reference.profile_id)
 
 

@@ -281,6 +281,8 @@ class MatchGroup(models.Model):
             models.Index(fields=["profile_set_key"], name="group_set_key"),
             GinIndex(fields=["profile_ids"], name="group_profile_ids"),
             GinIndex(fields=["search_text"], name="group_search_trgm", opclasses=["gin_trgm_ops"]),
+            # The queue search finds a match id by any part of it (what the pages show is its distinctive end).
+            GinIndex(fields=["match_id"], name="group_match_id_trgm", opclasses=["gin_trgm_ops"]),
         ]
 
     def __str__(self) -> str:

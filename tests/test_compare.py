@@ -91,3 +91,17 @@ def test_identical_values_everywhere_are_exact_and_not_a_conflict():
 def test_fold_strips_accents_case_and_spaces():
     assert compare.fold("  ÉLODIE   Müller ") == "elodie muller"
     assert compare.fold("Straße") == "strasse"
+
+
+def test_each_cell_knows_its_tint_against_every_possible_main():
+    row = compare.compare_row(
+        key="FirstName",
+        label="First name",
+        values=[(A, "José"), (B, "Robert"), (C, "")],
+        main_profile_id=A,
+        regions={},
+    )
+    # Column order: against A's value, B's value, C's (empty: the first non-empty value stands in).
+    assert row.cells[0].relations == [EXACT, DIFFERENT, EXACT]
+    assert row.cells[1].relations == [DIFFERENT, EXACT, DIFFERENT]
+    assert row.cells[2].relations == []

@@ -38,6 +38,9 @@ QUEUES = tuple(Queue)
 TABS = (*QUEUES, CARRIED)
 PAGE_SIZE = 50
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
+# A match id shown short (its start, an ellipsis, its distinctive end), and what could be part of a match id.
+_MATCH_SHORT = re.compile(r"^([0-9A-Za-z-]+)(?:…|\.\.\.)([0-9A-Za-z-]+)$")
+_MATCH_PART = re.compile(r"^[0-9A-Za-z-]{4,}$")
 _TABLE = MatchGroup._meta.db_table
 
 Status = MatchGroup.Status
@@ -112,6 +115,10 @@ class QueueFilters:
     max_score: float | None = None
     q: str = ""
     cursor: tuple[float, int] | None = None
+    # Paging backwards: the page that ends just before this (score, id), in the filters' direction.
+    before: tuple[float, int] | None = None
+    # How many rows come before the page (carried in the paging links, never counted by a scan).
+    start: int = 0
     errors: list[str] = field(default_factory=list)
 
     def querydict(self) -> dict[str, str]:
@@ -151,20 +158,34 @@ def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
     filters.q = (params.get("q") or "").strip()[:200]
     if params.get("after"):
         filters.cursor = decode_cursor(str(params["after"]))
+    elif params.get("before"):
+        filters.before = decode_cursor(str(params["before"]))
+    raw_start = str(params.get("start") or "")
+    if filters.cursor or filters.before:
+        filters.start = int(raw_start) if raw_start.isascii() and raw_start.isdigit() and len(raw_start) < 10 else 0
     return filters
 
 
 def _search(qs: QuerySet, text: str) -> QuerySet:
-    """Profile id, name or email. An exact 32-hex id is looked up in profile_ids (GIN, exact); anything else is a
-    substring of search_text by ILIKE (not Django's UPPER(..) LIKE) so that the trigram GIN index serves it."""
+    """Profile id, name, email or match id. An exact 32-hex id is looked up in profile_ids (GIN, exact) and as a
+    match id; a match id as the pages show it short (`684d1a…3d4e5f6071`) by its start and end; anything else is a
+    substring of search_text by ILIKE (not Django's UPPER(..) LIKE) so that the trigram GIN index serves it, or of
+    the match id (its own trigram index) when it could be part of one."""
     lowered = text.lower()
     if _HEX_ID.match(lowered):
         # The planner misjudges array containment and would walk the queue index over the whole run; the ids of the
         # few groups holding this profile come first, from the GIN index alone, then the queue filters apply.
         # (A long hex string as an ILIKE substring is a poor trigram query: 16 letters make few distinct trigrams.)
         holding = list(MatchGroup.objects.filter(profile_ids__contains=[lowered]).values_list("pk", flat=True)[:1000])
-        return qs.filter(pk__in=holding)
+        return qs.filter(Q(pk__in=holding) | Q(match_id=text))
+    short = _MATCH_SHORT.match(text)
+    if short:
+        return qs.filter(match_id__startswith=short[1], match_id__endswith=short[2])
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if _MATCH_PART.match(text):
+        return qs.extra(
+            where=[f'("{_TABLE}"."search_text" ILIKE %s OR "{_TABLE}"."match_id" LIKE %s)'], params=[pattern, pattern]
+        )
     return qs.extra(where=[f'"{_TABLE}"."search_text" ILIKE %s'], params=[pattern])
 
 
@@ -173,6 +194,7 @@ class QueuePage:
     rows: list[MatchGroup]
     next_cursor: str | None
     filters: QueueFilters
+    prev_cursor: str | None = None
 
 
 def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, filters: QueueFilters) -> QueuePage:
@@ -191,25 +213,35 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     if filters.q:
         qs = _search(qs, filters.q)
     desc = filters.order == "desc"
-    if filters.cursor:
+    # Paging backwards walks the other direction from the cursor, then turns the rows round.
+    backwards = filters.before is not None and filters.cursor is None
+    cursor = filters.cursor or filters.before
+    if cursor:
         # A row comparison, which Postgres answers with a range scan on (run, status, confidence_score, id).
-        op = "<" if desc else ">"
+        op = "<" if desc != backwards else ">"
         qs = qs.extra(
             where=[f'("{_TABLE}"."confidence_score", "{_TABLE}"."id") {op} (%s, %s)'],
-            params=[filters.cursor[0], filters.cursor[1]],
+            params=[cursor[0], cursor[1]],
         )
-    order = ("-confidence_score", "-id") if desc else ("confidence_score", "id")
+    order = ("-confidence_score", "-id") if desc != backwards else ("confidence_score", "id")
     # Only what a row shows: the arrays and search text stay in the database.
     columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
     columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
     # Drawn into a QA sample (marked in the list, score hidden): a subquery of the same statement, not a query.
     qs = qs.annotate(qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))))
     rows: list[MatchGroup] = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
-    next_cursor = None
-    if len(rows) > PAGE_SIZE:
-        rows = rows[:PAGE_SIZE]
-        next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk)
-    return QueuePage(rows, next_cursor, filters)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if backwards:
+        rows.reverse()
+        has_next, has_prev = True, more
+    else:
+        has_next, has_prev = more, cursor is not None
+    if not has_prev:
+        filters.start = 0
+    next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk) if has_next and rows else None
+    prev_cursor = encode_cursor(rows[0].confidence_score, rows[0].pk) if has_prev and rows else None
+    return QueuePage(rows, next_cursor, filters, prev_cursor)
 
 
 def claimable_q(actor: User, now: datetime | None = None) -> Q:

@@ -15,7 +15,7 @@ from django_htmx.http import push_url
 
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
-from matches.models import Decision, Domain, MatchGroup, Queue
+from matches.models import Decision, Domain, MatchGroup, OpsSwitch, Queue
 from matches.selectors import approvals as approval_reads
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
@@ -213,6 +213,11 @@ def decide(request: Request, pk: int) -> HttpResponse:
             job = decision.merge_job
             if job.status == job.Status.AWAITING_APPROVAL:
                 tail = " · awaiting approval by a second person; the undo window starts then"
+            elif group.run.domain.merges_paused or OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES):
+                tail = (
+                    " · merges are paused, so it waits for the resume (not before "
+                    f"{timezone.localtime(job.not_before).strftime('%H:%M:%S')}) unless undone"
+                )
             else:
                 tail = f" · runs at {timezone.localtime(job.not_before).strftime('%H:%M:%S')} unless undone"
         messages.success(request, f"{DONE_WORDS[action]}: group {group.match_id}{tail}.")

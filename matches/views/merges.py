@@ -37,15 +37,19 @@ def _countdown(seconds: float) -> str:
     return f"in {secs} s"
 
 
-def _decorate(jobs, user) -> None:
-    """What each row shows and offers, computed once here instead of in the template."""
+def _decorate(jobs, user, *, paused_all: bool | None = None) -> None:
+    """What each row shows and offers, computed once here instead of in the template. A scheduled job of a paused
+    domain (or while all merges are paused) reads "paused", not "due now": it waits for the resume."""
     now = timezone.now()
+    if paused_all is None:
+        paused_all = OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES)
     for job in jobs:
         decision = job.decision
         job.group = decision.group
         job.domain = decision.group.run.domain
         job.countdown = _countdown((job.not_before - now).total_seconds())
         job.is_due = job.not_before <= now
+        job.paused = paused_all or job.domain.merges_paused
         if job.plan:
             job.chunks_total = len(job.plan)
         else:
@@ -75,7 +79,8 @@ def index(request: Request) -> HttpResponse:
     page = Paginator(merge_reads.merge_jobs_list(status=status, domain=domain), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    _decorate(page.object_list, request.user)
+    paused_all = OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES)
+    _decorate(page.object_list, request.user, paused_all=paused_all)
     context = {
         "page": page,
         "jobs": page.object_list,
@@ -84,7 +89,7 @@ def index(request: Request) -> HttpResponse:
         "counts": merge_reads.merge_job_counts(domain=domain),
         "domain": domain,
         "domains": domains,
-        "paused_all": OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES),
+        "paused_all": paused_all,
         "now": timezone.now(),
     }
     return render_page(request, TEMPLATE, context, partial="jobs")

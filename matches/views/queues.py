@@ -21,9 +21,11 @@ from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.services import work
+from matches.templatetags.match_tags import match_short
 from matches.views.htmx import render_page
 
 QUEUE_TEMPLATE = "matches/review/queue.html"
+PAGE_SIZE = review_reads.PAGE_SIZE
 
 
 def blind(request: Request, domain: Domain) -> bool:
@@ -68,6 +70,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         # QA-sampled groups are decided blind: marked in the list, their score hidden here as on their page.
         g.score_text = "—" if g.qa_sampled else f"{g.confidence_score:.3f}"
         g.size_s = str(g.size)
+        g.match_s = match_short(g.match_id)
         g.names = g.display_names or "(profiles not fetched yet)"
         g.status_label = g.get_status_display()
         held = g.is_held(now)
@@ -76,6 +79,14 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         g.claim_who = "you" if g.claim_mine else holder
         g.claim_until = timezone.localtime(g.claimed_until).strftime("%H:%M") if held else ""
     base = urlencode(filters.querydict())
+    start, shown = filters.start, len(page.rows)
+    # The position: how many rows precede the page travels in its links; the total comes from the score histogram,
+    # known only for a whole queue (a search or score range would need a count over the rows).
+    unfiltered = not (filters.q or filters.min_score is not None or filters.max_score is not None)
+    total = getattr(qc.counts, queue) if unfiltered and queue != review_reads.CARRIED else None
+    position = f"{start + 1:,}–{start + shown:,}" if shown else ""
+    if position and total is not None:
+        position += f" of {max(total, start + shown):,}"
     context = {
         "domain": domain,
         "qc": qc,
@@ -83,7 +94,13 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "page": page,
         "filters": filters,
         "blind": blind(request, domain),
-        "next_url": f"?{base}&{urlencode({'after': page.next_cursor})}" if page.next_cursor else "",
+        "next_url": f"?{base}&{urlencode({'after': page.next_cursor, 'start': start + shown})}"
+        if page.next_cursor
+        else "",
+        "prev_url": f"?{base}&{urlencode({'before': page.prev_cursor, 'start': max(0, start - PAGE_SIZE)})}"
+        if page.prev_cursor
+        else "",
+        "position": position,
         "first_url": f"?{base}",
         "carried": queue == review_reads.CARRIED,
         # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).

@@ -41,13 +41,19 @@
     else { focusRow(0); }
   }
 
-  // The main profile's column is highlighted; fields the steward has not touched follow the main profile.
+  // The main profile's column is highlighted and tints the cells; fields the steward has not touched follow the main profile.
   document.addEventListener("change", function (ev) {
     var t = ev.target;
     if (t.name === "main" && t.type === "radio") {
       var col = t.getAttribute("data-choice");
       document.querySelectorAll("[data-col]").forEach(function (c) {
         c.classList.toggle("is-main", c.getAttribute("data-col") === col);
+      });
+      // Tints follow the chosen main: each cell carries its relation against every column's value (data-rels).
+      document.querySelectorAll("td.cell[data-rels]").forEach(function (td) {
+        var rel = td.getAttribute("data-rels").split(" ")[parseInt(col, 10) - 1];
+        td.classList.remove("r-exact", "r-equivalent", "r-similar", "r-different");
+        if (rel) td.classList.add("r-" + rel);
       });
       document.querySelectorAll("tr.conflict").forEach(function (tr) {
         if (tr.hasAttribute("data-touched")) return;

@@ -67,3 +67,23 @@ def test_merges_page_shows_each_stage_and_undo_works_in_place(page, live_server,
     waiting.refresh_from_db()
     assert waiting.status == "cancelled"
     screenshot(page, "merges-after-undo")
+
+
+def test_merges_page_fits_1024_px_and_paused_reads_paused(page, live_server, browser_login, screenshot, steward):
+    from tests.views.test_merges import MatchGroup as Group
+
+    domain = DomainFactory(name="acme-retail-north-america", merges_paused=True)
+    jobs = [scheduled_job(domain, steward, n, seconds=-30 if n % 2 else 300) for n in range(4)]
+    Group.objects.filter(pk=jobs[0].decision.group_id).update(
+        display_names="Maximiliana Wolfeschlegelsteinhausen · M. Wolfeschlegelsteinhausen-Bergerdorff · Max W."
+    )
+    fail(jobs[3], "The main profile 0a1b2c3d4e5f60718293a4b5c6d7e8f9 no longer exists at AWS; nothing was merged. " * 2)
+    page.set_viewport_size({"width": 1024, "height": 800})
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/merges/")
+    assert "Maximiliana" in page.locator(f"#job-{jobs[0].pk}").inner_text()
+    assert "paused" in page.locator(f"#job-{jobs[1].pk}").inner_text()
+    assert "due now" not in page.locator("table.merges").inner_text()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    screenshot(page, "merges-1024")
+    assert overflow <= 0

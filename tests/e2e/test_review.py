@@ -251,3 +251,85 @@ def test_screenshots_of_a_queue_and_a_group(page, live_server, browser_login, sc
     page.keyboard.press("j")
     screenshot(page, "group")
     assert page.locator("table.compare th.col").count() == 4
+
+
+def test_cell_tints_follow_the_main_the_steward_picks(page, live_server, browser_login, steward):
+    domain = DomainFactory(name="demo")
+    run = MatchRunFactory(domain=domain)
+    group = make_group(
+        run,
+        [{"FirstName": "Ann", "LastName": "Lee"}, {"FirstName": "Ann", "LastName": "Lee"}, {"FirstName": "Zed"}],
+        0.8,
+        7000,
+        "Ann Lee · Ann Lee · Zed",
+    )
+    zed, _ = column_of(group, "Zed")
+    ann = next(str(i) for i in ("1", "2", "3") if i != zed)
+    page.set_viewport_size({"width": 1024, "height": 800})
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/groups/{group.pk}/?queue=review")
+    first_name = page.locator("table.compare tbody tr", has_text="First Name")
+    ann_cell = first_name.locator(f'td[data-col="{ann}"]')
+    zed_cell = first_name.locator(f'td[data-col="{zed}"]')
+    main = page.locator("input[name=main]:checked").get_attribute("data-choice")
+    assert main != zed  # the suggested main is an Ann
+    assert "r-different" in zed_cell.get_attribute("class")
+    page.keyboard.press(zed)
+    assert page.locator("input[name=main]:checked").get_attribute("data-choice") == zed
+    assert "r-different" in ann_cell.get_attribute("class")
+    assert "r-different" not in zed_cell.get_attribute("class")
+    assert "r-exact" in zed_cell.get_attribute("class")
+
+
+LINE_BREAKS_JS = """(el) => {
+  // The characters after which the text wraps to a new line.
+  const out = []; let top = null; let seen = "";
+  const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let text = walk.nextNode(); text; text = walk.nextNode()) {
+    for (let i = 0; i < text.length; i++) {
+      const r = document.createRange(); r.setStart(text, i); r.setEnd(text, i + 1);
+      const t = r.getClientRects()[0];
+      if (t && top !== null && t.top > top + 2) out.push(seen);
+      if (t) top = t.top;
+      seen += text.data[i];
+    }
+  }
+  return out;
+}"""
+
+
+def test_a_group_of_six_at_1024_px_keeps_the_attribute_column_and_whole_email_words(
+    page, live_server, browser_login, screenshot, steward
+):
+    domain = DomainFactory(name="demo")
+    run = MatchRunFactory(domain=domain)
+    people = [
+        {
+            "FirstName": f"Maria{i}",
+            "LastName": "Garcia-Fernandez",
+            "EmailAddress": f"maria.garciafernandez{i}@customermailservice.example.com",
+        }
+        for i in range(6)
+    ]
+    group = make_group(run, people, 0.8, 9000, " · ".join(p["FirstName"] for p in people))
+    page.set_viewport_size({"width": 1024, "height": 800})
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/groups/{group.pk}/?queue=review")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0  # the table scrolls inside its frame, not the page
+    wrap = page.locator(".compare-wrap")
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    attr = page.locator("table.compare tbody th.attr").first.bounding_box()
+    frame = wrap.bounding_box()
+    assert attr["x"] >= frame["x"] - 1  # the attribute column stays
+    for col in range(1, 7):
+        cell = page.locator(f'table.compare th.col[data-col="{col}"]')
+        cell.scroll_into_view_if_needed()
+        box, attr = cell.bounding_box(), page.locator("table.compare thead th.attr").first.bounding_box()
+        assert box["x"] >= attr["x"] + attr["width"] - 1 and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1
+    screenshot(page, "group-six-1024")
+    emails = page.locator("table.compare tbody tr", has_text="Email Address").locator("span.val")
+    for i in range(emails.count()):
+        for before in emails.nth(i).evaluate(LINE_BREAKS_JS):
+            assert before[-1] in "@.", f"an email broke mid-word after {before!r}"
+        assert emails.nth(i).inner_text().startswith("maria.")

@@ -514,3 +514,18 @@ def test_a_group_drawn_into_a_qa_sample_is_decided_blind(login, steward, auditor
     assert "0.912" not in steward_page
     # Auditors do not decide: they read the score whatever the sample.
     assert "0.912" in login(auditor).get(group_url(group)).content.decode()
+
+
+@pytest.mark.parametrize("pause", ["domain", "all", None])
+def test_approving_while_merges_are_paused_says_so(login, steward, trio, domain, pause):
+    from matches.models import OpsSwitch
+
+    if pause == "domain":
+        domain.merges_paused = True
+        domain.save(update_fields=["merges_paused"])
+    elif pause == "all":
+        OpsSwitch.objects.update_or_create(name=OpsSwitch.PAUSE_ALL_MERGES, defaults={"on": True})
+    data = {"action": "merge", "main": trio.profile_ids[0], "queue": "review"}
+    page = login(steward).post(decide_url(trio), data, follow=True).content.decode()
+    assert ("merges are paused, so it waits for the resume" in page) == (pause is not None)
+    assert "unless undone" in page

@@ -208,3 +208,19 @@ def test_next_must_stay_on_this_site(login, admin, domain):
         reverse("merges-pause-domain", args=[domain.name]), {"paused": "1", "next": "https://evil.example/"}
     )
     assert response["Location"] == reverse("merges")
+
+
+def test_a_paused_domain_reads_paused_not_due_now_and_rows_name_the_customer(login, steward, domain):
+    job = scheduled_job(domain, steward, 1, seconds=-30)
+    MatchGroup.objects.filter(pk=job.decision.group_id).update(display_names="Ann Lee · A. Lee")
+    client = login(steward)
+    row = client.get(reverse("merges")).content.decode().split(f'id="job-{job.pk}"')[1].split("</tr>")[0]
+    assert "due now" in row and "Ann Lee · A. Lee" in row
+    domain.merges_paused = True
+    domain.save(update_fields=["merges_paused"])
+    for url in (reverse("merges"), reverse("merge-row", args=[job.pk]), reverse("merge-countdown", args=[job.pk])):
+        html = client.get(url).content.decode()
+        assert "due now" not in html and ">paused</span>" in html
+    # One meaning for the time a row shows: when it was approved (the status says what comes next).
+    page = client.get(reverse("merges")).content.decode()
+    assert "<th>When</th>" not in page and "<th>Approved</th>" in page

@@ -318,3 +318,68 @@ def test_htmx_filter_answers_with_the_table_only(login, steward, mixed):
 def test_home_counts_link_to_the_queues(login, steward, mixed):
     page = login(steward).get(reverse("home")).content.decode()
     assert f'href="{queue_url("review")}">2</a>' in page
+
+
+def prev_link(response) -> str | None:
+    match = re.search(r'<a href="([^"]+)" rel="prev"', response.content.decode())
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+def test_paging_back_and_the_position_from_the_histogram(login, steward, run, django_assert_max_num_queries):
+    groups = make_groups(run, [0.6 + i / 1000 for i in range(123)])
+    client, base = login(steward), reverse("queue", args=["demo", "review"])
+    first = client.get(queue_url("review"))
+    assert "1–50 of 123" in first.content.decode() and prev_link(first) is None
+    second = client.get(base + next_link(first))
+    third = client.get(base + next_link(second))
+    assert "51–100 of 123" in second.content.decode()
+    assert "101–123 of 123" in third.content.decode() and next_link(third) is None
+    client.get(base + prev_link(third))  # warm
+    with django_assert_max_num_queries(8):
+        back = client.get(base + prev_link(third))
+    assert row_ids(back) == row_ids(second)
+    assert "51–100 of 123" in back.content.decode()
+    again = client.get(base + prev_link(back))
+    assert row_ids(again) == row_ids(first) and prev_link(again) is None
+    assert "1–50 of 123" in again.content.decode()
+    assert len(groups) == 123
+
+
+def test_a_filtered_queue_shows_its_position_without_a_total(login, steward, run):
+    make_groups(run, [0.7] * 60)
+    client = login(steward)
+    first = client.get(queue_url("review", min="0.65"))
+    assert "1–50<" in first.content.decode() and " of " not in first.content.decode().split("position")[1][:40]
+
+
+SHARED = "684d1a4264a800000000"
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        (SHARED + "3d4e5f6071", 0),  # the whole id
+        ("3d4e5f6071", 0),  # the distinctive part the pages show
+        ("3d4e5f", 0),  # a prefix of it
+        ("684d1a…3d4e5f6071", 0),  # the short form, pasted
+        ("684d1a...9a8b7c6d5e", 1),
+        ("9a8b", 1),
+        ("684d1a…0000000000", None),
+    ],
+)
+def test_search_by_match_id(login, steward, run, query, expected):
+    groups = [
+        MatchGroupFactory(run=run, confidence_score=0.7, match_id=SHARED + "3d4e5f6071", search_text="ann lee"),
+        MatchGroupFactory(run=run, confidence_score=0.8, match_id=SHARED + "9a8b7c6d5e", search_text="bob lee"),
+        MatchGroupFactory(run=run, confidence_score=0.75, match_id=SHARED + "1234512345", search_text="cy lee"),
+    ]
+    bins_add(run=run, scores=[0.7, 0.8, 0.75])
+    ids = row_ids(login(steward).get(queue_url("review", q=query)))
+    assert ids == ([] if expected is None else [groups[expected].pk])
+
+
+def test_the_queue_shows_the_distinctive_part_of_match_ids(login, steward, run):
+    MatchGroupFactory(run=run, confidence_score=0.7, match_id=SHARED + "3d4e5f6071")
+    bins_add(run=run, scores=[0.7])
+    page = login(steward).get(queue_url("review")).content.decode()
+    assert f'title="MatchId {SHARED}3d4e5f6071">684d1a…3d4e5f6071</td>' in page
