@@ -4,14 +4,9 @@ throughout: a closed port, and a redis-server of the test's own that is killed m
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 import redis
 from django.db import OperationalError
 from django.utils import timezone
@@ -21,44 +16,10 @@ from matches.models import AuditEvent, MatchGroup, MergeJob
 from matches.services import merges
 from matches.services.merges import merge_jobs_run_due
 from tests.merging import approve, make_group, merge_calls
+from tests.own_redis import free_port
 
 Status = MatchGroup.Status
 JobStatus = MergeJob.Status
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def own_redis() -> Iterator[tuple[subprocess.Popen, str]]:
-    """A redis-server of this test's own on a free port (never the shared one), killed at the end."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    yield proc, url
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
 
 
 def test_redis_unreachable_before_the_call_defers_and_the_job_merges_once_it_is_back(
@@ -97,7 +58,7 @@ def test_redis_dying_while_the_call_is_in_flight_keeps_the_answer(
     merge_ctl, merge_domain, steward, settings, own_redis
 ):
     """The slot cannot be released, but the call was answered: the chunk is recorded as merged, sent once."""
-    proc, url = own_redis
+    proc, url = own_redis.proc, own_redis.url
     settings.REDIS_URL = url
     group = make_group(merge_ctl, merge_domain, 3)
     job = approve(group, steward, main=group.profile_ids[0])
