@@ -131,16 +131,7 @@ def calibration_round_draw(*, sample: CalibrationSample, actor: User | None = No
         strata = _draw_round(sample, size, round_no) if size else []
         drawn = sum(s.draw for s in strata)
         if not drawn:
-            sample.closed_at = timezone.now()
-            sample.save(update_fields=["closed_at"])
-            audit_log(
-                actor=actor,
-                action="calibration_sample.closed",
-                object_type="calibration_sample",
-                object_id=sample.pk,
-                domain=sample.domain,
-                details={"reason": "spent" if size == 0 else "no open group left", "drawn": sample.drawn},
-            )
+            _close(sample, actor, "spent" if size == 0 else "no open group left")
             return 0
         audit_log(
             actor=actor,
@@ -159,13 +150,18 @@ def calibration_sample_close(*, sample: CalibrationSample, actor: User) -> None:
         sample = CalibrationSample.objects.select_for_update().get(pk=sample.pk)
         if sample.closed_at is not None:
             return
-        sample.closed_at = timezone.now()
-        sample.save(update_fields=["closed_at"])
-        audit_log(
-            actor=actor,
-            action="calibration_sample.closed",
-            object_type="calibration_sample",
-            object_id=sample.pk,
-            domain=sample.domain,
-            details={"reason": "stopped", "drawn": sample.drawn},
-        )
+        _close(sample, actor, "stopped")
+
+
+def _close(sample: CalibrationSample, actor: User | None, reason: str) -> None:
+    """Close a locked sample and audit why (spent, no open group left, stopped)."""
+    sample.closed_at = timezone.now()
+    sample.save(update_fields=["closed_at"])
+    audit_log(
+        actor=actor,
+        action="calibration_sample.closed",
+        object_type="calibration_sample",
+        object_id=sample.pk,
+        domain=sample.domain,
+        details={"reason": reason, "drawn": sample.drawn},
+    )
