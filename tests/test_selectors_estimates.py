@@ -43,9 +43,11 @@ def test_merge_split_and_reject_become_labels_and_bulk_or_undone_ones_do_not(ste
 
 
 def test_earlier_runs_count_only_when_included_with_their_decision_time_score(steward, domain):
-    old, old_groups = run_with_scores(domain, [0.91, 0.3], status=MatchRun.Status.SUPERSEDED)
+    # Decided while their run was current; a newer pull then replaced it (a superseded run refuses decisions).
+    old, old_groups = run_with_scores(domain, [0.91, 0.3])
     merge(old_groups[0], steward)
     group_reject(group=old_groups[1], actor=steward)
+    MatchRun.objects.filter(pk=old.pk).update(status=MatchRun.Status.SUPERSEDED)
     run, groups = run_with_scores(domain, [0.95, 0.5])
     merge(groups[0], steward)
     alone = estimate_reads.run_estimates(domain=domain)
@@ -58,8 +60,9 @@ def test_earlier_runs_count_only_when_included_with_their_decision_time_score(st
 
 
 def test_a_carried_over_group_is_known_through_its_earlier_decision(steward, domain):
-    old, (rejected,) = run_with_scores(domain, [0.55], status=MatchRun.Status.SUPERSEDED)
+    old, (rejected,) = run_with_scores(domain, [0.55])
     decision = group_reject(group=rejected, actor=steward)
+    MatchRun.objects.filter(pk=old.pk).update(status=MatchRun.Status.SUPERSEDED)
     run, (carried,) = run_with_scores(domain, [0.56])
     MatchGroup.objects.filter(pk=carried.pk).update(status=MatchGroup.Status.CARRIED_OVER, linked_decision=decision)
     (label,) = estimate_reads.run_labels(run)

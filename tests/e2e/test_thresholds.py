@@ -46,7 +46,7 @@ def test_admin_moves_thresholds_and_sees_counts_and_chart_change(
     browser_login(page, admin)
     page.goto(f"{live_server.url}/admin/domains/{domain.name}/thresholds/")
     assert _shown(page) == _open_counts(run, 0.95, 0.6)
-    merge_line_x = page.locator("line.line-merge").get_attribute("x1")
+    merge_line_x = page.locator("svg.histogram line.line-merge").get_attribute("x1")
 
     # Type a new merge threshold: the preview follows without a page load.
     page.fill("#merge_min", "0.9")
@@ -54,13 +54,13 @@ def test_admin_moves_thresholds_and_sees_counts_and_chart_change(
     # A locator expectation, not wait_for_function: the Content-Security-Policy refuses the eval the latter needs.
     expect(page.locator('[data-q="after-merge"]')).to_have_text(str(expected["merge"]))
     assert _shown(page) == expected
-    assert page.locator("line.line-merge").get_attribute("x1") != merge_line_x
+    assert page.locator("svg.histogram line.line-merge").get_attribute("x1") != merge_line_x
     assert page.locator("[data-q=before-merge]").inner_text() == str(_open_counts(run, 0.95, 0.6)["merge"])
 
     # Drag the reject slider with the mouse to about a third of its track.
     slider = page.locator('input[type=range][data-sync="reject_below"]')
     box = slider.bounding_box()
-    reject_line_x = page.locator("line.line-reject").get_attribute("x1")
+    reject_line_x = page.locator("svg.histogram line.line-reject").get_attribute("x1")
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] / 2, steps=5)
@@ -71,8 +71,8 @@ def test_admin_moves_thresholds_and_sees_counts_and_chart_change(
     expected = _open_counts(run, 0.9, dragged)
     expect(page.locator('[data-q="after-reject"]')).to_have_text(str(expected["reject"]))
     assert _shown(page) == expected
-    assert page.locator("line.line-reject").get_attribute("x1") != reject_line_x
-    assert f"reject &lt; {dragged:.3f}" in page.locator("#preview svg").inner_html()
+    assert page.locator("svg.histogram line.line-reject").get_attribute("x1") != reject_line_x
+    assert f"reject &lt; {dragged:.3f}" in page.locator("#preview svg.histogram").inner_html()
 
     # An invalid pair is explained, and nothing was saved.
     page.fill("#merge_min", "0.2")
