@@ -79,6 +79,13 @@ def test_a_pull_killed_part_way_resumes_to_exactly_the_rows_of_an_uninterrupted_
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no checkpoint was committed in time"
         time.sleep(0.05)
+    # Progress is written just after each checkpoint commits: wait for the next checkpoint, so that the one seen
+    # above has surely been reported before the kill (under load the kill could fall between commit and write).
+    seen = MatchRun.objects.get(domain=killed).pages
+    while not MatchRun.objects.filter(domain=killed, pages__gt=seen).exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no second checkpoint was committed in time"
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     _, stderr = proc.communicate()
     assert proc.returncode == -signal.SIGKILL
