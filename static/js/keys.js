@@ -173,6 +173,13 @@
     ev.preventDefault();
     if (target.matches("input[type=checkbox], input[type=radio]")) { target.click(); }
     else if (target.matches("input, select, textarea")) { target.focus(); }
-    else { target.click(); }
+    else {
+      // htmx binds swapped-in content only after its settle delay (20 ms): a key pressed in that window would post
+      // the panel's form natively (a full page load, the queue page instead of the next group). Bind it now; htmx
+      // skips elements it has already bound.
+      var host = target.form || target.closest("[hx-post], [hx-get]");
+      if (host && window.htmx) window.htmx.process(host);
+      target.click();
+    }
   });
 })();

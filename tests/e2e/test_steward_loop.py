@@ -124,6 +124,26 @@ def test_u_undoes_this_groups_own_decision_only(page, live_server, browser_login
     assert Decision.objects.filter(group=b, action="undo").count() == 0
 
 
+def test_a_key_pressed_before_htmx_settles_the_new_panel_still_decides_through_htmx(
+    page, live_server, browser_login, steward
+):
+    """htmx binds a swapped-in panel only after its settle delay; a steward pressing m at once used to post the new
+    panel's form natively and land on the queue page instead of the next group (a flaky CI run caught it)."""
+    run = MatchRunFactory(domain=DomainFactory(name="demo"))
+    a, b, c = make_group(run, 0.9, 1000), make_group(run, 0.85, 2000), make_group(run, 0.8, 3000)
+    browser_login(page, steward)
+    page.goto(f"{live_server.url}/d/demo/queue/review/")
+    page.keyboard.press("n")
+    page.wait_for_selector(f'#group-panel[data-group="{a.pk}"]')
+    page.evaluate("htmx.config.defaultSettleDelay = 3000")  # widen the window a fast steward hits by chance
+    page.keyboard.press("m")
+    page.wait_for_selector(f'#group-panel[data-group="{b.pk}"]')
+    page.keyboard.press("m")  # inside the settle window of b's panel
+    page.wait_for_selector(f'#group-panel[data-group="{c.pk}"]')
+    assert page.evaluate("htmx.config.defaultSettleDelay") == 3000  # still the same page: no native navigation
+    assert MatchGroup.objects.get(pk=b.pk).status == MatchGroup.Status.APPROVED
+
+
 def test_browsing_claims_nothing_next_claims_and_leaving_releases(browser, live_server, steward, steward2):
     from tests.conftest import PASSWORD
 
