@@ -15,6 +15,7 @@ AWS_OPERATIONS = (
     "MergeProfiles",
     "ListIdentityResolutionJobs",
     "GetIdentityResolutionJob",
+    "GetAutoMergingPreview",
 )
 STATUS_ERRORS = {
     400: "BadRequestException",

@@ -14,7 +14,7 @@ from typing import Any
 from emulator.matching import normalise_email, normalise_phone
 from emulator.merge import field_source_ids, merge_profiles
 from emulator.state import Emulator
-from emulator.store import ApiError, Domain
+from emulator.store import ApiError, BulkMatches, Domain
 
 DEFAULT_PAGE = 100
 SEARCH_DEFAULT_PAGE = 20
@@ -232,6 +232,33 @@ def get_identity_resolution_job(emu: Emulator, params: dict[str, Any]) -> dict[s
     raise ApiError("ResourceNotFoundException", f"Identity resolution job {params['JobId']} not found.")
 
 
+def get_auto_merging_preview(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """What auto-merging at a minimum score would do, dry: over the latest job's match groups (the emulator's
+    "sample" is all of them). NumberOfProfilesWillBeMerged counts every member of a group at or above the score (AWS
+    does not say whether the surviving profile counts; the emulator counts it)."""
+    dom = _domain(emu, params)
+    minimum = params.get("MinAllowedConfidenceScoreForMerging")
+    matches = dom.matches
+    if isinstance(matches, BulkMatches):
+        order = list(matches.order)
+        scores = [float(matches.groups.scores[g]) for g in order]
+        lost = dom.bulk_losses(matches.gone)
+        sizes = [matches.groups.sizes[g] - lost.get(g, 0) for g in order]
+    else:
+        items = matches.page(0, len(matches))
+        scores = [float(item.get("ConfidenceScore", 0.0)) for item in items]
+        sizes = [len(item.get("ProfileIds", [])) for item in items]
+    merged = 0
+    if minimum is not None:
+        merged = sum(size for score, size in zip(scores, sizes, strict=True) if score >= float(minimum))
+    return {
+        "DomainName": dom.name,
+        "NumberOfMatchesInSample": len(scores),
+        "NumberOfProfilesInSample": sum(sizes),
+        "NumberOfProfilesWillBeMerged": merged,
+    }
+
+
 OPERATIONS: dict[str, Operation] = {
     "ListDomains": list_domains,
     "GetDomain": get_domain,
@@ -241,4 +268,5 @@ OPERATIONS: dict[str, Operation] = {
     "MergeProfiles": merge_profiles_op,
     "ListIdentityResolutionJobs": list_identity_resolution_jobs,
     "GetIdentityResolutionJob": get_identity_resolution_job,
+    "GetAutoMergingPreview": get_auto_merging_preview,
 }

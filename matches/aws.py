@@ -325,3 +325,27 @@ def list_identity_resolution_jobs(domain: DomainLike, *, max_results: int = 20) 
     response = _call(domain, "list_identity_resolution_jobs", DomainName=domain.name, MaxResults=max_results)
     jobs: list[dict[str, Any]] = response.get("IdentityResolutionJobsList", [])
     return jobs
+
+
+# Consolidation and conflict resolution AWS's preview requires when the domain has no auto-merging settings of its
+# own: one profile per email address, the newest value winning (the preview's counts depend on the score, not these).
+DEFAULT_CONSOLIDATION: dict[str, Any] = {"MatchingAttributesList": [["EmailAddress"]]}
+DEFAULT_CONFLICT_RESOLUTION: dict[str, Any] = {"ConflictResolvingModel": "RECENCY"}
+
+
+def get_auto_merging_preview(
+    domain: DomainLike,
+    *,
+    min_score: float,
+    consolidation: dict[str, Any] | None = None,
+    conflict_resolution: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """GetAutoMergingPreview: what AWS's own auto-merging would merge from `min_score` up (a dry run)."""
+    return _call(
+        domain,
+        "get_auto_merging_preview",
+        DomainName=domain.name,
+        Consolidation=consolidation or DEFAULT_CONSOLIDATION,
+        ConflictResolution=conflict_resolution or DEFAULT_CONFLICT_RESOLUTION,
+        MinAllowedConfidenceScoreForMerging=float(min_score),
+    )

@@ -8,7 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from matches.forms import LoginForm
-from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues, thresholds
+from matches.views import account, admin, advisor, approvals, audit, bulk, groups, home, merges, ops, queues, thresholds
 from matches.views import api as api_views
 
 urlpatterns = [
@@ -56,6 +56,7 @@ urlpatterns = [
     path("admin/domains/add/", admin.domain_add, name="admin-domain-add"),
     path("admin/domains/<str:name>/", admin.domain_edit, name="admin-domain-edit"),
     path("admin/domains/<str:name>/test/", admin.domain_test, name="admin-domain-test"),
+    path("admin/domains/<str:name>/auto-merging/", advisor.domain_auto_merging, name="admin-domain-auto-merging"),
     path("admin/domains/<str:name>/thresholds/", thresholds.page, name="admin-thresholds"),
     path("admin/domains/<str:name>/thresholds/preview/", thresholds.preview, name="admin-thresholds-preview"),
     path("admin/domains/<str:name>/thresholds/save/", thresholds.save, name="admin-thresholds-save"),

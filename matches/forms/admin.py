@@ -156,3 +156,21 @@ class BulkForm(forms.Form):
 
     def error_text(self) -> str:
         return " ".join(str(e) for errors in self.errors.values() for e in errors)
+
+
+class AutoMergeScoreForm(forms.Form):
+    """A candidate MinAllowedConfidenceScoreForMerging for the auto-merge advisor (AWS's Double0To1)."""
+
+    score = forms.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        min_value=0,
+        max_value=1,
+        error_messages={
+            "invalid": "The score is a number from 0 to 1, like 0.95.",
+            "max_digits": "The score is a number from 0 to 1 with at most three decimals, like 0.955.",
+            "max_decimal_places": "The score has at most three decimals, like 0.955.",
+            "min_value": "The score is at least 0.",
+            "max_value": "The score is at most 1.",
+        },
+    )

@@ -37,6 +37,37 @@ def test_admin_adds_a_domain_and_tests_the_connection(page, live_server, browser
         screenshot(page, "admin_domains")
 
 
+def test_the_domain_page_warns_of_aws_auto_merging_the_evidence_does_not_support(
+    page, live_server, browser_login, screenshot, admin
+):
+    from emulator.testing import EmulatorControl, EmulatorThread
+
+    with EmulatorThread() as emu:
+        auto = {
+            "Enabled": True,
+            "MinAllowedConfidenceScoreForMerging": 0.6,
+            "Consolidation": {"MatchingAttributesList": [["EmailAddress"]]},
+            "ConflictResolution": {"ConflictResolvingModel": "RECENCY"},
+        }
+        EmulatorControl(emu.url).create_domain("acme-am", seed=2, customers=60, auto_merging=auto)
+        from tests.admin_helpers import run_with_scores
+
+        run_with_scores(Domain.objects.create(name="acme-am", endpoint_url=emu.url), [0.7, 0.8, 0.9])
+        browser_login(page, admin)
+        page.goto(f"{live_server.url}/admin/domains/acme-am/")
+        # The card loads by itself after the page (GetDomain must not hold the page up).
+        page.wait_for_selector("#auto-merging .facts")
+        card = page.locator("#auto-merging")
+        assert "on from 0.600" in card.inner_text()
+        assert "support no auto-merge line" in card.locator(".warning").inner_text()
+        page.fill("#am-score", "0.9")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#auto-merging .preview")
+        assert "AWS would merge" in page.locator("#auto-merging .preview").inner_text()
+        assert page.url.endswith("/admin/domains/acme-am/")  # swapped in place
+        screenshot(page, "admin_domain_auto_merging")
+
+
 def test_admin_bulk_rejects_after_confirming(page, live_server, browser_login, screenshot, admin, steward):
     from matches.services.qa import qa_sample_draw
     from tests.admin_helpers import bulk_run

@@ -229,3 +229,40 @@ def test_standard_endpoint_variable_needs_no_code_change(server, small, monkeypa
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     plain = boto3.client("customer-profiles", region_name="ap-southeast-2")
     assert plain.get_matches(DomainName="small", MaxResults=2)["PotentialMatches"] == small["groups"]
+
+
+AUTO_PREVIEW = {
+    "Consolidation": {"MatchingAttributesList": [["EmailAddress"]]},
+    "ConflictResolution": {"ConflictResolvingModel": "RECENCY"},
+}
+
+
+def test_auto_merging_preview_counts_the_groups_at_or_above_the_score(client, ctl):
+    ctl.create_domain("pv", seed=1, customers=120)
+    items, _ = all_matches(client, "pv")
+    assert len(items) > 5
+    cut = sorted(m["ConfidenceScore"] for m in items)[len(items) // 2]
+    resp = client.get_auto_merging_preview(DomainName="pv", MinAllowedConfidenceScoreForMerging=cut, **AUTO_PREVIEW)
+    assert resp["NumberOfMatchesInSample"] == len(items)
+    assert resp["NumberOfProfilesInSample"] == sum(len(m["ProfileIds"]) for m in items)
+    assert resp["NumberOfProfilesWillBeMerged"] == sum(
+        len(m["ProfileIds"]) for m in items if m["ConfidenceScore"] >= cut
+    )
+    higher = client.get_auto_merging_preview(DomainName="pv", MinAllowedConfidenceScoreForMerging=1.0, **AUTO_PREVIEW)
+    assert higher["NumberOfProfilesWillBeMerged"] < resp["NumberOfProfilesWillBeMerged"]
+    # A preview merges nothing.
+    assert all_matches(client, "pv")[0] == items
+
+
+def test_auto_merging_preview_is_validated_like_aws(client, raw, ctl):
+    ctl.create_domain("pv2", seed=1, customers=20)
+    status, headers, body = raw(
+        "POST",
+        "/domains/pv2/identity-resolution-jobs/auto-merging-preview",
+        {"Consolidation": {"MatchingAttributesList": []}, "ConflictResolution": {"ConflictResolvingModel": "NEWEST"}},
+    )
+    assert status == 400
+    assert "validation error" in body["Message"]
+    assert headers["x-amzn-ErrorType"].startswith("BadRequestException")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_auto_merging_preview(DomainName="nope", **AUTO_PREVIEW)

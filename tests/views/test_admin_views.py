@@ -16,6 +16,7 @@ ADMIN_ENDPOINTS = [
     ("get", "admin-domain-edit", {"name": "demo"}),
     ("post", "admin-domain-edit", {"name": "demo"}),
     ("post", "admin-domain-test", {"name": "demo"}),
+    ("get", "admin-domain-auto-merging", {"name": "demo"}),
     ("get", "admin-thresholds", {"name": "demo"}),
     ("get", "admin-thresholds-preview", {"name": "demo"}),
     ("post", "admin-thresholds-save", {"name": "demo"}),
