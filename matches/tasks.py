@@ -184,3 +184,11 @@ def hydrate_profiles_task(domain_id: int) -> dict:
     if result.remaining:
         hydrate_profiles_task.delay(domain_id)
     return {"groups": result.groups, "remaining": result.remaining}
+
+
+@shared_task(ignore_result=True, time_limit=1800, soft_time_limit=1700, expires=300)
+def drift_sweep_task() -> list[int]:
+    """Drift between weekly runs (beat, every 5 minutes): each domain's newest completed run without one gets it."""
+    from matches.services.drift import drifts_compute_missing
+
+    return drifts_compute_missing()

@@ -57,6 +57,7 @@ urlpatterns = [
     path("admin/domains/<str:name>/", admin.domain_edit, name="admin-domain-edit"),
     path("admin/domains/<str:name>/test/", admin.domain_test, name="admin-domain-test"),
     path("admin/domains/<str:name>/auto-merging/", advisor.domain_auto_merging, name="admin-domain-auto-merging"),
+    path("admin/domains/<str:name>/drift/", advisor.domain_drift, name="admin-domain-drift"),
     path("admin/domains/<str:name>/thresholds/", thresholds.page, name="admin-thresholds"),
     path("admin/domains/<str:name>/thresholds/preview/", thresholds.preview, name="admin-thresholds-preview"),
     path("admin/domains/<str:name>/thresholds/save/", thresholds.save, name="admin-thresholds-save"),

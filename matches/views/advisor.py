@@ -1,5 +1,6 @@
-"""The auto-merge advisor on the domain page: AWS's own auto-merging beside the stewards' evidence
-(docs/architecture.md, "Auto-merge advisor"). Admins only; it reads AWS and the estimates, and changes nothing."""
+"""Two cards of the domain page, each loaded after the page: the auto-merge advisor, AWS's own auto-merging beside the
+stewards' evidence (docs/architecture.md, "Auto-merge advisor"), and the drift between weekly runs ("Drift").
+Admins only; they read, and change nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from matches.access import Request, require_perm
 from matches.forms import AutoMergeScoreForm
 from matches.models import Domain
 from matches.selectors import advisor
+from matches.selectors import drift as drift_reads
 from matches.services import auto_merging
 from matches.views.htmx import render_page
 
@@ -53,3 +55,16 @@ def domain_auto_merging(request: Request, name: str) -> HttpResponse:
         "candidate": candidate,
     }
     return render_page(request, TEMPLATE, context, partial="advisor", target="auto-merging", status=status)
+
+
+DRIFT_TEMPLATE = "matches/admin/drift.html"
+
+
+@require_GET
+@require_perm(roles.ADMINISTER)
+def domain_drift(request: Request, name: str) -> HttpResponse:
+    """The domain's latest runs, each beside the run before it: a chart and a table, flags first."""
+    domain = get_object_or_404(Domain, name=name)
+    drifts = drift_reads.domain_drifts(domain)
+    context = {"domain": domain, "drifts": drifts[::-1], "chart": drift_reads.drift_chart(drifts)}
+    return render_page(request, DRIFT_TEMPLATE, context, partial="drift", target="drift")

@@ -127,3 +127,28 @@ def test_operations_and_users_pages(page, live_server, browser_login, screenshot
     page.click("button:has-text('Create user')")
     page.wait_for_selector("#users tr:has-text('carol')")
     screenshot(page, "admin_users")
+
+
+def test_the_domain_page_charts_run_over_run_drift_and_flags_the_jump(
+    page, live_server, browser_login, screenshot, admin
+):
+    from matches.services.drift import run_drift_compute
+    from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, hex_id
+
+    domain = DomainFactory(name="shop", endpoint_url="http://127.0.0.1:9")
+    runs = []
+    for week, (start, count, score) in enumerate([(0, 60, 0.8), (3, 62, 0.8), (6, 61, 0.81), (40, 70, 0.7)]):
+        run = MatchRunFactory(domain=domain)
+        for i in range(start, start + count):
+            MatchGroupFactory(run=run, profile_ids=sorted([hex_id(2 * i), hex_id(2 * i + 1)]), confidence_score=score)
+        runs.append(run)
+        if week:
+            run_drift_compute(run=run)
+    browser_login(page, admin)
+    page.goto(f"{live_server.url}/admin/domains/shop/")
+    page.wait_for_selector("#drift svg.drift-chart")
+    assert page.locator("#drift g.run-bar").count() == 3
+    assert page.locator("#drift g.run-bar.flagged").count() == 1
+    assert f"Run {runs[-1].pk}:" in page.locator("#drift .warning").first.inner_text()
+    page.locator("#drift").scroll_into_view_if_needed()
+    screenshot(page, "admin_domain_drift")

@@ -17,6 +17,7 @@ ADMIN_ENDPOINTS = [
     ("post", "admin-domain-edit", {"name": "demo"}),
     ("post", "admin-domain-test", {"name": "demo"}),
     ("get", "admin-domain-auto-merging", {"name": "demo"}),
+    ("get", "admin-domain-drift", {"name": "demo"}),
     ("get", "admin-thresholds", {"name": "demo"}),
     ("get", "admin-thresholds-preview", {"name": "demo"}),
     ("post", "admin-thresholds-save", {"name": "demo"}),
