@@ -1,6 +1,7 @@
 """The API against its own OpenAPI document: schemathesis generates requests from the document (valid ones, and
 invalid ones the API must refuse) and sends them to a live server; every answer must conform to the document and none
-may be a server error. Bounded: a fixed number of examples per operation, the whole run under 60 seconds."""
+may be a server error. Bounded: a fixed number of examples per operation (about a minute on 2 cores; the time is
+printed, not asserted)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, P
 
 POSITIVE_EXAMPLES = 20
 NEGATIVE_EXAMPLES = 8
-BUDGET_SECONDS = 60
 
 
 def excluded(operation) -> list:
@@ -82,4 +82,5 @@ def test_every_answer_conforms_to_the_openapi_document_and_none_is_a_server_erro
     took = time.monotonic() - started
     assert not failures, "\n\n".join(failures)
     assert sent >= len(operations) * 5, sent
-    assert took < BUDGET_SECONDS, f"{took:.1f}s for {sent} requests"
+    # Bounded by the example count, not by a clock: a timed assertion fails on a busy machine, not on a slow API.
+    print(f"schemathesis: {sent} requests over {len(operations)} operations in {took:.1f} s")
