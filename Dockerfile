@@ -8,4 +8,5 @@ COPY . .
 RUN SECRET_KEY=build AUDIT_HMAC_KEY=build DATABASE_URL=postgres://x@localhost/x REDIS_URL=redis://localhost \
     python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "reviewapp.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# gunicorn.conf.py (read from /app) sets the log format, timeouts and the multiprocess metrics hook.
+CMD ["gunicorn", "reviewapp.wsgi", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3"]

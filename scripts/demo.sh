@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring Matchdesk up on its embedded default: the emulator with demo data, demo users, a first pull,
 # then web, worker and beat in the background, each under scripts/supervise.py, which starts it again whenever it
-# exits (a killed worker is back within seconds; the log says when and why). Logs in var/log, pids in var/run;
+# exits (a killed worker is back within seconds; the log says when and why). The web runs as production runs it:
+# gunicorn (gunicorn.conf.py) with static files collected and served by WhiteNoise. Logs in var/log, pids in var/run;
 # `make stop` stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,10 +47,16 @@ LOGINS=$("$PY" manage.py seed_demo_users)
 echo "== first pull of $DEMO_DOMAIN"
 "$PY" manage.py pull_matches "$DEMO_DOMAIN"
 
+echo "== static files (collectstatic; WhiteNoise serves them, as in production)"
+"$PY" manage.py collectstatic --noinput -v 0
+
 echo "== worker, beat and web"
 supervised worker .venv/bin/celery -A reviewapp worker --loglevel INFO --concurrency 2
 supervised beat .venv/bin/celery -A reviewapp beat --loglevel INFO
-supervised web "$PY" manage.py runserver "127.0.0.1:$PORT" --noreload
+# Metrics add up across gunicorn's workers in prometheus_client's multiprocess mode (an empty directory per start).
+rm -rf var/prometheus && mkdir -p var/prometheus
+supervised web env PROMETHEUS_MULTIPROC_DIR="$PWD/var/prometheus" .venv/bin/gunicorn reviewapp.wsgi \
+  --config gunicorn.conf.py --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}"
 wait_http "http://127.0.0.1:$PORT/login/" "the web server"
 
 cat <<MSG

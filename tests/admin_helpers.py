@@ -75,3 +75,39 @@ def decide_directly(groups, actor, *, merged_share, seed: int = 1, bulk: bool = 
     Decision.objects.bulk_create(rows, batch_size=2000)
     groups_set_status(queryset=MatchGroup.objects.filter(pk__in=merged), status=MatchGroup.Status.APPROVED)
     groups_set_status(queryset=MatchGroup.objects.filter(pk__in=rejected), status=MatchGroup.Status.REJECTED)
+
+
+def bulk_evidence(
+    run, actor, *, queues=("merge", "reject"), n: int = 200, merged: bool | None = None
+) -> list[MatchGroup]:
+    """People's decisions that let bulk be offered on the run's merge and/or reject queue (docs/thresholds.md, "Bulk
+    decisions"): `n` groups spread over each queue's scores under the policy in force, merged in the merge queue and
+    rejected in the reject queue (`merged` says otherwise), decided (so never in a bulk job's way). Enough for a few
+    hundred open groups."""
+    from matches.models import profile_set_key
+
+    policy = run.domain.policy()
+    merge_min, reject_below = float(policy.merge_min), float(policy.reject_below)
+    base = 10**12 + next(_counter) * 10_000  # profile ids of their own (n <= 2,500 per queue)
+    made: list[MatchGroup] = []
+    for queue in queues:
+        if queue == "merge":
+            scores = [round(merge_min + (1 - merge_min) * i / (n - 1), 4) for i in range(n)]
+        else:
+            scores = [round(reject_below * i / n, 4) for i in range(n)]
+        groups = []
+        for i, score in enumerate(scores):
+            ids = sorted([hex_id(base + 2 * i), hex_id(base + 2 * i + 1)])
+            groups.append(
+                MatchGroup(
+                    run=run, match_id=f"ev{base + 2 * i}", profile_ids=ids, profile_set_key=profile_set_key(ids),
+                    confidence_score=score, size=2, display_names=f"Evidence {i}",
+                )
+            )  # fmt: skip
+        base += 2 * n
+        groups = MatchGroup.objects.bulk_create(groups)
+        bins_add(run=run, scores=scores)
+        merge = (queue == "merge") if merged is None else merged
+        decide_directly(groups, actor, merged_share=lambda s, merge=merge: 1.0 if merge else 0.0)
+        made.extend(groups)
+    return made

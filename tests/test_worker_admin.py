@@ -98,11 +98,12 @@ def test_worker_and_beat_heartbeats_arrive_with_beat_send_time(worker, tmp_path)
 
 def test_a_large_bulk_reject_runs_in_the_worker_with_progress(worker, admin, monkeypatch):
     from matches.services import bulk
-    from tests.admin_helpers import bulk_run
+    from tests.admin_helpers import bulk_evidence, bulk_run
     from tests.factories import DomainFactory
 
     domain = DomainFactory(name="bulky")
-    bulk_run(domain, [0.1 + i * 0.0001 for i in range(260)])
+    run = bulk_run(domain, [0.1 + i * 0.0001 for i in range(260)])
+    bulk_evidence(run, admin, queues=["reject"])
     job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)
     assert job.total == 260 > bulk.INLINE_LIMIT
     _wait(lambda: BulkJob.objects.get(pk=job.pk).status == "done", 120, "the bulk job", [worker])

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from matches.models import Approval, BulkJob, Domain, MatchGroup, Queue
 from matches.selectors.admin import qa_sampled_group_ids, queue_groups
+from matches.selectors.bulk import bulk_evidence
 from matches.services import approvals, enqueue
 from matches.services.audit import audit_log
 from matches.services.decisions import (
@@ -48,6 +49,10 @@ def bulk_job_create(
         policy = domain.policy()
         if policy.pk != int(policy_id):
             raise BulkRefused("The thresholds changed since you confirmed: the queue is different now. Look again.")
+        # Evidence first (docs/thresholds.md, "Bulk decisions"): the queue's upper bound within the domain's target.
+        evidence = bulk_evidence(domain=domain, queue=queue, policy=policy, run=run)
+        if not evidence.allowed:
+            raise BulkRefused(evidence.refusal)
         lo, below = policy.score_range(queue)
         in_queue = queue_groups(run=run, policy=policy, queue=queue)
         if group_ids:
@@ -83,6 +88,7 @@ def bulk_job_create(
                 "selected": bool(wanted),
                 "threshold_policy_id": policy.pk,
                 "run_id": run.pk,
+                "evidence": evidence.summary(),
             },
         )
         rule = domain.bulk_approval_rule()
@@ -144,11 +150,34 @@ def bulk_job_claim(*, job_id: int) -> bool:
     return bool(BulkJob.objects.filter(pk=job_id, status=BulkJob.Status.PENDING).update(status=BulkJob.Status.RUNNING))
 
 
+def bulk_job_stale(*, job: BulkJob, evidence: bool = True) -> str:
+    """Why the job may no longer run ("" when it may): the policy it was created under is no longer in force, or
+    (with `evidence`) the queue's evidence no longer holds, as when a second admin approves it later or decisions
+    were taken back meanwhile. A job over a run a newer pull replaced runs on: its groups are skipped one by one."""
+    policy = job.domain.policy()
+    if policy.pk != job.threshold_policy_id:
+        return (
+            f"Stopped: the thresholds changed since this job was created (now merge ≥ {policy.merge_min}, "
+            f"reject < {policy.reject_below}); its queue is not the queue any more. Look again and start a new job."
+        )
+    if evidence:
+        found = bulk_evidence(domain=job.domain, queue=job.queue, policy=policy)
+        if found.run_id == job.run_id and not found.allowed:
+            return f"Stopped: the evidence no longer holds. {found.refusal}"
+    return ""
+
+
 def bulk_job_run(*, job: BulkJob, chunk_size: int = CHUNK) -> BulkJob:
-    """Decide the job's groups chunk by chunk; each group is its own transaction (its own Decision and audit event)."""
+    """Decide the job's groups chunk by chunk; each group is its own transaction (its own Decision and audit event).
+    The policy and the evidence are checked again first, and the policy before each chunk."""
     actor = job.created_by
     preapproved = Approval.objects.filter(bulk_job=job, status=Approval.Status.APPROVED).exists()
+    first = True
     while True:
+        stale = bulk_job_stale(job=job, evidence=first)
+        first = False
+        if stale:
+            return bulk_job_finish(job=job, error=stale)
         chunk = _next_chunk(job, chunk_size)
         if not chunk:
             break

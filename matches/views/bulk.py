@@ -1,6 +1,9 @@
-"""Bulk decisions on the merge or reject queue, after a QA sample measured it (docs/architecture.md, "Admin").
+"""Bulk decisions on the merge or reject queue, offered only when the queue's estimate allows it (docs/thresholds.md,
+"Bulk decisions"; docs/architecture.md, "Admin").
 
-Select, confirm, run: a small job runs inline, a large one in a worker, its page polling the progress."""
+Select, confirm, run: a small job runs inline, a large one in a worker, its page polling the progress. The evidence
+(estimate, interval, upper bound, decisions, runs, method) sits beside the confirmation; without it the page says why
+and what would help, and the service refuses a job anyway."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from matches.access import Request, require_perm
 from matches.forms import BulkForm
 from matches.models import BulkJob, Domain, Queue
 from matches.selectors import admin as admin_reads
+from matches.selectors import bulk as bulk_reads
 from matches.services import bulk
 from matches.views.htmx import render_page
 
@@ -31,6 +35,7 @@ def page(request: Request, name: str, queue: str) -> HttpResponse:
     run = domain.latest_completed_run()
     policy = domain.policy()
     groups = admin_reads.queue_groups(run=run, policy=policy, queue=queue) if run else None
+    evidence = bulk_reads.bulk_evidence(domain=domain, queue=queue, policy=policy, run=run)
     context = {
         "domain": domain,
         "queue": queue,
@@ -40,6 +45,7 @@ def page(request: Request, name: str, queue: str) -> HttpResponse:
         "qa_drawn": domain.qa_samples.filter(queue=queue, run=run).order_by("-created_at", "-id").first(),
         "jobs": admin_reads.bulk_jobs_recent(domain=domain),
         "action_label": "Approve merges" if queue == Queue.MERGE else "Reject",
+        "evidence": evidence,
     }
     if request.method == "POST":
         form = BulkForm(request.POST)
@@ -49,6 +55,9 @@ def page(request: Request, name: str, queue: str) -> HttpResponse:
         selected, scope = form.cleaned_data["groups"], form.cleaned_data["scope"]
         if scope == "selected" and not selected:
             messages.error(request, "Select at least one group, or choose all in the queue.")
+            return redirect("admin-bulk", name=domain.name, queue=queue)
+        if not evidence.allowed:
+            messages.error(request, evidence.refusal)
             return redirect("admin-bulk", name=domain.name, queue=queue)
         if form.cleaned_data["step"] == "run":
             try:

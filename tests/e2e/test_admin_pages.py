@@ -70,11 +70,12 @@ def test_the_domain_page_warns_of_aws_auto_merging_the_evidence_does_not_support
 
 def test_admin_bulk_rejects_after_confirming(page, live_server, browser_login, screenshot, admin, steward):
     from matches.services.qa import qa_sample_draw
-    from tests.admin_helpers import bulk_run
+    from tests.admin_helpers import bulk_evidence, bulk_run
     from tests.factories import DomainFactory
 
     domain = DomainFactory(name="acme-retail")
     run = bulk_run(domain, [0.05 + i * 0.003 for i in range(150)] + [0.8, 0.97])
+    bulk_evidence(run, steward, queues=["reject"])  # bulk is offered only on evidence (docs/thresholds.md)
     qa_sample_draw(actor=admin, domain=domain, queue="reject", rate=Decimal("0.05"), seed=11)
     browser_login(page, admin)
     page.goto(f"{live_server.url}/admin/domains/acme-retail/bulk/reject/")
@@ -84,7 +85,7 @@ def test_admin_bulk_rejects_after_confirming(page, live_server, browser_login, s
         rows.nth(i).check()
     screenshot(page, "admin_bulk")
     page.click("button[value=all]")
-    total = run.groups.filter(confidence_score__lt=0.6).count()
+    total = run.groups.filter(confidence_score__lt=0.6, status="open").count()
     assert f"Confirm: reject {total} groups" in page.locator("#bulk-confirm h2").inner_text()
     page.click("#bulk-confirm button[type=submit]")
     page.wait_for_selector("#bulk-progress .tag.status-done")

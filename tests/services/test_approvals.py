@@ -15,7 +15,7 @@ from matches.models import Approval, AuditEvent, BulkJob, Decision, MatchGroup, 
 from matches.services import approvals, bulk
 from matches.services.decisions import decision_undo, group_merge_approve, group_split
 from matches.services.merges import merge_jobs_run_due
-from tests.admin_helpers import run_with_scores
+from tests.admin_helpers import bulk_evidence, run_with_scores
 from tests.factories import UserFactory
 from tests.merging import make_group, merge_calls
 
@@ -177,7 +177,8 @@ def test_a_bulk_job_waits_for_a_second_admin_then_runs_without_per_group_approva
     domain.approval_bulk = True
     domain.approval_size_above = 1  # every group would need one on its own
     domain.save()
-    run_with_scores(domain, [0.97, 0.98, 0.99])
+    run, _ = run_with_scores(domain, [0.97, 0.98, 0.99])
+    bulk_evidence(run, steward, queues=["merge"])
     job = bulk.bulk_job_create(actor=admin, domain=domain, queue="merge", policy_id=domain.policy().pk)
     assert job.status == BulkJob.Status.AWAITING
     assert bulk.bulk_job_execute(job_id=job.pk) is None  # not claimable while awaiting
@@ -198,13 +199,14 @@ def test_a_bulk_job_waits_for_a_second_admin_then_runs_without_per_group_approva
 def test_a_bulk_job_sent_back_never_runs(domain, admin, admin2):
     domain.approval_bulk = True
     domain.save()
-    run_with_scores(domain, [0.2, 0.3])
+    run, _ = run_with_scores(domain, [0.2, 0.3])
+    bulk_evidence(run, admin, queues=["reject"])
     job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)
     approvals.approval_send_back(approval=Approval.objects.get(bulk_job=job), actor=admin2, reason="sample first")
     job.refresh_from_db()
     assert job.status == BulkJob.Status.FAILED and "sample first" in job.error
     assert bulk.bulk_job_execute(job_id=job.pk) is None
-    assert not Decision.objects.exists()
+    assert not Decision.objects.filter(bulk=True).exists()
 
 
 def test_a_merge_awaiting_approval_carries_over_and_its_linked_group_follows_the_job(

@@ -18,7 +18,7 @@ from matches.services import bulk
 from matches.services.merges import merge_job_retry, merge_jobs_run_due
 from matches.services.ops import bulk_requeued_key, handoffs_sweep, pull_request
 from reviewapp.celery import app
-from tests.admin_helpers import run_with_scores
+from tests.admin_helpers import bulk_evidence, run_with_scores
 from tests.emulator_fixtures import match
 from tests.merging import approve, make_group, merge_calls
 
@@ -132,7 +132,8 @@ def test_a_bulk_start_with_the_broker_down_commits_and_the_sweep_starts_it(
     domain, admin, monkeypatch, broker, committed, celery_queue
 ):
     monkeypatch.setattr(bulk, "INLINE_LIMIT", 20)  # the worker path with fewer groups
-    run_with_scores(domain, [0.2 + i * 0.0001 for i in range(23)])
+    run, _ = run_with_scores(domain, [0.2 + i * 0.0001 for i in range(23)])
+    bulk_evidence(run, admin, queues=["reject"])
 
     with broker.unreachable(), committed():
         job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)

@@ -171,10 +171,12 @@ def test_a_profile_lock_holds_a_second_approval_until_the_first_commits():
 
 def test_a_bulk_job_skips_a_group_sharing_a_profile_with_a_pending_merge_and_says_why(domain, admin, steward):
     from matches.services import bulk
+    from tests.admin_helpers import bulk_evidence
 
     x, y, z = new_ids(3)
     first, second = _overlapping(domain, y, [x], [z])
     MatchGroup.objects.filter(pk=second.pk).update(confidence_score=0.99)
+    bulk_evidence(second.run, steward, queues=["merge"])
     group_merge_approve(group=first, actor=steward, main_profile_id=x)  # x is not in the second group
     job = bulk.bulk_job_create(
         actor=admin, domain=domain, queue="merge", policy_id=domain.policy().pk, group_ids=[second.pk]

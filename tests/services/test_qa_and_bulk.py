@@ -8,7 +8,7 @@ from matches.selectors.admin import evidence_pairs, is_in_qa_sample, qa_result, 
 from matches.services import bulk
 from matches.services.decisions import decision_undo, group_claim, group_merge_approve, group_reject
 from matches.services.qa import SampleRefused, qa_sample_draw, sample_ids
-from tests.admin_helpers import run_with_scores
+from tests.admin_helpers import bulk_evidence, run_with_scores
 
 MERGE_SCORES = [0.95 + i * 0.0001 for i in range(300)]
 
@@ -57,6 +57,7 @@ def test_sampled_groups_are_flagged_for_blind_review_and_precision_counts_agreem
 
 def test_bulk_approval_writes_one_bulk_decision_per_group_and_none_is_evidence(domain, admin, steward):
     run, groups = run_with_scores(domain, [0.96, 0.97, 0.98, 0.99, 0.4])
+    evidence = [(g.confidence_score, True) for g in bulk_evidence(run, steward, queues=["merge"])]
     # A steward's own decision on another group is evidence; it must stay so.
     group_reject(group=groups[4], actor=steward)
     job = bulk.bulk_job_create(actor=admin, domain=domain, queue="merge", policy_id=domain.policy().pk)
@@ -70,13 +71,14 @@ def test_bulk_approval_writes_one_bulk_decision_per_group_and_none_is_evidence(d
     assert set(MatchGroup.objects.filter(pk__in=[g.pk for g in groups[:4]]).values_list("status", flat=True)) == {
         "approved"
     }
-    assert evidence_pairs(domain=domain) == [(0.4, False)]
+    assert sorted(evidence_pairs(domain=domain)) == sorted([*evidence, (0.4, False)])
     assert AuditEvent.objects.filter(action="decision.merge", details__bulk=True).count() == 4
     assert AuditEvent.objects.filter(action="bulk.finished").get().details["done"] == 4
 
 
 def test_bulk_reject_of_selected_groups_skips_claimed_decided_and_sampled_ones(domain, admin, steward, steward2):
     run, groups = run_with_scores(domain, [0.1, 0.2, 0.3, 0.4, 0.45, 0.5])
+    bulk_evidence(run, steward, queues=["reject"])
     group_claim(group=groups[0], actor=steward)  # a steward is working on it
     group_reject(group=groups[1], actor=steward2)  # already decided
     qa_sample_draw(actor=admin, domain=domain, queue="reject", rate=Decimal("0.01"), seed=3)
@@ -110,6 +112,7 @@ def test_a_large_batch_runs_in_chunks_and_is_handed_to_a_worker(
 ):
     monkeypatch.setattr(bulk, "INLINE_LIMIT", 20)  # the real limit is 200; the same path with fewer groups
     run, groups = run_with_scores(domain, [0.2 + i * 0.0001 for i in range(23)])
+    bulk_evidence(run, admin, queues=["reject"])
     with django_capture_on_commit_callbacks(execute=True):
         job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)
     assert job.total == 23 and job.status == "pending"

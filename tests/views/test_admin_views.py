@@ -6,7 +6,7 @@ from django.urls import reverse
 from matches import roles
 from matches.models import AuditEvent, BulkJob, Decision, Domain, MatchRun, OpsSwitch, QuarantinedMatch
 from matches.services.qa import qa_sample_draw
-from tests.admin_helpers import run_with_scores
+from tests.admin_helpers import bulk_evidence, run_with_scores
 from tests.factories import MatchRunFactory, UserFactory
 
 # Every admin page and action: (method, url name, kwargs).
@@ -223,17 +223,19 @@ def test_thresholds_page_shows_evidence_and_qa_precision(login, admin, steward, 
 
 
 def test_bulk_confirmation_states_the_count_and_warns_without_a_qa_sample(login, admin, domain):
-    run_with_scores(domain, [0.96, 0.97, 0.98, 0.5])
+    run, _ = run_with_scores(domain, [0.96, 0.97, 0.98, 0.5])
+    bulk_evidence(run, admin, queues=["merge"])
     client = login(admin)
     response = client.post(reverse("admin-bulk", args=["demo", "merge"]), {"step": "confirm", "scope": "all"})
     html = response.content.decode()
     assert "Confirm: approve merges 3 groups" in html
     assert "No QA sample of this queue has been checked" in html
-    assert not Decision.objects.exists()
+    assert not Decision.objects.filter(bulk=True).exists()
 
 
 def test_bulk_run_decides_each_group_and_shows_the_job(login, admin, steward, domain):
     run, groups = run_with_scores(domain, [0.96, 0.97, 0.98, 0.99, 0.5])
+    bulk_evidence(run, steward, queues=["merge"])
     qa_sample_draw(actor=admin, domain=domain, queue="merge", rate=Decimal("0.25"), seed=1)
     from matches.models import QASampleItem
     from matches.services.decisions import group_merge_approve

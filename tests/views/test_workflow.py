@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from matches.models import Approval, MatchGroup, MergeJob
 from matches.services.decisions import group_merge_approve, group_split
-from tests.admin_helpers import run_with_scores
+from tests.admin_helpers import bulk_evidence, run_with_scores
 from tests.factories import MatchGroupFactory, MatchRunFactory
 from tests.merging import new_ids
 
@@ -151,7 +151,8 @@ def test_a_bulk_job_awaiting_a_second_admin_says_so_on_its_page(domain, admin):
 
     domain.approval_bulk = True
     domain.save()
-    run_with_scores(domain, [0.2])
+    run, _ = run_with_scores(domain, [0.2])
+    bulk_evidence(run, admin, queues=["reject"])
     job = bulk.bulk_job_create(actor=admin, domain=domain, queue="reject", policy_id=domain.policy().pk)
     html = _as(admin).get(reverse("admin-bulk-job", args=[job.pk])).content.decode()
     assert 'id="bulk-awaiting"' in html and "every bulk job needs a second admin" in html
