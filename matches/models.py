@@ -750,3 +750,12 @@ class Approval(models.Model):
         if self.requested_by_id == user.pk:
             return "A second person must approve this: you asked for it."
         return ""
+
+
+# Notifications live in their own module (docs/architecture.md, "Notifications"); Django finds them through here.
+from matches.notify_models import (  # noqa: E402, F401
+    NotificationDelivery,
+    NotificationKind,
+    NotificationPreference,
+    WebhookEndpoint,
+)
