@@ -10,9 +10,10 @@ import json
 import time
 
 import pytest
+from django.db import transaction
 
 from matches import roles
-from matches.models import AuditEvent, NotificationDelivery, NotificationPreference
+from matches.models import AuditEvent, Domain, NotificationDelivery, NotificationPreference
 from matches.services import notifications
 from matches.services.notifications import Kind
 from matches.services.notifications.config import (
@@ -197,8 +198,13 @@ def test_only_an_admin_manages_webhooks(people):
         webhook_create(actor=people["steward"], name="a", url="http://x.test/", domain=None, kinds=[Kind.TEST])
 
 
-def test_a_notification_that_cannot_be_written_never_undoes_the_change(people, domain):
-    assert notifications.notify(kind=Kind.ASSIGNED, users=[people["steward"]], context={"summary": object()}) != []
+def test_a_notification_that_cannot_be_written_never_undoes_the_change(people, domain, webhook_receiver):
+    webhook_create(actor=people["admin"], name="a", url=webhook_receiver.url, domain=None, kinds=[Kind.ASSIGNED])
+    with transaction.atomic():
+        NotificationPreference.objects.create(user=people["steward"], kind=Kind.RUN_COMPLETED, email=False)
+        unsaved = Domain(name="unsaved")  # a row pointing at it cannot be written
+        assert notifications.notify(kind=Kind.ASSIGNED, users=[], domain=unsaved, context={"summary": "x"}) == []
+        assert NotificationPreference.objects.count() == 1  # the caller's transaction goes on
+    assert NotificationPreference.objects.count() == 1
     with pytest.raises(ValueError):
         notifications.notify(kind="nonsense", context={})
-    assert NotificationPreference.objects.count() == 0

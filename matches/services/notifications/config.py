@@ -157,9 +157,10 @@ def webhook_rotate_secret(*, actor: User, endpoint: WebhookEndpoint) -> str:
 def webhook_send_test(*, actor: User, endpoint: WebhookEndpoint) -> NotificationDelivery:
     """Queue a `test` delivery to the endpoint (whatever kinds it hears), to check its address and secret."""
     _admin(actor)
-    if not endpoint.enabled:
-        raise NotificationRefused("Enable the endpoint before sending it a test.")
     with transaction.atomic(durable=True):
+        endpoint = WebhookEndpoint.objects.select_for_update(of=("self",)).select_related("domain").get(pk=endpoint.pk)
+        if not endpoint.enabled:
+            raise NotificationRefused("Enable the endpoint before sending it a test.")
         now = timezone.now()
         delivery = NotificationDelivery.objects.create(
             kind=NotificationKind.TEST,
