@@ -79,7 +79,9 @@ class NotificationDelivery(models.Model):
     kind = models.CharField(max_length=24, choices=NotificationKind.choices)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     domain = models.ForeignKey(Domain, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )

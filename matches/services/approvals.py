@@ -82,7 +82,8 @@ def approval_request_within(*, decision: Decision, rule: str, actor: User) -> Ap
         domain=decision.group.run.domain, decision=decision, rule=rule, requested_by=actor
     )
     _audit(approval, APPROVAL_REQUESTED, actor)
-    _tell_approvers(approval, f"A {decision.get_action_display().lower()} in {approval.domain.name} awaits your approval")
+    what = decision.get_action_display().lower()
+    _tell_approvers(approval, f"A {what} in {approval.domain.name} awaits your approval")
     return approval
 
 

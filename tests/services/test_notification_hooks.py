@@ -14,7 +14,6 @@ from matches.services.pulls import PullFailed, pull_domain
 from tests.emulator_fixtures import match
 from tests.factories import UserFactory
 from tests.merging import approve, make_group
-from tests.notify_receivers import smtp_inbox  # noqa: F401  (fixture)
 
 
 def mailed(kind: str, smtp_inbox) -> dict[str, str]:

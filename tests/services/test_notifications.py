@@ -26,7 +26,6 @@ from matches.services.notifications.config import (
 )
 from matches.services.notifications.deliver import DeliveryRetry, delivery_attempt
 from tests.factories import DomainFactory, UserFactory
-from tests.notify_receivers import smtp_inbox, webhook_receiver  # noqa: F401  (fixtures)
 
 Status = NotificationDelivery.Status
 

@@ -15,7 +15,6 @@ from matches.services import notifications
 from matches.services.notifications.config import webhook_create
 from tests.factories import DomainFactory, UserFactory
 from tests.merging import subprocess_env
-from tests.notify_receivers import smtp_inbox, webhook_receiver  # noqa: F401  (fixtures)
 from tests.worker import CeleryWorker
 
 

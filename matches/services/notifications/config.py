@@ -117,7 +117,14 @@ def webhook_create(
 
 
 def webhook_update(
-    *, actor: User, endpoint: WebhookEndpoint, name: str, url: str, domain: Domain | None, kinds: list[str], enabled: bool
+    *,
+    actor: User,
+    endpoint: WebhookEndpoint,
+    name: str,
+    url: str,
+    domain: Domain | None,
+    kinds: list[str],
+    enabled: bool,
 ) -> WebhookEndpoint:
     """Change an endpoint's name, address, scope, kinds or whether it is enabled (the secret stays)."""
     _admin(actor)

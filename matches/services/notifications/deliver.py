@@ -14,7 +14,6 @@ import hmac
 import json
 import random
 import smtplib
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -98,7 +97,7 @@ def _post(delivery: NotificationDelivery) -> str:
         if exc.code in (408, 429) or exc.code >= 500:
             raise OSError(f"HTTP {exc.code} from the receiver") from exc
         raise Undeliverable(f"HTTP {exc.code} from the receiver (not retried)") from exc
-    except (urllib.error.URLError, TimeoutError, socket.timeout) as exc:
+    except (urllib.error.URLError, TimeoutError) as exc:
         raise OSError(f"no answer from {endpoint.url}: {getattr(exc, 'reason', exc)}") from exc
 
 
@@ -179,16 +178,15 @@ def delivery_attempt(*, delivery_pk: int) -> str:
     except (OSError, smtplib.SMTPException) as exc:
         reason = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
         if delivery.attempts >= settings.NOTIFY["MAX_ATTEMPTS"]:
-            return _record(delivery, status=Status.FAILED, ok=False, note=f"{reason} (gave up after {delivery.attempts})")
+            note = f"{reason} (gave up after {delivery.attempts})"
+            return _record(delivery, status=Status.FAILED, ok=False, note=note)
         wait = backoff(delivery.attempts)
         _record(delivery, status=Status.PENDING, ok=False, note=reason, retry_in=wait)
         raise DeliveryRetry(reason, wait) from exc
     return _record(delivery, status=Status.DELIVERED, ok=True, note=note)
 
 
-def _record(
-    delivery: NotificationDelivery, *, status: str, ok: bool, note: str, retry_in: float | None = None
-) -> str:
+def _record(delivery: NotificationDelivery, *, status: str, ok: bool, note: str, retry_in: float | None = None) -> str:
     now = timezone.now()
     entry = {"attempt": delivery.attempts, "at": now.isoformat(timespec="milliseconds"), "ok": ok, "note": note}
     with transaction.atomic(durable=True):
