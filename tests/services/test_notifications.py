@@ -207,3 +207,23 @@ def test_a_notification_that_cannot_be_written_never_undoes_the_change(people, d
     assert NotificationPreference.objects.count() == 1
     with pytest.raises(ValueError):
         notifications.notify(kind="nonsense", context={})
+
+
+def test_the_handoff_sweep_queues_a_delivery_whose_message_was_lost(people, domain, webhook_receiver, celery_queue):
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from matches.services.ops import handoffs_sweep
+
+    webhook_create(actor=people["admin"], name="a", url=webhook_receiver.url, domain=None, kinds=[Kind.OVERDUE])
+    (row,) = notifications.notify(kind=Kind.OVERDUE, users=[], domain=domain, context={"summary": "late"})
+    cache.delete(f"delivery-requeued:{row.pk}")  # left by an earlier run of the suite on the same ids
+    assert handoffs_sweep().delivery_ids == []  # not late yet: its own message may still come
+    later = timezone.now() + timedelta(minutes=5)
+    swept = handoffs_sweep(now=later)
+    assert swept.delivery_ids == [row.pk] and "notification deliveries" in swept.line()
+    assert handoffs_sweep(now=later).delivery_ids == []  # queued once, not every sweep
+    NotificationDelivery.objects.filter(pk=row.pk).update(status=Status.DELIVERED)
+    assert handoffs_sweep(now=later + timedelta(minutes=20)).delivery_ids == []

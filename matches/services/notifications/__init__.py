@@ -82,16 +82,20 @@ def absolute(path: str) -> str:
 
 def _recipients(kind: str, users: Iterable[User] | None, domain: Domain | None) -> list[User]:
     people = audience(kind) if users is None else list(users)
+    off = set(
+        NotificationPreference.objects.filter(kind=kind, email=False, user__in=[u.pk for u in people]).values_list(
+            "user_id", flat=True
+        )
+    )
     seen: set[int] = set()
     chosen = []
     for user in people:
-        if user.pk in seen or not user.is_active or not user.email:
+        if user.pk in seen or user.pk in off or not user.is_active or not user.email:
             continue
         seen.add(user.pk)
         if domain is not None and not visible_domains(user).filter(pk=domain.pk).exists():
             continue
-        if email_wanted(user, kind):
-            chosen.append(user)
+        chosen.append(user)
     return chosen
 
 
