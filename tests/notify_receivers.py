@@ -81,6 +81,7 @@ class WebhookReceiver:
     """Answers each POST with the next status of `script` (200 once it is used up) and records it."""
 
     script: list[int] = field(default_factory=list)
+    stall: threading.Event | None = None  # when set: the next answer waits for it (a receiver that hangs)
     hits: list[Hit] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
     port: int = 0
@@ -102,6 +103,9 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            stall, receiver.stall = receiver.stall, None
+            if stall is not None:
+                stall.wait(30)
             with receiver.arrived:
                 status = receiver.script.pop(0) if receiver.script else 200
                 receiver.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))

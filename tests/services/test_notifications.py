@@ -227,3 +227,34 @@ def test_the_handoff_sweep_queues_a_delivery_whose_message_was_lost(people, doma
     assert handoffs_sweep(now=later).delivery_ids == []  # queued once, not every sweep
     NotificationDelivery.objects.filter(pk=row.pk).update(status=Status.DELIVERED)
     assert handoffs_sweep(now=later + timedelta(minutes=20)).delivery_ids == []
+
+
+def test_an_smtp_server_that_is_down_is_retried(settings, people, domain):
+    from tests.notify_receivers import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens there
+    settings.NOTIFY = {**settings.NOTIFY, "EMAIL": True}
+    (row,) = notifications.notify(kind=Kind.ASSIGNED, users=[people["steward"]], context={"summary": "for you"})
+    with pytest.raises(DeliveryRetry):
+        delivery_attempt(delivery_pk=row.pk)
+    row.refresh_from_db()
+    assert row.status == Status.PENDING and "ConnectionRefusedError" in row.last_error
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_retried(settings, webhook_receiver, people, domain):
+    import threading
+
+    settings.NOTIFY = {**settings.NOTIFY, "WEBHOOK_TIMEOUT": 0.5}
+    release = threading.Event()
+    webhook_receiver.stall = release
+    webhook_create(actor=people["admin"], name="a", url=webhook_receiver.url, domain=None, kinds=[Kind.ASSIGNED])
+    (row,) = notifications.notify(kind=Kind.ASSIGNED, users=[], domain=domain, context={"summary": "for you"})
+    try:
+        with pytest.raises(DeliveryRetry):
+            delivery_attempt(delivery_pk=row.pk)
+    finally:
+        release.set()
+    row.refresh_from_db()
+    assert row.status == Status.PENDING and "no answer" in row.last_error
+    assert delivery_attempt(delivery_pk=row.pk) == Status.DELIVERED
