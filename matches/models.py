@@ -778,3 +778,12 @@ class RunDrift(models.Model):
 
     def __str__(self) -> str:
         return f"drift of run {self.run_id}"
+
+
+# Notifications live in their own module (docs/architecture.md, "Notifications"); Django finds them through here.
+from matches.notify_models import (  # noqa: E402, F401
+    NotificationDelivery,
+    NotificationKind,
+    NotificationPreference,
+    WebhookEndpoint,
+)

@@ -192,3 +192,19 @@ def drift_sweep_task() -> list[int]:
     from matches.services.drift import drifts_compute_missing
 
     return drifts_compute_missing()
+
+
+# Notifications (docs/architecture.md, "Notifications") -----------------------------------------------------------
+# acks_late: an attempt is claimed in the database (a conditional UPDATE with a lease), so a message delivered twice
+# sends once; a worker killed mid-send leaves the lease to expire and the hand-off sweep queues the delivery again.
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True, time_limit=120, soft_time_limit=100, max_retries=50)
+def deliver_notification_task(self, delivery_pk: int) -> str:
+    from matches.services.notifications.deliver import DeliveryRetry, delivery_attempt
+
+    try:
+        return delivery_attempt(delivery_pk=delivery_pk)
+    except DeliveryRetry as exc:
+        # The delivery row counts the attempts and gives up after NOTIFY_MAX_ATTEMPTS; max_retries is a cap above it.
+        raise self.retry(countdown=exc.countdown, exc=exc) from exc

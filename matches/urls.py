@@ -92,3 +92,14 @@ urlpatterns = [
     path("admin/domains/<str:name>/pause/", merges.domain_pause),
     path("admin/operations/pause-all/", merges.pause_all),
 ]
+
+# Notifications (docs/architecture.md, "Notifications") ------------------------------------------------------------
+from matches.views import notifications  # noqa: E402
+
+urlpatterns += [
+    path("account/notifications/", notifications.preferences, name="account-notifications"),
+    path("admin/webhooks/", notifications.webhooks, name="admin-webhooks"),
+    path("admin/webhooks/<int:pk>/", notifications.webhook, name="admin-webhook"),
+    path("admin/webhooks/<int:pk>/rotate/", notifications.webhook_rotate, name="admin-webhook-rotate"),
+    path("admin/webhooks/<int:pk>/test/", notifications.webhook_test, name="admin-webhook-test"),
+]

@@ -259,3 +259,23 @@ LOGGING["handlers"] = {
         "formatter": "json" if LOG_FORMAT == "json" else "text",
     }
 }
+
+# Notifications (docs/architecture.md, "Notifications"): Django's mail over SMTP and signed webhooks.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Matchdesk <matchdesk@localhost>")
+NOTIFY = {
+    "EMAIL": env.bool("NOTIFY_EMAIL", default=False),
+    "WEBHOOKS": env.bool("NOTIFY_WEBHOOKS", default=True),
+    "BASE_URL": env("NOTIFY_BASE_URL", default="http://127.0.0.1:8000"),
+    "WEBHOOK_TIMEOUT": env.float("NOTIFY_WEBHOOK_TIMEOUT", default=10.0),
+    "RETRY_BASE_DELAY": env.float("NOTIFY_RETRY_BASE_DELAY", default=30.0),
+    "RETRY_MAX_DELAY": env.float("NOTIFY_RETRY_MAX_DELAY", default=3600.0),
+    "MAX_ATTEMPTS": env.int("NOTIFY_MAX_ATTEMPTS", default=8),
+}

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
 EMULATOR_PORT="${EMULATOR_PORT:-8765}"
+MAIL_PORT="${MAIL_PORT:-8025}"
 DEMO_DOMAIN="${DEMO_DOMAIN:-demo}"
 mkdir -p var/log var/run
 
@@ -40,6 +41,17 @@ start emulator "$PY" -m emulator serve --host 127.0.0.1 --port "$EMULATOR_PORT" 
   --domain "$DEMO_DOMAIN" --customers "${DEMO_CUSTOMERS:-600}" --state-file var/emulator-state.json
 wait_http "http://127.0.0.1:$EMULATOR_PORT/_emulator/health" "the emulator"
 
+echo "== mailbox (SMTP on :$MAIL_PORT, a Maildir in var/mail)"
+# Notifications go by email to this local mailbox (aiosmtpd): every process below reads these settings.
+mkdir -p var/mail/tmp var/mail/new var/mail/cur  # a Maildir
+start mailbox "$PY" -m aiosmtpd -n -l "127.0.0.1:$MAIL_PORT" -c aiosmtpd.handlers.Mailbox var/mail
+export NOTIFY_EMAIL=true EMAIL_HOST=127.0.0.1 EMAIL_PORT="$MAIL_PORT" NOTIFY_BASE_URL="http://127.0.0.1:$PORT"
+for _ in $(seq 1 100); do
+  "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$MAIL_PORT" \
+    2>/dev/null && break
+  sleep 0.1
+done
+
 echo "== demo domain and users"
 "$PY" manage.py add_domain "$DEMO_DOMAIN" --region us-east-1 --endpoint-url "http://127.0.0.1:$EMULATOR_PORT"
 LOGINS=$("$PY" manage.py seed_demo_users)
@@ -64,5 +76,6 @@ cat <<MSG
 Matchdesk is running: open http://127.0.0.1:$PORT/ and log in.
 $LOGINS
 
+Mail (notifications): var/mail/new/, one file a message (a Maildir; choose what you get on Notifications).
 Logs: var/log/   Stop everything: make stop
 MSG

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from matches.models import BulkJob, MatchGroup, MatchRun, MergeJob, QuarantinedMatch
+from matches.models import BulkJob, MatchGroup, MatchRun, MergeJob, NotificationDelivery, QuarantinedMatch
 from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, hex_id
 
 
@@ -17,6 +17,7 @@ def site_data(*, steward, admin) -> dict:
     """Create the world; return what names it: domain names, object ids, profile ids, the demo policy's id."""
     from matches.services.decisions import comment_add, group_merge_approve, group_reject
     from matches.services.groups import bins_add
+    from matches.services.notifications.config import webhook_create
     from matches.services.qa import qa_sample_draw
     from matches.services.thresholds import threshold_set
 
@@ -65,6 +66,23 @@ def site_data(*, steward, admin) -> dict:
     failed = MatchRunFactory(
         domain=domain, status=MatchRun.Status.FAILED, error="GetMatches on domain 'demo' failed: AccessDeniedException"
     )
+    # A webhook endpoint whose first delivery failed with a long error (the admin's webhook pages and delivery log).
+    endpoint, _ = webhook_create(
+        actor=admin, name="<b>ops</b>", url="https://hooks.example.com/md", domain=domain, kinds=["pull_failed"]
+    )
+    NotificationDelivery.objects.create(
+        kind="pull_failed",
+        channel="webhook",
+        domain=domain,
+        endpoint=endpoint,
+        address=endpoint.url,
+        subject="[Matchdesk] Pull of demo failed",
+        payload={"summary": "Pull of demo failed"},
+        status=NotificationDelivery.Status.FAILED,
+        attempts=8,
+        last_error="OSError: HTTP 503 from the receiver <b>" + "x" * 300 + " (gave up after 8)",
+        next_attempt_at=timezone.now(),
+    )
     # In order of interest: the page walk opens the first id that answers (the big group, the run with the item).
     ids = {
         big.pk: None,
@@ -79,6 +97,7 @@ def site_data(*, steward, admin) -> dict:
         steward.pk: None,
         admin.pk: None,
         domain.policy().pk: None,
+        endpoint.pk: None,
     }
     return {
         "names": [domain.name, legacy.name],

@@ -11,10 +11,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matches.models import Approval, BulkJob, Decision, MatchGroup, MergeJob
-from matches.services import enqueue
+from matches.services import enqueue, notifications
 from matches.services.audit import audit_log
 
 # Audit actions of this flow.
@@ -81,6 +82,8 @@ def approval_request_within(*, decision: Decision, rule: str, actor: User) -> Ap
         domain=decision.group.run.domain, decision=decision, rule=rule, requested_by=actor
     )
     _audit(approval, APPROVAL_REQUESTED, actor)
+    what = decision.get_action_display().lower()
+    _tell_approvers(approval, f"A {what} in {approval.domain.name} awaits your approval")
     return approval
 
 
@@ -90,7 +93,26 @@ def bulk_approval_request_within(*, job: BulkJob, rule: str, actor: User) -> App
         raise RuntimeError("bulk_approval_request_within must run inside the bulk job's transaction")
     approval = Approval.objects.create(domain=job.domain, bulk_job=job, rule=rule, requested_by=actor)
     _audit(approval, APPROVAL_REQUESTED, actor, queue=job.queue, total=job.total)
+    _tell_approvers(approval, f"A bulk job of {job.total:,} groups in {job.domain.name} awaits your approval")
     return approval
+
+
+def _tell_approvers(approval: Approval, summary: str) -> None:
+    """Those who may approve it hear of it (their notification choices permitting)."""
+    notifications.notify(
+        kind=notifications.Kind.APPROVAL_AWAITING,
+        users=notifications.approvers_of(
+            domain=approval.domain, requested_by=approval.requested_by, bulk=approval.bulk_job_id is not None
+        ),
+        domain=approval.domain,
+        context={
+            "summary": summary,
+            "url": reverse("approvals"),
+            "approval_id": approval.pk,
+            "rule": approval.rule,
+            "requested_by": approval.requested_by.get_username(),
+        },
+    )
 
 
 def _locked(approval: Approval, actor: User) -> Approval:

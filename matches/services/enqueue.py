@@ -68,3 +68,10 @@ def completion(*, domain_id: int) -> None:
     from matches import tasks
 
     _on_commit(lambda: tasks.finish_completion_task.delay(domain_id), f"completion of domain {domain_id}")
+
+
+def notification(*, delivery_pk: int, on_failure: Callable[[], object] | None = None) -> None:
+    """Send one notification delivery (email or webhook) in a worker; the hand-off sweep queues a lost one again."""
+    from matches import tasks
+
+    _on_commit(lambda: tasks.deliver_notification_task.delay(delivery_pk), f"delivery {delivery_pk}", on_failure)

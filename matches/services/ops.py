@@ -15,6 +15,7 @@ from django.utils import timezone
 from matches.models import BulkJob, Domain, Heartbeat, MatchRun, QuarantinedMatch
 from matches.services import enqueue
 from matches.services.audit import audit_log
+from matches.services.notifications.deliver import deliveries_requeue_lost
 from matches.services.pulls import completions_start_unfinished, pulls_start_requested
 
 # A bulk job still pending after this long lost its message (a worker takes one within a second or two).
@@ -76,22 +77,26 @@ class SweepResult:
     bulk_job_ids: list[int] = field(default_factory=list)
     pull_domain_ids: list[int] = field(default_factory=list)
     completion_domain_ids: list[int] = field(default_factory=list)
+    delivery_ids: list[int] = field(default_factory=list)
 
     def line(self) -> str:
         bulk, pulls = self.bulk_job_ids or "none", self.pull_domain_ids or "none"
         line = f"queued again: bulk jobs {bulk}, pulls of domains {pulls}"
-        return line + (f", completions of domains {self.completion_domain_ids}" if self.completion_domain_ids else "")
+        line += f", completions of domains {self.completion_domain_ids}" if self.completion_domain_ids else ""
+        return line + (f", notification deliveries {self.delivery_ids}" if self.delivery_ids else "")
 
 
 def handoffs_sweep(*, now: datetime | None = None) -> SweepResult:
     """The backstop of every hand-off without its own (docs/architecture.md, "Hand-offs"): pending bulk jobs and
-    requested pulls that no worker started, and completions a worker left half-way, are queued again. Merge jobs have
+    requested pulls that no worker started, completions a worker left half-way, and notification deliveries whose
+    message was lost are queued again. Merge jobs have
     their own sweep (run_due_merges)."""
     now = now or timezone.now()
     return SweepResult(
         bulk_job_ids=bulk_jobs_start_pending(now=now),
         pull_domain_ids=pulls_start_requested(now=now),
         completion_domain_ids=completions_start_unfinished(now=now),
+        delivery_ids=deliveries_requeue_lost(now=now),
     )
 
 

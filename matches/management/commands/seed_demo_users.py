@@ -28,6 +28,7 @@ class Command(BaseCommand):
                 user, created = User.objects.get_or_create(username=username)
                 user.set_password(password)
                 user.is_active = True
+                user.email = user.email or f"{username}@matchdesk.local"  # the demo's mailbox receives their mail
                 user.save()
                 user.groups.set(Group.objects.filter(name=role))
                 audit_log(

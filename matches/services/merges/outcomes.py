@@ -17,11 +17,13 @@ import kombu.exceptions
 import redis.exceptions
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matches import aws
 from matches.models import Decision, Domain, MatchGroup, MergeJob, Profile
 from matches.observability import counters
+from matches.services import notifications
 from matches.services.audit import audit_log
 from matches.services.groups import group_set_status, linked_groups_follow
 from matches.services.merges.claims import heartbeat, locked_job
@@ -193,6 +195,18 @@ class JobOutcomes:
                 chunks_done=job.chunks_done,
                 merged_profile_ids=self._merged_ids(),
                 gone_profile_ids=job.gone_profile_ids,
+            )
+            notifications.notify(
+                kind=notifications.Kind.MERGE_FAILED,
+                users=[*notifications.audience(notifications.Kind.MERGE_FAILED), self.decision.actor],
+                domain=self.domain,
+                context={
+                    "summary": f"A merge in {self.domain.name} failed (group {self.group.match_id})",
+                    "url": reverse("group", args=[self.group.pk]),
+                    "merge_job_id": job.pk,
+                    "group_id": self.group.pk,
+                    "reason": reason,
+                },
             )
 
     def _send_back(self, reason: str) -> None:

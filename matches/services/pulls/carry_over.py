@@ -34,10 +34,11 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from matches.models import Decision, MatchGroup, MatchRun, MergeJob, Profile, RunScoreBin
-from matches.services import enqueue
+from matches.services import enqueue, notifications
 from matches.services.audit import audit_log
 from matches.services.groups import groups_set_status
 from matches.services.pulls.results import when
@@ -235,6 +236,18 @@ def carry_over_step(*, run_id: int, actor: User | None = None, batch: int | None
                 "superseded_groups": totals.get("superseded_groups", 0),
                 "carry_over_batches": totals.get("batches", 0),
                 **{name: totals[name] for name in COUNTED},
+            },
+        )
+        notifications.notify(
+            kind=notifications.Kind.RUN_COMPLETED,
+            domain=run.domain,
+            context={
+                "summary": f"New run of {run.domain.name}: {run.groups_stored:,} groups pulled (run {run.pk})",
+                "url": reverse("home"),
+                "run_id": run.pk,
+                "groups_stored": run.groups_stored,
+                "quarantined": run.quarantined,
+                "generated_at": when(run.generated_at),
             },
         )
         # The run is current now: its profiles are fetched in the background (robust: a broker hiccup does not fail

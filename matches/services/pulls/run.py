@@ -16,11 +16,13 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import User
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matches import aws
 from matches.aws import AwsBadRequest, MatchdeskAwsError
 from matches.models import Domain, MatchGroup, MatchRun, QuarantinedMatch, RunScoreBin
+from matches.services import notifications
 from matches.services.audit import audit_log
 from matches.services.backoff import call_with_backoff
 from matches.services.pulls.carry_over import run_carry_over, run_groups_supersede, runs_step_down
@@ -267,6 +269,16 @@ class _Pull:
                 object_id=run.pk,
                 domain=self.domain,
                 details={"error": error, "pages": run.pages, "groups_stored": run.groups_stored},
+            )
+            notifications.notify(
+                kind=notifications.Kind.PULL_FAILED,
+                domain=self.domain,
+                context={
+                    "summary": f"Pull of {self.domain.name} failed (run {run.pk})",
+                    "url": reverse("admin-run", args=[run.pk]),
+                    "run_id": run.pk,
+                    "error": error,
+                },
             )
         return run
 
