@@ -301,3 +301,9 @@ AUTHENTICATION_BACKENDS = [
     "matches.sso.SsoBackend",
 ]
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("matches.context_processors.sign_in")
+# Logging out is a form POST that redirects to the provider's end_session_endpoint: CSP form-action covers redirects.
+if SSO_ENABLED and OIDC_OP_LOGOUT_ENDPOINT:
+    from urllib.parse import urlsplit
+
+    _logout = urlsplit(OIDC_OP_LOGOUT_ENDPOINT)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_logout.scheme}://{_logout.netloc}")

@@ -16,7 +16,7 @@ from matches import roles
 from matches.models import ApiToken, AuditEvent, UserAccess
 from matches.services import api_tokens, users
 from tests.factories import DomainFactory, MatchRunFactory, UserFactory
-from tests.sso.conftest import form_of, matchdesk_post, sso_login
+from tests.oidc_fixtures import form_of, matchdesk_post, sso_login
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

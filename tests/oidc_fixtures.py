@@ -1,10 +1,11 @@
-"""A real OpenID provider for the single sign-on tests: tests/sso/oidc_provider.mjs (the npm `oidc-provider` package,
-installed by scripts/ensure_oidc_provider.sh) in its own Node process, its users in a JSON file a test rewrites, and
-Matchdesk's settings pointed at it. Nothing of the protocol is mocked: the browser or a `requests` session follows
+"""A real OpenID provider for the single sign-on tests (tests/sso/, tests/e2e/test_sso_login.py):
+tests/sso/oidc_provider.mjs (the npm `oidc-provider` package, installed by scripts/ensure_oidc_provider.sh) in its own
+Node process, its users in a JSON file a test rewrites, and Matchdesk's settings pointed at it. Nothing of the protocol is mocked: the browser or a `requests` session follows
 every redirect between pytest-django's live server and the provider."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -19,13 +20,10 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).with_name("sso") / "oidc_provider.mjs"
 CLIENT_ID = "matchdesk"
 CLIENT_SECRET = "matchdesk-test-secret"
-
-pytestmark = [pytest.mark.django_db(transaction=True)]
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -104,6 +102,10 @@ def sso(oidc_provider, settings):
     settings.OIDC_OP_USER_ENDPOINT = discovery["userinfo_endpoint"]
     settings.OIDC_OP_JWKS_ENDPOINT = discovery["jwks_uri"]
     settings.OIDC_OP_LOGOUT_ENDPOINT = discovery["end_session_endpoint"]
+    # As reviewapp/settings.py does when SSO_ENABLED is set: logout's redirect to the provider is a form action.
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["form-action"].append(url)
+    settings.CONTENT_SECURITY_POLICY = policy
     oidc_provider.set_users({})
     return oidc_provider
 
