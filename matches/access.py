@@ -82,8 +82,8 @@ def limited_domain_ids(user: User | AnonymousUser) -> frozenset[int] | None:
     limit). Anonymous users see none. Cached on the user object for the request."""
     if not user.is_authenticated:
         return frozenset()
-    cached = getattr(user, "_matchdesk_domains", False)
-    if cached is not False:
+    if hasattr(user, "_matchdesk_domains"):
+        cached: frozenset[int] | None = user._matchdesk_domains
         return cached
     from django.core.exceptions import ObjectDoesNotExist
 
@@ -91,12 +91,12 @@ def limited_domain_ids(user: User | AnonymousUser) -> frozenset[int] | None:
     if not user.has_perm(roles.ADMINISTER):
         try:
             # Loaded with the user by the session's backend (matches/sso.py, select_related): no query when unlimited.
-            access = user.matchdesk_access  # type: ignore[union-attr]
+            access = user.matchdesk_access
         except ObjectDoesNotExist:
             access = None
         if access is not None and not access.all_domains:
             ids = frozenset(access.domains.values_list("pk", flat=True))
-    user._matchdesk_domains = ids  # type: ignore[union-attr]
+    setattr(user, "_matchdesk_domains", ids)  # noqa: B010 (an attribute of the request's user object, not the model)
     return ids
 
 

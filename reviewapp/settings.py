@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "matches.context_processors.navigation",
+                "matches.context_processors.sign_in",
             ],
         },
     }
@@ -300,7 +301,6 @@ AUTHENTICATION_BACKENDS = [
     "matches.sso.LocalPasswordBackend",
     "matches.sso.SsoBackend",
 ]
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("matches.context_processors.sign_in")
 # Logging out is a form POST that redirects to the provider's end_session_endpoint: CSP form-action covers redirects.
 if SSO_ENABLED and OIDC_OP_LOGOUT_ENDPOINT:
     from urllib.parse import urlsplit

@@ -1,7 +1,8 @@
 """A real OpenID provider for the single sign-on tests (tests/sso/, tests/e2e/test_sso_login.py):
 tests/sso/oidc_provider.mjs (the npm `oidc-provider` package, installed by scripts/ensure_oidc_provider.sh) in its own
-Node process, its users in a JSON file a test rewrites, and Matchdesk's settings pointed at it. Nothing of the protocol is mocked: the browser or a `requests` session follows
-every redirect between pytest-django's live server and the provider."""
+Node process, its users in a JSON file a test rewrites, and Matchdesk's settings pointed at it. Nothing of the
+protocol is mocked: the browser or a `requests` session follows every redirect between pytest-django's live server
+and the provider."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("sso") / "oidc_provider.mjs"
 CLIENT_ID = "matchdesk"
 CLIENT_SECRET = "matchdesk-test-secret"
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -122,7 +124,9 @@ def form_of(response: requests.Response, index: int = 0) -> tuple[str, dict[str,
     return urljoin(response.url, unescape(action)), {n: unescape(v) for n, v in HIDDEN.findall(body)}
 
 
-def sso_login(live_server, login: str, session: requests.Session | None = None) -> tuple[requests.Session, requests.Response]:
+def sso_login(
+    live_server, login: str, session: requests.Session | None = None
+) -> tuple[requests.Session, requests.Response]:
     """Log in through the provider as a browser would, following every redirect: Matchdesk's /oidc/login/, the
     provider's sign-in form (any password for a known login), the callback. Returns the session and the last page."""
     session = session or requests.Session()

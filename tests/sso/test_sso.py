@@ -61,7 +61,12 @@ def test_a_removed_group_takes_effect_at_the_next_login(live_server, sso):
     assert role_names("bea") == [roles.STEWARD]
     assert session.get(f"{live_server.url}/audit/", allow_redirects=False, timeout=10).status_code == 403
     change = AuditEvent.objects.filter(action="user.roles_changed").latest("seq")
-    assert change.details == {"username": "bea", "before": ["Auditor", "Steward"], "after": ["Steward"], "source": "sso"}
+    assert change.details == {
+        "username": "bea",
+        "before": ["Auditor", "Steward"],
+        "after": ["Steward"],
+        "source": "sso",
+    }
 
 
 def test_a_user_the_provider_gives_no_role_is_refused(live_server, sso):
@@ -174,7 +179,14 @@ def test_a_token_signed_with_another_key_is_refused_at_the_callback(live_server,
 
 @pytest.mark.parametrize(
     "query",
-    ["", "?code=x", "?code=x&state=y", "?error=access_denied", "?state=%00&code=%ff", "?code=" + "a" * 5000 + "&state=1"],
+    [
+        "",
+        "?code=x",
+        "?code=x&state=y",
+        "?error=access_denied",
+        "?state=%00&code=%ff",
+        "?code=" + "a" * 5000 + "&state=1",
+    ],
 )
 def test_the_callback_answers_garbage_without_a_server_error_or_a_login(live_server, sso, query):
     session = requests.Session()

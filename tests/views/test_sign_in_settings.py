@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from matches.models import ApiToken, AuditEvent
-from matches.services import api_tokens, users
+from matches.services import api_tokens
 from tests.conftest import PASSWORD
 
 
