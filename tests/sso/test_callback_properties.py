@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.properties.strategies import HOSTILE
@@ -29,7 +29,8 @@ def sso_off_the_network(settings):
     settings.OIDC_TIMEOUT = 1.0
 
 
-@settings(max_examples=60)
+# The fixtures only set settings and open the database: nothing a drawn example changes needs resetting.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     fields=st.dictionaries(st.sampled_from(["code", "state", "error", "iss", "session_state"]), text, max_size=5),
     real_state=st.booleans(),
@@ -43,3 +44,12 @@ def test_the_callback_never_answers_a_server_error(db, sso_off_the_network, fiel
     response = client.get(reverse("oidc-callback"), fields)
     assert response.status_code < 500
     assert client.get(reverse("home")).status_code == 302  # still not logged in
+
+
+def test_a_provider_that_does_not_answer_ends_on_the_login_page_with_a_message(db, sso_off_the_network):
+    client = Client()
+    client.get(reverse("oidc-login"))
+    state = next(iter(client.session["oidc_states"]))
+    response = client.get(reverse("oidc-callback"), {"code": "c", "state": state}, follow=True)
+    assert response.redirect_chain[0] == (reverse("login") + "?sso=failed", 302)
+    assert "could not be reached" in response.content.decode()
