@@ -36,9 +36,12 @@ def test_a_steward_logs_in_through_the_provider_and_out_of_both(page, live_serve
     page.wait_for_selector("input[name=login]")  # signed out at the provider too: it asks again
 
 
-def test_with_local_passwords_off_the_login_page_offers_single_sign_on_only(page, live_server, sso, settings):
+def test_with_local_passwords_off_the_login_page_offers_single_sign_on_only(
+    page, live_server, sso, settings, screenshot
+):
     settings.LOCAL_PASSWORDS = False
     page.goto(f"{live_server.url}/login/")
     page.wait_for_selector("#sso-login")
+    screenshot(page, "sso-login-only")
     assert page.locator("input[name=password]").count() == 0
     assert page.inner_text("#sso-login") == settings.SSO_BUTTON_LABEL

@@ -211,3 +211,13 @@ def test_deactivating_a_user_ends_their_sso_session_and_tokens_and_refuses_the_n
     assert (event.details["sessions_ended"], event.details["tokens_revoked"]) == (1, 1)
     _, page = sso_login(live_server, "ida", session)
     assert page.url.startswith(f"{live_server.url}/login/") and not logged_in(live_server, session)
+
+
+def test_a_provider_user_never_takes_over_a_local_account_of_the_same_name(live_server, sso):
+    local = UserFactory(username="kim", roles=[roles.AUDITOR])
+    sso.set_users({"kim": {"groups": ["Admin"]}})
+    _, page = sso_login(live_server, "kim")
+    assert page.url == f"{live_server.url}/"
+    linked = UserAccess.objects.get(oidc_subject="kim").user
+    assert linked.pk != local.pk and linked.username == "kim-2"
+    assert role_names("kim") == [roles.AUDITOR] and role_names("kim-2") == [roles.ADMIN]
