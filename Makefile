@@ -38,6 +38,7 @@ stop:
 test: migrate
 	@bash scripts/ensure_chromium.sh
 	@bash scripts/ensure_axe.sh
+	@bash scripts/ensure_oidc_provider.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: migrate

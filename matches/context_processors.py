@@ -15,3 +15,16 @@ def navigation(request: HttpRequest) -> dict:
         "can_administer": user.has_perm(roles.ADMINISTER),
         "can_view_audit": user.has_perm(roles.VIEW_AUDIT),
     }
+
+
+def sign_in(request: HttpRequest) -> dict:
+    """What the login page offers: single sign-on, local passwords, or both (settings.SSO_ENABLED, LOCAL_PASSWORDS)."""
+    from django.conf import settings
+
+    from matches.sso import sso_enabled
+
+    return {
+        "sso_enabled": sso_enabled(),
+        "sso_button_label": settings.SSO_BUTTON_LABEL,
+        "local_passwords": settings.LOCAL_PASSWORDS,
+    }

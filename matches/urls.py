@@ -8,7 +8,21 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from matches.forms import LoginForm
-from matches.views import account, admin, advisor, approvals, audit, bulk, groups, home, merges, ops, queues, thresholds
+from matches.views import (
+    account,
+    admin,
+    advisor,
+    approvals,
+    audit,
+    bulk,
+    groups,
+    home,
+    merges,
+    ops,
+    queues,
+    sso,
+    thresholds,
+)
 from matches.views import api as api_views
 
 urlpatterns = [
@@ -18,7 +32,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
         name="login",
     ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", sso.logout, name="logout"),
     # Review: queues and the group page ------------------------------------------------------------------------------
     path("d/<str:name>/queue/<str:queue>/", queues.queue, name="queue"),
     path("d/<str:name>/queue/<str:queue>/next/", queues.queue_next, name="queue-next"),
@@ -88,6 +102,10 @@ urlpatterns = [
     path("account/tokens/", account.tokens, name="account-tokens"),
     path("account/tokens/<int:pk>/revoke/", account.token_revoke, name="account-token-revoke"),
     path("admin/users/<int:pk>/tokens/", account.user_tokens, name="admin-user-tokens"),
+    # Single sign-on and domain access (docs/architecture.md, "Single sign-on and domain access") -------------------
+    path("oidc/login/", sso.start, name="oidc-login"),
+    path("oidc/callback/", sso.callback, name="oidc-callback"),
+    path("admin/users/<int:pk>/domains/", admin.user_domains, name="admin-user-domains"),
     # Earlier addresses of the two pause actions, kept working; pages link to merges-pause-domain/-all.
     path("admin/domains/<str:name>/pause/", merges.domain_pause),
     path("admin/operations/pause-all/", merges.pause_all),

@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "matches.context_processors.navigation",
+                "matches.context_processors.sign_in",
             ],
         },
     }
@@ -279,3 +280,50 @@ NOTIFY = {
     "RETRY_MAX_DELAY": env.float("NOTIFY_RETRY_MAX_DELAY", default=3600.0),
     "MAX_ATTEMPTS": env.int("NOTIFY_MAX_ATTEMPTS", default=8),
 }
+
+# Single sign-on and per-domain access (issue 17) -----------------------------------------------------------------
+# OpenID Connect through mozilla-django-oidc; docs/architecture.md, "Single sign-on and domain access" (every name
+# below is a contract) and README, "Single sign-on". Off unless SSO_ENABLED; the OIDC_OP_* endpoints come from the
+# provider's /.well-known/openid-configuration.
+SSO_ENABLED = env.bool("SSO_ENABLED", default=False)
+# False: the login page offers single sign-on only, and no password logs anyone in (the password form is gone).
+LOCAL_PASSWORDS = env.bool("LOCAL_PASSWORDS", default=True)
+SSO_BUTTON_LABEL = env("SSO_BUTTON_LABEL", default="Log in with single sign-on")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", default="")
+# The provider's end_session_endpoint: logging out of Matchdesk logs out of the provider too (RP-initiated logout).
+OIDC_OP_LOGOUT_ENDPOINT = env("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_OP_LOGOUT_URL_METHOD = "matches.sso.provider_logout_url"
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the logout
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=5.0)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc-callback"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+# Claims: the account's name, its roles from a groups claim, its domains from another.
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ROLE_GROUPS = {
+    "Steward": env.list("OIDC_STEWARD_GROUPS", default=["Steward"]),
+    "Admin": env.list("OIDC_ADMIN_GROUPS", default=["Admin"]),
+    "Auditor": env.list("OIDC_AUDITOR_GROUPS", default=["Auditor"]),
+}
+# A list of domain names, "*" for every domain; empty: SSO leaves domain access to the user admin page.
+OIDC_DOMAINS_CLAIM = env("OIDC_DOMAINS_CLAIM", default="matchdesk_domains")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "matches.sso.LocalPasswordBackend",
+    "matches.sso.SsoBackend",
+]
+# Logging out is a form POST that redirects to the provider's end_session_endpoint: CSP form-action covers redirects.
+if SSO_ENABLED and OIDC_OP_LOGOUT_ENDPOINT:
+    from urllib.parse import urlsplit
+
+    _logout = urlsplit(OIDC_OP_LOGOUT_ENDPOINT)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_logout.scheme}://{_logout.netloc}")

@@ -10,12 +10,14 @@ from tests.factories import DomainFactory, UserFactory
 
 # Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges); celery_worker.
 # Ingestion: emulator, emu, emulated_domain, fast_retries, command_env (tests/emulator_fixtures.py).
+# Single sign-on: oidc_provider (a real OpenID provider process), sso (settings pointed at it): tests/oidc_fixtures.py.
 pytest_plugins = [
     "tests.merging",
     "tests.worker",
     "tests.emulator_fixtures",
     "tests.own_redis",
     "tests.notify_receivers",
+    "tests.oidc_fixtures",
 ]
 
 PASSWORD = "correct horse battery"

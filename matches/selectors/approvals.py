@@ -18,19 +18,25 @@ def _approvals() -> QuerySet[Approval]:
     )
 
 
-def approvals_awaiting(*, domain: str = "") -> list[Approval]:
-    """Pending approvals, oldest first (the awaiting-approval list)."""
+def approvals_awaiting(*, domain: str = "", domain_ids: frozenset[int] | None = None) -> list[Approval]:
+    """Pending approvals, oldest first (the awaiting-approval list); of `domain_ids` only, when given."""
     qs = _approvals().filter(status=Approval.Status.PENDING)
+    if domain_ids is not None:
+        qs = qs.filter(domain_id__in=domain_ids)
     if domain:
         qs = qs.filter(domain__name=domain)
     return list(qs.order_by("requested_at", "id")[:LIST_LIMIT])
 
 
-def approvals_sent_back(*, domain: str = "", limit: int = 50) -> list[Approval]:
+def approvals_sent_back(
+    *, domain: str = "", limit: int = 50, domain_ids: frozenset[int] | None = None
+) -> list[Approval]:
     """Sent back and not yet resolved: the decision's merge job still waits (an admin or the steward undoes it)."""
     qs = _approvals().filter(
         status=Approval.Status.SENT_BACK, decision__merge_job__status=MergeJob.Status.AWAITING_APPROVAL
     )
+    if domain_ids is not None:
+        qs = qs.filter(domain_id__in=domain_ids)
     if domain:
         qs = qs.filter(domain__name=domain)
     return list(qs.order_by("-decided_at", "-id")[:limit])

@@ -28,11 +28,16 @@ class AuditFilters:
     match_id: str = ""
     profile_id: str = ""
     group: int | None = None
+    # The domains the reader may see (access.visible_domain_names), None for every domain: set by the view, never
+    # by the form. A limited reader sees only events of these domains (events of no domain are for unlimited ones).
+    domains: tuple[str, ...] | None = None
 
     def as_details(self) -> dict[str, Any]:
         """The filters that are set, as plain JSON for an audit event."""
         return {
-            k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(self).items() if v not in ("", None)
+            k: (v.isoformat() if isinstance(v, date) else v)
+            for k, v in asdict(self).items()
+            if v not in ("", None) and k != "domains"
         }
 
     @property
@@ -66,6 +71,8 @@ def profile_events_q(profile_id: str) -> Q:
 def audit_events(f: AuditFilters) -> QuerySet[AuditEvent]:
     """Events matching the filters (unordered)."""
     qs = AuditEvent.objects.all()
+    if f.domains is not None:
+        qs = qs.filter(domain__in=f.domains)
     if f.actor:
         qs = qs.filter(actor_id__in=_actor_ids(f.actor))
     if f.action:
@@ -173,6 +180,8 @@ DECISION_EXPORT_COLUMNS = (
 
 def decisions_filtered(f: AuditFilters) -> QuerySet[Decision]:
     qs = Decision.objects.all()
+    if f.domains is not None:
+        qs = qs.filter(group__run__domain__name__in=f.domains)
     if f.domain:
         qs = qs.filter(group__run__domain__name=f.domain)
     if f.actor:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from matches.models import Domain
 from matches.selectors.counts import queue_counts
 from matches.selectors.estimates import policy_line
 
 
-def domains_overview() -> list[dict]:
-    """Each domain with its latest completed run, policy in force, queue counts and the policy's estimates."""
+def domains_overview(*, domains: QuerySet[Domain] | None = None) -> list[dict]:
+    """Each domain (of `domains`: those the user may see) with its latest completed run, policy in force, queue
+    counts and the policy's estimates."""
     overview = []
-    for domain in Domain.objects.order_by("name"):
+    for domain in (Domain.objects.all() if domains is None else domains).order_by("name"):
         run = domain.latest_completed_run()
         policy = domain.policy()
         overview.append(

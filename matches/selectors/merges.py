@@ -9,9 +9,14 @@ from matches.models import Domain, MergeJob
 _ACTIVE = (MergeJob.Status.RUNNING, MergeJob.Status.SCHEDULED)
 
 
-def merge_jobs_list(*, status: str = "", domain: Domain | None = None) -> QuerySet[MergeJob]:
-    """Merge jobs for the Merges page: running, then waiting (soonest due first), then the newest finished."""
+def merge_jobs_list(
+    *, status: str = "", domain: Domain | None = None, domains: QuerySet[Domain] | None = None
+) -> QuerySet[MergeJob]:
+    """Merge jobs for the Merges page: running, then waiting (soonest due first), then the newest finished; of
+    `domains` only (the user's access), when given."""
     jobs = MergeJob.objects.select_related("decision__actor", "decision__group__run__domain")
+    if domains is not None:
+        jobs = jobs.filter(decision__group__run__domain__in=domains)
     if status:
         jobs = jobs.filter(status=status)
     if domain is not None:
@@ -26,9 +31,11 @@ def merge_jobs_list(*, status: str = "", domain: Domain | None = None) -> QueryS
     return jobs.annotate(rank=rank, due=due).order_by("rank", "due", "-id")
 
 
-def merge_job_counts(*, domain: Domain | None = None) -> dict[str, int]:
-    """Jobs per status (for the filter tabs)."""
+def merge_job_counts(*, domain: Domain | None = None, domains: QuerySet[Domain] | None = None) -> dict[str, int]:
+    """Jobs per status (for the filter tabs), of `domains` only when given."""
     jobs = MergeJob.objects.all()
+    if domains is not None:
+        jobs = jobs.filter(decision__group__run__domain__in=domains)
     if domain is not None:
         jobs = jobs.filter(decision__group__run__domain=domain)
     counts = dict(jobs.order_by().values("status").annotate(n=Count("id")).values_list("status", "n"))

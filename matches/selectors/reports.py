@@ -23,10 +23,14 @@ class ReportFilters:
     domain: str = ""
     date_from: date | None = None
     date_to: date | None = None
+    # The domains the reader may see, None for every domain (set by the view; see AuditFilters.domains).
+    domains: tuple[str, ...] | None = None
 
 
 def _report_decisions(f: ReportFilters) -> QuerySet[Decision]:
     qs = Decision.objects.all()
+    if f.domains is not None:
+        qs = qs.filter(group__run__domain__name__in=f.domains)
     if f.domain:
         qs = qs.filter(group__run__domain__name=f.domain)
     return qs.filter(created_range("created_at", AuditFilters(date_from=f.date_from, date_to=f.date_to)))
@@ -104,6 +108,8 @@ def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None
         return None
     item_model = apps.get_model("matches", "QASampleItem")
     samples = sample_model.objects.select_related("domain", "created_by").order_by("-created_at", "-id")
+    if f.domains is not None:
+        samples = samples.filter(domain__name__in=f.domains)
     if f.domain:
         samples = samples.filter(domain__name=f.domain)
     samples = list(
@@ -141,6 +147,8 @@ def approval_report(f: ReportFilters, *, limit: int = 50) -> dict[str, Any]:
     """Four-eyes approvals asked in the period: counts per rule and status, and the latest ones with both people,
     both times and the rule (docs/architecture.md, "Four-eyes approval")."""
     qs = Approval.objects.all()
+    if f.domains is not None:
+        qs = qs.filter(domain__name__in=f.domains)
     if f.domain:
         qs = qs.filter(domain__name=f.domain)
     qs = qs.filter(created_range("requested_at", AuditFilters(date_from=f.date_from, date_to=f.date_to)))

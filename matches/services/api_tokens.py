@@ -97,7 +97,7 @@ def token_authenticate(*, secret: str) -> User | None:
     )
     if not prefix.startswith(SCHEME) or separator != "_" or not rest:
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix, revoked_at=None).first()
+    token = ApiToken.objects.select_related("user__matchdesk_access").filter(prefix=prefix, revoked_at=None).first()
     if token is None or not hmac.compare_digest(token.digest, ApiToken.digest_of(secret)):
         return None
     if not token.user.is_active:

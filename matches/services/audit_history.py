@@ -61,6 +61,8 @@ def export_start(*, actor: User, kind: str, filters: AuditFilters) -> tuple[Audi
     if kind == "decisions":
         upto = Decision.objects.aggregate(m=Max("id"))["m"] or 0
     details: dict[str, Any] = {"filters": filters.as_details()}
+    if filters.domains is not None:  # a reader limited to some domains exports only those
+        details["domains"] = list(filters.domains)
     if upto is not None:
         details["upto_decision_id"] = upto
     event = audit_log_atomic(

@@ -18,6 +18,7 @@ from matches import roles
 from matches.access import Request, require_perm
 from matches.forms import DomainForm, QaDrawForm, UserCreateForm
 from matches.models import Domain, MatchRun, OpsSwitch, QuarantinedMatch
+from matches.selectors import access as access_reads
 from matches.selectors import admin as admin_reads
 from matches.services import domains as domain_service
 from matches.services import ops, qa
@@ -200,7 +201,12 @@ def operations(request: Request) -> HttpResponse:
 
 
 def _users_context(form: UserCreateForm | None = None) -> dict:
-    return {"rows": admin_reads.users_with_roles(), "all_roles": roles.ROLES, "form": form or UserCreateForm()}
+    return {
+        "rows": access_reads.with_domain_access(admin_reads.users_with_roles()),
+        "all_roles": roles.ROLES,
+        "form": form or UserCreateForm(),
+        "all_domains": list(Domain.objects.order_by("name").values_list("name", flat=True)),
+    }
 
 
 @require_GET
@@ -256,4 +262,17 @@ def user_active(request: Request, pk: int) -> HttpResponse:
         messages.error(request, f"{user.get_username()} not deactivated: {exc}")
     else:
         messages.success(request, f"{user.get_username()} {'reactivated' if active else 'deactivated'}.")
+    return redirect("admin-users")
+
+
+@require_POST
+@admin_only
+def user_domains(request: Request, pk: int) -> HttpResponse:
+    """Limit a steward or auditor to some domains, or give them every domain (`all` = "1")."""
+    user = get_object_or_404(User, pk=pk)
+    everything = request.POST.get("all") == "1"
+    names = [n for n in request.POST.getlist("domains") if isinstance(n, str) and len(n) <= 64]
+    user_service.user_set_domains(actor=request.user, user=user, all_domains=everything, domain_names=names)
+    shown = "every domain" if everything else (", ".join(sorted(names)) or "no domain")
+    messages.success(request, f"{user.get_username()} sees {shown}.")
     return redirect("admin-users")

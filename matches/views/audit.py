@@ -4,6 +4,8 @@ erasure (docs/architecture.md, "Audit"). Auditors and admins read; only admins e
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import TypeVar
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -14,12 +16,21 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import audit_display, exports, roles
-from matches.access import Request, get_domain_or_404, get_group_or_404, require_perm
+from matches.access import (
+    Request,
+    get_domain_or_404,
+    get_group_or_404,
+    require_perm,
+    visible_domain_names,
+    visible_domains,
+)
 from matches.forms import AuditFilterForm, ErasureForm, ReportFilterForm
-from matches.models import PROFILE_ID_RE, AuditEvent, Domain
+from matches.models import PROFILE_ID_RE, AuditEvent
 from matches.selectors import audit as audit_reads
 from matches.selectors import reports as report_reads
 from matches.selectors import timelines
+from matches.selectors.audit import AuditFilters
+from matches.selectors.reports import ReportFilters
 from matches.services import audit_history, erasure
 from matches.views.htmx import render_page
 
@@ -45,6 +56,19 @@ ACTION_HINTS = (
 )
 
 
+F = TypeVar("F", AuditFilters, ReportFilters)
+
+
+def scoped(request: Request, filters: F) -> F:
+    """The filters limited to the domains the reader may see; a filter naming a domain outside them is a 404."""
+    names = visible_domain_names(request.user)
+    if names is None:
+        return filters
+    if filters.domain and filters.domain not in names:
+        raise Http404("No such domain.")
+    return replace(filters, domains=names)
+
+
 def _query_without(request: Request, *names: str) -> str:
     params = request.GET.copy()
     for name in names:
@@ -56,7 +80,7 @@ def _query_without(request: Request, *names: str) -> str:
 @require_perm(roles.VIEW_AUDIT)
 def index(request: Request) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    filters = form.filters()
+    filters = scoped(request, form.filters())
     before = form.cleaned_data.get("before") if form.is_bound and form.is_valid() else None
     page = audit_reads.audit_page(filters, before=before) if not form.errors else audit_reads.AuditPage([], None)
     audit_display.decorate(page.events)
@@ -67,7 +91,7 @@ def index(request: Request) -> HttpResponse:
         "before": before,
         "query": _query_without(request, "before"),
         "action_hints": ACTION_HINTS,
-        "domains": Domain.objects.order_by("name").values_list("name", flat=True),
+        "domains": visible_domains(request.user).order_by("name").values_list("name", flat=True),
         "last_check": AuditEvent.objects.filter(action="audit.verified")
         .select_related("actor")
         .order_by("-seq")
@@ -106,7 +130,7 @@ def export_events(request: Request) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
-    filters = form.filters()
+    filters = scoped(request, form.filters())
     _, upto = audit_history.export_start(actor=request.user, kind="events", filters=filters)
     return _export_response(exports.events_csv(filters, upto_seq=upto), "audit-events")
 
@@ -117,7 +141,7 @@ def export_decisions(request: Request) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filters: " + "; ".join(str(e) for e in form.errors.values()))
-    filters = form.filters()
+    filters = scoped(request, form.filters())
     _, upto = audit_history.export_start(actor=request.user, kind="decisions", filters=filters)
     return _export_response(exports.decisions_csv(filters, upto_id=upto), "decisions")
 
@@ -199,7 +223,7 @@ def profile_erase(request: Request, domain: str, profile_id: str) -> HttpRespons
 @require_perm(roles.VIEW_AUDIT)
 def reports(request: Request) -> HttpResponse:
     form = ReportFilterForm(request.GET or None)
-    f = form.filters()
+    f = scoped(request, form.filters())
     by_steward = audit_display.weekly_matrix(
         report_reads.decisions_per_week(f, by="actor__username"), by="actor__username"
     )
@@ -229,7 +253,7 @@ def reports(request: Request) -> HttpResponse:
         "matches/audit/reports.html",
         {
             "form": form,
-            "domains": Domain.objects.order_by("name").values_list("name", flat=True),
+            "domains": visible_domains(request.user).order_by("name").values_list("name", flat=True),
             "by_steward": by_steward,
             "by_bucket": by_bucket,
             "bucket_chart": audit_display.stacked_bars(by_bucket),

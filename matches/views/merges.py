@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import Request, require_perm, return_address
+from matches.access import Request, require_domain, require_perm, return_address, visible_domains
 from matches.models import Domain, MergeJob, OpsSwitch
 from matches.selectors import merges as merge_reads
 from matches.services import decisions, domains, merges
@@ -74,9 +74,12 @@ def index(request: Request) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in MergeJob.Status.values:
         status = ""
-    domains = list(Domain.objects.order_by("name"))
+    visible = visible_domains(request.user)
+    domains = list(visible.order_by("name"))
     domain = next((d for d in domains if d.name == request.GET.get("domain")), None)
-    page = Paginator(merge_reads.merge_jobs_list(status=status, domain=domain), PAGE_SIZE).get_page(
+    if request.GET.get("domain") and domain is None and Domain.objects.filter(name=request.GET["domain"]).exists():
+        raise Http404("No such domain.")
+    page = Paginator(merge_reads.merge_jobs_list(status=status, domain=domain, domains=visible), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     paused_all = OpsSwitch.is_on(OpsSwitch.PAUSE_ALL_MERGES)
@@ -86,7 +89,7 @@ def index(request: Request) -> HttpResponse:
         "jobs": page.object_list,
         "status": status,
         "statuses": MergeJob.Status.values,
-        "counts": merge_reads.merge_job_counts(domain=domain),
+        "counts": merge_reads.merge_job_counts(domain=domain, domains=visible),
         "domain": domain,
         "domains": domains,
         "paused_all": paused_all,
@@ -100,6 +103,7 @@ def index(request: Request) -> HttpResponse:
 def row(request: Request, pk: int) -> HttpResponse:
     """One row, polled every 5 s while the job is scheduled or running."""
     job = merge_reads.merge_job_get(pk)
+    require_domain(request.user, job.decision.group.run.domain_id)
     _decorate([job], request.user)
     return render_fragment(request, TEMPLATE, "job-row", {"job": job})
 
@@ -109,6 +113,7 @@ def row(request: Request, pk: int) -> HttpResponse:
 def countdown(request: Request, pk: int) -> HttpResponse:
     """The countdown badge alone (for the group page), polled every 5 s while the job waits or runs."""
     job = merge_reads.merge_job_get(pk)
+    require_domain(request.user, job.decision.group.run.domain_id)
     _decorate([job], request.user)
     return render_fragment(request, TEMPLATE, "countdown", {"job": job, "poll": True})
 
@@ -126,6 +131,7 @@ def _after_action(request: Request, job: MergeJob, note: str, *, ok: bool) -> Ht
 @require_perm(roles.DECIDE)
 def undo(request: Request, pk: int) -> HttpResponse:
     job = merge_reads.merge_job_get(pk)
+    require_domain(request.user, job.decision.group.run.domain_id)
     try:
         decisions.decision_undo(
             decision=job.decision, actor=request.user, reason=request.POST.get("reason", "").strip()
@@ -140,6 +146,7 @@ def undo(request: Request, pk: int) -> HttpResponse:
 @require_perm(roles.ADMINISTER)
 def retry(request: Request, pk: int) -> HttpResponse:
     job = merge_reads.merge_job_get(pk)
+    require_domain(request.user, job.decision.group.run.domain_id)
     try:
         merges.merge_job_retry(job=job, actor=request.user)
     except merges.MergeRefused as exc:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import Request, get_domain_or_404, require_perm, return_address
+from matches.access import Request, get_domain_or_404, require_domain, require_perm, return_address
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
@@ -53,6 +53,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         raise Http404("No such queue.")
     qc = review_reads.queue_context_by_name(name)
     domain = qc.domain
+    require_domain(request.user, domain.pk)
     filters = review_reads.parse_filters(request.GET, queue)
     page = (
         review_reads.queue_page(run=qc.run, policy=qc.policy, queue=queue, filters=filters)
