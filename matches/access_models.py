@@ -1,5 +1,5 @@
-"""Per-domain access and the OpenID Connect link of an account (docs/architecture.md, "Single sign-on and domain
-access"); re-exported by matches/models.py."""
+"""Per-domain access and the OpenID Connect link of an account; re-exported by matches/models.py.
+docs/architecture.md, "Single sign-on and domain access"."""
 
 from __future__ import annotations
 
