@@ -43,6 +43,13 @@ class Queue(models.TextChoices):
 Bucket = Queue
 
 
+class ResultsSource(models.TextChoices):
+    """Where a pull reads a job's results: GetMatches pages, or the job's S3 export (services/pulls/s3.py)."""
+
+    GET_MATCHES = "get_matches", "GetMatches"
+    S3 = "s3", "S3 export"
+
+
 class Domain(models.Model):
     name = models.CharField(
         max_length=64,
@@ -71,6 +78,9 @@ class Domain(models.Model):
     approval_all = models.BooleanField(default=False, help_text="Every merge, split and bulk job")
     # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
     pull_requested_at = models.DateTimeField(null=True, blank=True)
+    results_source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
+    # Calls per second per operation shared by all workers, over matches/ratelimit.py's defaults.
+    aws_rates = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -205,6 +215,9 @@ class MatchRun(models.Model):
     completion = models.JSONField(default=dict, blank=True, help_text="Completion totals so far")
     superseded_at = models.DateTimeField(null=True, blank=True)
     groups_superseded_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
+    export_location = models.CharField(max_length=1100, blank=True, help_text="s3://bucket/prefix read")
+    reconciliation = models.JSONField(default=dict, blank=True, help_text="Records read against AWS's counts")
 
     class Meta:
         indexes = [models.Index(fields=["domain", "status", "-finished_at"], name="run_domain_status")]
@@ -327,6 +340,32 @@ class QuarantinedMatch(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "raw_hash"], name="quarantine_run_raw_unique")]
+
+
+class ExportObject(models.Model):
+    """One object of a job's S3 export: one worker at a time reads it (claim), from its checkpoint on."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CLAIMED = "claimed"
+        DONE = "done"
+        FAILED = "failed"
+
+    run = models.ForeignKey(MatchRun, on_delete=models.CASCADE, related_name="export_objects")
+    key = models.CharField(max_length=1024)
+    size = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    records_done = models.PositiveIntegerField(default=0, help_text="Checkpoint: records stored so far")
+    stored = models.PositiveIntegerField(default=0)
+    quarantined = models.PositiveIntegerField(default=0)
+    layout = models.CharField(max_length=16, blank=True)
+    error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="export_object_run_key")]
 
 
 class Profile(models.Model):

@@ -184,3 +184,22 @@ def hydrate_profiles_task(domain_id: int) -> dict:
     if result.remaining:
         hydrate_profiles_task.delay(domain_id)
     return {"groups": result.groups, "remaining": result.remaining}
+
+
+@shared_task(
+    acks_late=True,  # exactly once by construction: the object's claim, its advisory lock and its checkpoint
+    reject_on_worker_lost=True,
+    time_limit=PULL_TIME_LIMIT,
+    soft_time_limit=PULL_TIME_LIMIT - 300,
+    # A lost database connection (or a deadlock between two objects' repeats), or S3 throttling/5xx through every
+    # in-call retry: the object is read again from its checkpoint later.
+    autoretry_for=(OperationalError, InterfaceError, AwsRetriesExhausted),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def s3_object_task(object_id: int) -> str:
+    """Read one object of a job's S3 export into its run (services/pulls/s3.py); the last one completes the run."""
+    from matches.services.pulls.s3 import export_object_ingest
+
+    return export_object_ingest(object_id=object_id)

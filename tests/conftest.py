@@ -10,7 +10,7 @@ from tests.factories import DomainFactory, UserFactory
 
 # Merge execution: emulator-backed fixtures (merge_emulator, merge_ctl, merge_domain, fast_merges); celery_worker.
 # Ingestion: emulator, emu, emulated_domain, fast_retries, command_env (tests/emulator_fixtures.py).
-pytest_plugins = ["tests.merging", "tests.worker", "tests.emulator_fixtures", "tests.own_redis"]
+pytest_plugins = ["tests.merging", "tests.worker", "tests.emulator_fixtures", "tests.own_redis", "tests.s3_fixtures"]
 
 PASSWORD = "correct horse battery"
 

@@ -68,3 +68,12 @@ def completion(*, domain_id: int) -> None:
     from matches import tasks
 
     _on_commit(lambda: tasks.finish_completion_task.delay(domain_id), f"completion of domain {domain_id}")
+
+
+def s3_objects(*, object_ids: list[int]) -> None:
+    """Read each object of an S3 export in its own task, so several workers share one run (services/pulls/s3.py);
+    the job poll resumes a run whose messages were lost (its heartbeat goes stale)."""
+    from matches import tasks
+
+    for object_id in object_ids:
+        _on_commit(lambda i=object_id: tasks.s3_object_task.delay(i), f"S3 export object {object_id}")

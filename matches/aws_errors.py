@@ -1,0 +1,83 @@
+"""The errors matches/aws.py raises and what it reads of a domain (no boto3 here: aws.py re-exports all of it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class MatchdeskAwsError(Exception):
+    """An AWS call failed. `retryable` says whether the same call may simply be tried again later."""
+
+    retryable = False
+    code = "Error"
+
+    def __init__(self, message: str, *, code: str | None = None, aws_message: str = "", status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.code
+        self.aws_message = aws_message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AwsThrottled(MatchdeskAwsError):
+    retryable = True
+    code = "ThrottlingException"
+
+
+class AwsServerError(MatchdeskAwsError):
+    retryable = True
+    code = "InternalServerException"
+
+
+class AwsUnavailable(MatchdeskAwsError):
+    """No answer: connection refused, connect or read timeout. For a merge the outcome is unknown."""
+
+    retryable = True
+    code = "Unavailable"
+
+
+class AwsBadRequest(MatchdeskAwsError):
+    code = "BadRequestException"
+
+
+class AwsAccessDenied(MatchdeskAwsError):
+    code = "AccessDeniedException"
+
+
+class AwsNotFound(MatchdeskAwsError):
+    code = "ResourceNotFoundException"
+
+
+class AwsConfigError(MatchdeskAwsError):
+    code = "Configuration"
+
+
+class DomainLike(Protocol):
+    """What this module reads of a domain (matches.models.Domain has it; tests may pass a stand-in)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def role_arn(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """What identifies a client: the parts of a Domain that change how we reach AWS."""
+
+    name: str
+    region: str
+    endpoint_url: str = ""
+    role_arn: str = ""
+
+    @classmethod
+    def of(cls, domain: DomainLike) -> Target:
+        return cls(domain.name, domain.region, domain.endpoint_url or "", domain.role_arn or "")
