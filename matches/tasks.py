@@ -187,6 +187,7 @@ def hydrate_profiles_task(domain_id: int) -> dict:
 
 
 @shared_task(
+    bind=True,
     acks_late=True,  # exactly once by construction: the object's claim, its advisory lock and its checkpoint
     reject_on_worker_lost=True,
     time_limit=PULL_TIME_LIMIT,
@@ -198,8 +199,13 @@ def hydrate_profiles_task(domain_id: int) -> dict:
     retry_jitter=True,
     max_retries=5,
 )
-def s3_object_task(object_id: int) -> str:
-    """Read one object of a job's S3 export into its run (services/pulls/s3.py); the last one completes the run."""
+def s3_object_task(self, object_id: int) -> str:
+    """Read one object of a job's S3 export into its run (services/pulls/s3.py); the last one completes the run.
+    An object another connection still holds (a worker killed a moment ago, not yet seen gone by Postgres, or a
+    duplicate message while one reads it) is tried again shortly: a live holder makes the retry a no-op."""
     from matches.services.pulls.s3 import export_object_ingest
 
-    return export_object_ingest(object_id=object_id)
+    outcome = export_object_ingest(object_id=object_id)
+    if outcome == "held":
+        raise self.retry(countdown=15)
+    return outcome

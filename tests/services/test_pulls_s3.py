@@ -196,3 +196,21 @@ def test_throttling_and_5xx_on_the_job_calls_are_retried(s3_domain, queued, emu)
 
     run = MatchRun.objects.get(pk=run_id)
     assert run.status == "completed" and run.groups_stored == 60 and run.reconciliation["ok"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_s3_throttling_5xx_and_bodies_cut_mid_stream_store_every_group_once(s3_domain, queued, faulty_s3, settings):
+    items = items_with_faults(2000)
+    domain = s3_domain(items, parts=3)
+    proxy = faulty_s3(fail_every=3, cut_every=4)
+    settings.MATCHDESK = {**settings.MATCHDESK, "S3_RECORDS_PER_TRANSACTION": 150}
+
+    run_id = pull_domain(domain=domain).run_id
+    drain(queued)
+
+    run = MatchRun.objects.get(pk=run_id)
+    assert proxy.failed > 0 and proxy.cut > 0
+    assert run.status == "completed"
+    assert (run.groups_seen, run.groups_stored, run.quarantined) == (2003, 2000, 2)
+    assert MatchGroup.objects.filter(run=run).count() == 2000
+    assert RunScoreBin.objects.filter(run=run).aggregate(n=Sum("total"))["n"] == 2000
