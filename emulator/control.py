@@ -117,14 +117,18 @@ def add_profiles(emu: Emulator, body: Any, name: str, **_: str) -> dict[str, Any
 
 def delete_profile(emu: Emulator, body: Any, name: str, profile_id: str) -> dict[str, Any]:
     """A profile deleted outside Matchdesk: by default as a customer's request (DELETED_BY_CUSTOMER); `?action=`
-    EXPIRED or DELETED_BY_MERGE (with `main`, as another tool's merge would) records that instead."""
+    EXPIRED or DELETED_BY_MERGE (with `main`, whose MERGED record it adds: AWS finishing a merge late) instead."""
     dom = _domain(emu, name)
     if not dom.delete_profile(profile_id):
         raise ControlError(404, f"no profile {profile_id}")
     action = (body or {}).get("action", "DELETED_BY_CUSTOMER") if isinstance(body, dict) else "DELETED_BY_CUSTOMER"
     if action not in ("DELETED_BY_CUSTOMER", "EXPIRED", "DELETED_BY_MERGE"):
         raise ControlError(400, "action must be DELETED_BY_CUSTOMER, EXPIRED or DELETED_BY_MERGE")
-    dom.record_history(profile_id, action, performed_by="arn:aws:iam::000000000000:user/someone-else")
+    by = "arn:aws:iam::000000000000:user/someone-else"
+    dom.record_history(profile_id, action, performed_by=by)
+    main = body.get("main") if isinstance(body, dict) else None
+    if action == "DELETED_BY_MERGE" and isinstance(main, str):
+        dom.record_history(main, "MERGED", performed_by=by, content={"ProfileIdsMerged": [profile_id]})
     return {"deleted": profile_id, "action": action}
 
 
