@@ -96,3 +96,21 @@ def test_a_throttled_history_call_defers_and_the_next_attempt_confirms(merge_ctl
 
     assert merge_jobs_run_due().succeeded == [job.pk]
     assert len(merge_calls(merge_ctl, merge_domain)) == 1  # never sent twice
+
+
+def test_the_profile_timeline_shows_aws_history_records_beside_the_decision(
+    merge_ctl, merge_domain, steward, auditor, client
+):
+    group = make_group(merge_ctl, merge_domain, 2)
+    main, other = group.profile_ids
+    job = approve(group, steward, main=main)
+    assert merge_jobs_run_due().succeeded == [job.pk]
+    client.force_login(auditor)
+
+    page = client.get(f"/profiles/{merge_domain.name}/{other}/").content.decode()
+    main_page = client.get(f"/profiles/{merge_domain.name}/{main}/").content.decode()
+
+    history = page[page.index('id="aws-history"') :]
+    assert "DELETED_BY_MERGE" in history and "arn:aws:iam::000000000000:user/matchdesk" in history
+    assert "MERGED" in main_page[main_page.index('id="aws-history"') :]
+    assert "Merge" in page[: page.index('id="aws-history"')]  # Matchdesk's decision, in the timeline above
