@@ -49,10 +49,11 @@ from matches.aws_errors import (
 from matches.observability import counters
 
 if TYPE_CHECKING:
+    from botocore.config import _RetryDict
     from mypy_boto3_customer_profiles import CustomerProfilesClient
 
 SERVICE: Final = "customer-profiles"
-RETRIES: Final[dict[str, Any]] = {"mode": "standard", "total_max_attempts": 1}
+RETRIES: Final[_RetryDict] = {"mode": "standard", "total_max_attempts": 1}
 MAX_IDS_PER_CALL = 20  # BatchGetProfileIdList and ProfileIdToBeMergedList
 
 

@@ -7,6 +7,7 @@ the message (the merge sweep, the pull and bulk sweeps, hydration on opening a g
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -76,4 +77,4 @@ def s3_objects(*, object_ids: list[int]) -> None:
     from matches import tasks
 
     for object_id in object_ids:
-        _on_commit(lambda i=object_id: tasks.s3_object_task.delay(i), f"S3 export object {object_id}")
+        _on_commit(functools.partial(tasks.s3_object_task.delay, object_id), f"S3 export object {object_id}")

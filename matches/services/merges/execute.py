@@ -265,7 +265,8 @@ class JobExecution(JobOutcomes):
         if not gone:
             return
         try:
-            found = merge_witness(domain=self.domain, main=self.main, gone=gone, started=self.job.started_at)
+            started = self.job.started_at or timezone.now()
+            found = merge_witness(domain=self.domain, main=self.main, gone=gone, started=started)
         except aws.MatchdeskAwsError as exc:
             self._record(operation=witness.OPERATION, chunk=chunk, ok=False, code=exc.code, message=str(exc))
             if exc.retryable:

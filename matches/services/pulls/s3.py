@@ -45,13 +45,13 @@ from matches.services.pulls.run import (
     run_stored_complete,
 )
 from matches.services.pulls.s3_reconcile import run_reconcile
+from matches.services.pulls.schedule import newest_job_with_results
 from matches.services.pulls.store import BatchOutcome, items_sort, items_store
 
 log = logging.getLogger(__name__)
 
 # Arbitrary constant: the advisory lock class of "a worker is reading export object N" ("MDS3").
 OBJECT_LOCK_CLASS = 0x4D44_5333
-RESULT_STATUSES = ("COMPLETED", "PARTIAL_SUCCESS")
 FINISH_LOCK_TRIES = 20
 
 RunStatus = MatchRun.Status
@@ -86,9 +86,7 @@ def s3_pull(*, domain: Domain, actor: User | None, job_id: str) -> PullResult | 
 
 def _job(domain: Domain, job_id: str) -> dict[str, Any] | None:
     if not job_id:
-        jobs = aws_read(domain, "ListIdentityResolutionJobs", lambda: aws.list_identity_resolution_jobs(domain))
-        done = [j for j in jobs if j.get("Status") in RESULT_STATUSES]
-        newest = max(done, key=lambda j: j.get("JobEndTime") or j.get("JobStartTime"), default=None)
+        newest = aws_read(domain, "ListIdentityResolutionJobs", lambda: newest_job_with_results(domain))
         if newest is None:
             return None
         job_id = newest["JobId"]

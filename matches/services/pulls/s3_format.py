@@ -90,12 +90,12 @@ def _gunzip_if_needed(chunks: Iterator[bytes]) -> Iterator[bytes]:
                     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         except zlib.error as exc:
             raise UnknownLayout(f"the gzip stream is corrupt ({exc})") from None
-        chunk = next(chunks, None)
-        if chunk is None:
+        following = next(chunks, None)
+        if following is None:
             if inside:
                 raise UnknownLayout("the gzip stream ends before its end marker (a truncated object)")
             return
-        pending = chunk
+        pending = following
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
