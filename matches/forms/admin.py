@@ -76,6 +76,7 @@ class DomainForm(forms.Form):
     approval_bulk = forms.BooleanField(required=False, label="Second admin: every bulk job")
     approval_all = forms.BooleanField(required=False, label="Second person: every merge, split and bulk job")
     results_source = forms.ChoiceField(
+        required=False,  # blank: GetMatches, as before this setting existed
         choices=ResultsSource.choices,
         initial=ResultsSource.GET_MATCHES,
         label="Read results from",
@@ -100,6 +101,9 @@ class DomainForm(forms.Form):
         if arn and not arn.startswith("arn:"):
             raise forms.ValidationError("A role ARN looks like arn:aws:iam::123456789012:role/matchdesk.")
         return arn
+
+    def clean_results_source(self) -> str:
+        return self.cleaned_data.get("results_source") or ResultsSource.GET_MATCHES
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)

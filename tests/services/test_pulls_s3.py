@@ -214,3 +214,23 @@ def test_s3_throttling_5xx_and_bodies_cut_mid_stream_store_every_group_once(s3_d
     assert (run.groups_seen, run.groups_stored, run.quarantined) == (2003, 2000, 2)
     assert MatchGroup.objects.filter(run=run).count() == 2000
     assert RunScoreBin.objects.filter(run=run).aggregate(n=Sum("total"))["n"] == 2000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_s3_failing_through_every_retry_leaves_the_object_for_the_task_to_retry(s3_domain, queued, faulty_s3):
+    from matches.services.backoff import AwsRetriesExhausted
+
+    domain = s3_domain([match(i) for i in range(40)], parts=1)
+    proxy = faulty_s3()
+    run_id = pull_domain(domain=domain).run_id
+    [object_id] = queued
+    proxy.fail_every = 1  # S3 answers nothing but SlowDown and InternalError now
+
+    with pytest.raises(AwsRetriesExhausted):
+        export_object_ingest(object_id=object_id)
+    assert ExportObject.objects.get(pk=object_id).status == "pending"
+    assert MatchRun.objects.get(pk=run_id).status == "running"
+
+    proxy.fail_every = 0
+    assert export_object_ingest(object_id=object_id) == "done"
+    assert MatchRun.objects.get(pk=run_id).status == "completed"

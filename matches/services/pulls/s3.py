@@ -32,7 +32,7 @@ from matches import aws
 from matches.models import Domain, ExportObject, MatchRun, ResultsSource
 from matches.services import enqueue
 from matches.services.audit import audit_log
-from matches.services.backoff import aws_read, backoff_delay
+from matches.services.backoff import AwsRetriesExhausted, aws_read, backoff_delay
 from matches.services.groups import bins_add
 from matches.services.pulls import s3_format
 from matches.services.pulls.results import PullFailed, PullLost, PullResult, when
@@ -209,12 +209,14 @@ class _Reader:
                 self.read(bucket)
                 return "done"
             except aws.MatchdeskAwsError as exc:
-                if not exc.retryable:
+                exhausted = isinstance(exc, AwsRetriesExhausted) or attempt >= settings.MATCHDESK["RETRY_MAX_ATTEMPTS"]
+                if not exc.retryable and not isinstance(exc, AwsRetriesExhausted):
                     self.fail(str(exc))
                     return "failed"
-                if attempt >= settings.MATCHDESK["RETRY_MAX_ATTEMPTS"]:
+                if exhausted:
+                    # Back to pending for the task's own retry (autoretry_for AwsRetriesExhausted), from the checkpoint.
                     ExportObject.objects.filter(pk=self.obj.pk, claim_token=self.token).update(status=ObjStatus.PENDING)
-                    raise
+                    raise exc if isinstance(exc, AwsRetriesExhausted) else AwsRetriesExhausted(exc, attempt) from exc
                 log.info(
                     "S3 object %s: %s; reading again from record %s", self.obj.key, exc.code, self.obj.records_done
                 )
