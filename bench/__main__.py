@@ -78,8 +78,9 @@ COMMANDS = {
         _calibration_run,
     ),
     "completion": ("a run's completion at 200,000 and 1,000,000 groups, old way and new", *_passthrough("completion")),
+    "s3": ("S3 ingestion groups/s for 1, 2, 4 workers beside the GetMatches path and raw parse", *_passthrough("s3")),
 }
-PASSTHROUGH = ("review", "audit", "calibration", "completion")
+PASSTHROUGH = ("review", "audit", "calibration", "completion", "s3")
 # Internal: the measuring child processes (fresh interpreter on a bench database; ru_maxrss is theirs alone).
 CHILDREN = {
     "_ingest-child": ingest.child_main,

@@ -14,6 +14,7 @@ from typing import Any
 
 from emulator.api import make_server, serve_in_thread
 from emulator.bulk import SCENARIOS
+from emulator.export import export_options
 from emulator.state import Emulator
 from emulator.store import build_domain
 
@@ -30,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
         "--state-file", help="JSON state, loaded at start, saved on shutdown and on POST /_emulator/save"
     )
     serve.add_argument("--verbose", action="store_true")
+    serve.add_argument("--s3-endpoint-url", help="S3 to write job results to (moto's server) for --export-bucket")
+    serve.add_argument("--export-bucket", help="give the --domain domains an ExportingConfig with this bucket")
+    serve.add_argument("--export-format", default="jsonl.gz", help="jsonl, jsonl.gz, csv or csv.gz")
+    serve.add_argument("--export-parts", type=int, default=4, help="objects per job export")
 
     report = sub.add_parser("report", help="print the truth report of a generated domain (or of a running emulator)")
     _data_args(report)
@@ -52,6 +57,18 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nonmatch-share", type=float, help="share of groups that are not one person (linkage: 0.35)")
 
 
+def _exporting(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.export_bucket:
+        return {}
+    if not args.s3_endpoint_url:
+        raise SystemExit("--export-bucket needs --s3-endpoint-url")
+    options = {"endpoint_url": args.s3_endpoint_url, "format": args.export_format, "parts": args.export_parts}
+    return {
+        "exporting": {"S3Exporting": {"S3BucketName": args.export_bucket, "S3KeyName": "identity-resolution"}},
+        "export": export_options(options),
+    }
+
+
 def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     emu = Emulator(state_file=args.state_file)
@@ -68,6 +85,7 @@ def serve(args: argparse.Namespace) -> int:
             scenario=args.scenario,
             nonmatch_share=args.nonmatch_share,
             generator=emu.generator,
+            **_exporting(args),
         )
         print(
             f"domain {name}: {emu.domains[name].profile_count()} profiles, {len(emu.domains[name].matches)} groups "

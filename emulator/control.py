@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.bulk import SCENARIOS
+from emulator.export import export_options
 from emulator.faults import FaultConfig
 from emulator.state import Emulator
 from emulator.store import JOB_STATUSES, Domain, build_domain
@@ -67,6 +68,15 @@ def create_domain(emu: Emulator, body: Any, **_: str) -> dict[str, Any]:
     share = body.get("nonmatch_share")
     if share is not None and (not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1):
         raise ControlError(400, "nonmatch_share must be a number between 0 and 1")
+    exporting, export = body.get("exporting"), None
+    if exporting is not None:
+        bucket = exporting.get("S3Exporting", {}).get("S3BucketName") if isinstance(exporting, dict) else None
+        if not isinstance(bucket, str) or not re.fullmatch(r"[a-z0-9.-]{3,63}", bucket):
+            raise ControlError(400, "exporting must be an ExportingConfig: {'S3Exporting': {'S3BucketName', ...}}")
+        try:
+            export = export_options(body.get("export"))
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
     dom = build_domain(
         body["name"],
         seed=int(body.get("seed", 0)),
@@ -80,6 +90,8 @@ def create_domain(emu: Emulator, body: Any, **_: str) -> dict[str, Any]:
         job_schedule=body.get("job_schedule"),
         run_job=bool(body.get("run_job", True)),
         generator=emu.generator,
+        exporting=exporting,
+        export=export,
     )
     emu.domains[dom.name] = dom
     return {
@@ -104,9 +116,20 @@ def add_profiles(emu: Emulator, body: Any, name: str, **_: str) -> dict[str, Any
 
 
 def delete_profile(emu: Emulator, body: Any, name: str, profile_id: str) -> dict[str, Any]:
-    if not _domain(emu, name).delete_profile(profile_id):
+    """A profile deleted outside Matchdesk: by default as a customer's request (DELETED_BY_CUSTOMER); `?action=`
+    EXPIRED or DELETED_BY_MERGE (with `main`, whose MERGED record it adds: AWS finishing a merge late) instead."""
+    dom = _domain(emu, name)
+    if not dom.delete_profile(profile_id):
         raise ControlError(404, f"no profile {profile_id}")
-    return {"deleted": profile_id}
+    action = (body or {}).get("action", "DELETED_BY_CUSTOMER") if isinstance(body, dict) else "DELETED_BY_CUSTOMER"
+    if action not in ("DELETED_BY_CUSTOMER", "EXPIRED", "DELETED_BY_MERGE"):
+        raise ControlError(400, "action must be DELETED_BY_CUSTOMER, EXPIRED or DELETED_BY_MERGE")
+    by = "arn:aws:iam::000000000000:user/someone-else"
+    dom.record_history(profile_id, action, performed_by=by)
+    main = body.get("main") if isinstance(body, dict) else None
+    if action == "DELETED_BY_MERGE" and isinstance(main, str):
+        dom.record_history(main, "MERGED", performed_by=by, content={"ProfileIdsMerged": [profile_id]})
+    return {"deleted": profile_id, "action": action}
 
 
 def get_profile(emu: Emulator, body: Any, name: str, profile_id: str) -> dict[str, Any]:

@@ -17,6 +17,8 @@ AWS_OPERATIONS = (
     "GetIdentityResolutionJob",
     "GetAutoMergingPreview",
 )
+# Faults may name these too; the default set (`operations`) stays the eight above.
+KNOWN_OPERATIONS = (*AWS_OPERATIONS, "UpdateDomain", "ListProfileHistoryRecords", "GetProfileHistoryRecord")
 STATUS_ERRORS = {
     400: "BadRequestException",
     403: "AccessDeniedException",
@@ -72,7 +74,7 @@ class FaultConfig:
         cfg = cls(**{k: v for k, v in data.items() if k != "operations"})
         if data.get("operations") is not None:
             ops = tuple(data["operations"])
-            bad = [o for o in ops if o not in AWS_OPERATIONS]
+            bad = [o for o in ops if o not in KNOWN_OPERATIONS]
             if bad:
                 raise ValueError(f"unknown operations: {bad}")
             cfg.operations = ops
@@ -80,7 +82,7 @@ class FaultConfig:
             if not 0.0 <= float(rate) <= 1.0:
                 raise ValueError("rates are between 0 and 1")
         for item in cfg.fail_next:
-            if item.get("operation") not in AWS_OPERATIONS or int(item.get("status", 0)) not in STATUS_ERRORS:
+            if item.get("operation") not in KNOWN_OPERATIONS or int(item.get("status", 0)) not in STATUS_ERRORS:
                 raise ValueError(f"bad fail_next entry: {item}")
         cfg.fail_next = [{**i, "count": int(i.get("count", 1))} for i in cfg.fail_next]
         return cfg

@@ -18,6 +18,8 @@ from emulator.store import ApiError, BulkMatches, Domain
 
 DEFAULT_PAGE = 100
 SEARCH_DEFAULT_PAGE = 20
+# Who the emulator says performed a MergeProfiles call (PerformedBy): AWS puts the caller's ARN there.
+CALLER = "arn:aws:iam::000000000000:user/matchdesk"
 EXPIRED_TOKEN = "The NextToken provided is invalid or has expired. Start again without a NextToken."
 
 Operation = Callable[[Emulator, dict[str, Any]], dict[str, Any]]
@@ -86,7 +88,12 @@ def get_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             "ObjectCount": count,
             "TotalSize": count * 1200,
         },
-        "Matching": {"Enabled": dom.matching_enabled, "JobSchedule": dom.job_schedule, "AutoMerging": dom.auto_merging},
+        "Matching": {
+            "Enabled": dom.matching_enabled,
+            "JobSchedule": dom.job_schedule,
+            "AutoMerging": dom.auto_merging,
+            **({"ExportingConfig": dom.exporting} if dom.exporting else {}),
+        },
         "CreatedAt": dom.created_at,
         "LastUpdatedAt": dom.updated_at,
         "Tags": {},
@@ -205,6 +212,12 @@ def _apply_merge(emu: Emulator, dom: Domain, main_id: str, merge_ids: list[str],
     dom.profiles[main_id] = merge_profiles(main, others, sources)
     for prof in others:
         dom.delete_profile(prof["ProfileId"])
+        dom.record_history(
+            prof["ProfileId"], "DELETED_BY_MERGE", performed_by=CALLER, content={"MainProfileId": main_id}
+        )
+    if others:
+        merged = [p["ProfileId"] for p in others]
+        dom.record_history(main_id, "MERGED", performed_by=CALLER, content={"ProfileIdsMerged": merged})
     dom.updated_at = float(int(time.time()))
 
 
@@ -259,6 +272,47 @@ def get_auto_merging_preview(emu: Emulator, params: dict[str, Any]) -> dict[str,
     }
 
 
+def update_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the Matching part (Enabled, JobSchedule, AutoMerging, ExportingConfig) changes anything here."""
+    dom = _domain(emu, params)
+    matching = params.get("Matching")
+    if isinstance(matching, dict):
+        dom.matching_enabled = bool(matching.get("Enabled", dom.matching_enabled))
+        dom.job_schedule = matching.get("JobSchedule") or dom.job_schedule
+        dom.auto_merging = matching.get("AutoMerging") or dom.auto_merging
+        if "ExportingConfig" in matching:
+            dom.exporting = matching.get("ExportingConfig") or None
+    dom.updated_at = float(int(time.time()))
+    return get_domain(emu, {"DomainName": dom.name})
+
+
+def list_profile_history_records(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    pid = params["ProfileId"]
+    found = [
+        {k: v for k, v in r.items() if k != "Content"}
+        for r in reversed(dom.history.get(pid, []))  # newest first
+        if params.get("ActionType") in (None, r["ActionType"])
+        and params.get("PerformedBy") in (None, r["PerformedBy"])
+        and params.get("ObjectTypeName") in (None, r["ObjectTypeName"])
+    ]
+    if not found and pid not in dom.history and dom.get_profile(pid, emu.generator) is None:
+        raise ApiError("ResourceNotFoundException", f"Profile {pid} not found in domain {dom.name}.")
+    start, stop = _page_bounds(emu, params, "history", DEFAULT_PAGE)
+    out: dict[str, Any] = {"ProfileHistoryRecords": found[start:stop]}
+    if stop < len(found):
+        out["NextToken"] = encode_token("history", stop)
+    return out
+
+
+def get_profile_history_record(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
+    dom = _domain(emu, params)
+    for record in dom.history.get(params["ProfileId"], []):
+        if record["Id"] == params["Id"]:
+            return dict(record)
+    raise ApiError("ResourceNotFoundException", f"History record {params['Id']} not found.")
+
+
 OPERATIONS: dict[str, Operation] = {
     "ListDomains": list_domains,
     "GetDomain": get_domain,
@@ -269,4 +323,9 @@ OPERATIONS: dict[str, Operation] = {
     "ListIdentityResolutionJobs": list_identity_resolution_jobs,
     "GetIdentityResolutionJob": get_identity_resolution_job,
     "GetAutoMergingPreview": get_auto_merging_preview,
+
+
+    "UpdateDomain": update_domain,
+    "ListProfileHistoryRecords": list_profile_history_records,
+    "GetProfileHistoryRecord": get_profile_history_record,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from array import array
@@ -93,6 +94,7 @@ class Job:
     end: float | None
     stats: dict[str, int]
     message: str | None = None
+    location: dict[str, Any] | None = None  # ExportingLocation, when the domain exports its results to S3
 
     def to_api(self, domain: Domain, full: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,6 +112,8 @@ class Job:
         }
         if self.message:
             out["Message"] = self.message
+        if self.location:
+            out["ExportingLocation"] = self.location
         if full:
             out["LastUpdatedAt"] = self.end or self.start
             out["JobExpirationTime"] = (self.end or self.start) + 30 * 86400
@@ -173,6 +177,11 @@ class Domain:
     matches: MatchSource = field(default_factory=lambda: ListMatches([]))
     generation: float | None = None
     jobs: list[Job] = field(default_factory=list)
+    # MatchingRequest.ExportingConfig, and where and how the emulator writes it (export.py)
+    exporting: dict[str, Any] | None = None
+    export: dict[str, Any] | None = None
+    # ListProfileHistoryRecords: records per profile id, oldest first; kept after the profile is gone
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # -- profiles -----------------------------------------------------------------------------------------------
     def get_profile(self, pid: str, generator: Generator) -> dict[str, Any] | None:
@@ -200,6 +209,36 @@ class Domain:
             self.deleted.add(pid)
             return True
         return False
+
+    def record_history(
+        self, pid: str, action: str, *, performed_by: str, content: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        now = time.time()
+        record = {
+            "Id": secrets.token_hex(16),
+            "ObjectTypeName": "_profile",
+            "CreatedAt": now,
+            "LastUpdatedAt": now,
+            "ActionType": action,
+            "PerformedBy": performed_by,
+            "Content": json.dumps(content or {"ProfileId": pid}),
+        }
+        self.history.setdefault(pid, []).append(record)
+        return record
+
+    def export_job(self, job: Job) -> None:
+        """Write the job's results to S3 when the domain has an ExportingConfig (export.py)."""
+        if not self.exporting or not self.export or job.status not in TERMINAL_WITH_RESULTS:
+            return
+        from emulator.export import write_export
+
+        job.location = write_export(
+            exporting=self.exporting,
+            options=self.export,
+            job_id=job.job_id,
+            total=len(self.matches),
+            page=self.matches.page,
+        )
 
     def profile_count(self) -> int:
         if self.bulk is None:
@@ -258,6 +297,7 @@ class Domain:
             generation,
             {"reviewed": reviewed, "matches": len(self.matches), "merges": merges},
         )
+        self.export_job(job)
         self.jobs.append(job)
         return job
 
@@ -282,8 +322,12 @@ class Domain:
 
         main, *others = [self.profiles[i] for i in ids if i in self.profiles]
         self.profiles[main["ProfileId"]] = merge_profiles(main, others, None)
+        by = "arn:aws:iam::000000000000:role/service-role/customer-profiles-auto-merge"
         for other in others:
             del self.profiles[other["ProfileId"]]
+            self.record_history(other["ProfileId"], "DELETED_BY_MERGE", performed_by=by)
+        if others:
+            self.record_history(main["ProfileId"], "MERGED", performed_by=by)
 
     def set_matches(self, items: list[Any], generation: float | None, status: str) -> Job:
         gen = generation if generation is not None else self.next_generation()
@@ -296,6 +340,7 @@ class Domain:
             gen,
             {"reviewed": self.profile_count(), "matches": len(items), "merges": 0},
         )
+        self.export_job(job)
         self.jobs.append(job)
         return job
 
@@ -362,6 +407,9 @@ class Domain:
             "truth": self.truth,
             "generation": self.generation,
             "jobs": [asdict(j) for j in self.jobs],
+            "exporting": self.exporting,
+            "export": self.export,
+            "history": self.history,
         }
         if isinstance(self.matches, BulkMatches):
             state["bulk_matches"] = {
@@ -392,6 +440,9 @@ class Domain:
             truth=state["truth"],
             generation=state["generation"],
             jobs=[Job(**j) for j in state["jobs"]],
+            exporting=state.get("exporting"),
+            export=state.get("export"),
+            history=state.get("history", {}),
         )
         if "bulk_groups" in state:
             dom.bulk = BulkGroups(
@@ -424,8 +475,10 @@ def build_domain(
     job_schedule: dict[str, str] | None = None,
     run_job: bool = True,
     generator: Generator | None = None,
+    exporting: dict[str, Any] | None = None,
+    export: dict[str, Any] | None = None,
 ) -> Domain:
-    dom = Domain(name=name, seed=seed, matching_enabled=matching_enabled)
+    dom = Domain(name=name, seed=seed, matching_enabled=matching_enabled, exporting=exporting, export=export)
     if auto_merging is not None:
         dom.auto_merging = auto_merging
     if job_schedule is not None:

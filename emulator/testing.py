@@ -212,8 +212,13 @@ class EmulatorControl:
     def add_profiles(self, domain: str, profiles: list[dict[str, Any]]) -> list[str]:
         return self._call("POST", f"/domains/{self._q(domain)}/profiles", {"profiles": profiles})["profile_ids"]
 
-    def delete_profile(self, domain: str, profile_id: str) -> dict[str, Any]:
-        return self._call("DELETE", f"/domains/{self._q(domain)}/profiles/{self._q(profile_id)}")
+    def delete_profile(
+        self, domain: str, profile_id: str, action: str | None = None, main: str | None = None
+    ) -> dict[str, Any]:
+        """Delete a profile outside Matchdesk; its history record says DELETED_BY_CUSTOMER unless `action` says
+        EXPIRED or DELETED_BY_MERGE (into `main`, which gets the MERGED record)."""
+        body = {"action": action, **({"main": main} if main else {})} if action else None
+        return self._call("DELETE", f"/domains/{self._q(domain)}/profiles/{self._q(profile_id)}", body)
 
     def get_profile(self, domain: str, profile_id: str) -> dict[str, Any] | None:
         """The stored profile, or None when it does not exist (merged away, deleted)."""

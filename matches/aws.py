@@ -1,14 +1,21 @@
-"""The only module that talks to AWS. Clients per domain with explicit timeouts; botocore's own retries are off
-(max_attempts=1) because each caller retries deliberately: pulls retry throttling and 5xx with backoff, merges never
-blind-retry. botocore errors become MatchdeskAwsError subclasses whose message an admin can act on."""
+"""The only module that talks to AWS (Customer Profiles and the S3 export). Clients per domain with explicit timeouts;
+botocore's own retries are off (RETRIES) because each caller retries deliberately: pulls retry throttling and 5xx
+with backoff, merges never blind-retry. botocore errors become MatchdeskAwsError subclasses whose message an admin
+can act on.
+
+Why RETRIES is botocore's "standard" mode capped at one attempt, not "adaptive" or "legacy": "adaptive" adds a
+client-side token bucket per client, that is per worker process, which N workers multiply by N; Matchdesk's limiter
+(matches/ratelimit.py) is one per domain and operation for all workers, and counts every attempt. "legacy" and
+"standard" with more attempts would retry MergeProfiles, which must never be sent twice blindly, and would hide
+throttling from the shared limiter and from the pull's own backoff (services/backoff.py)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import botocore.session
@@ -27,90 +34,30 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
+from matches.aws_errors import (  # noqa: F401 (callers import the error types from here)
+    _ADVICE,
+    _CODE_TO_ERROR,
+    _S3_ADVICE,
+    AwsAccessDenied,
+    AwsBadRequest,
+    AwsConfigError,
+    AwsNotFound,
+    AwsServerError,
+    AwsThrottled,
+    AwsUnavailable,
+    DomainLike,
+    MatchdeskAwsError,
+    Target,
+)
 from matches.observability import counters
 
 if TYPE_CHECKING:
+    from botocore.config import _RetryDict
     from mypy_boto3_customer_profiles import CustomerProfilesClient
 
 SERVICE: Final = "customer-profiles"
+RETRIES: Final[_RetryDict] = {"mode": "standard", "total_max_attempts": 1}
 MAX_IDS_PER_CALL = 20  # BatchGetProfileIdList and ProfileIdToBeMergedList
-
-
-class MatchdeskAwsError(Exception):
-    """An AWS call failed. `retryable` says whether the same call may simply be tried again later."""
-
-    retryable = False
-    code = "Error"
-
-    def __init__(self, message: str, *, code: str | None = None, aws_message: str = "", status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.code
-        self.aws_message = aws_message
-        self.status = status
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class AwsThrottled(MatchdeskAwsError):
-    retryable = True
-    code = "ThrottlingException"
-
-
-class AwsServerError(MatchdeskAwsError):
-    retryable = True
-    code = "InternalServerException"
-
-
-class AwsUnavailable(MatchdeskAwsError):
-    """No answer: connection refused, connect or read timeout. For a merge the outcome is unknown."""
-
-    retryable = True
-    code = "Unavailable"
-
-
-class AwsBadRequest(MatchdeskAwsError):
-    code = "BadRequestException"
-
-
-class AwsAccessDenied(MatchdeskAwsError):
-    code = "AccessDeniedException"
-
-
-class AwsNotFound(MatchdeskAwsError):
-    code = "ResourceNotFoundException"
-
-
-class AwsConfigError(MatchdeskAwsError):
-    code = "Configuration"
-
-
-class DomainLike(Protocol):
-    """What this module reads of a domain (matches.models.Domain has it; tests may pass a stand-in)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def region(self) -> str: ...
-    @property
-    def endpoint_url(self) -> str | None: ...
-    @property
-    def role_arn(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class Target:
-    """What identifies a client: the parts of a Domain that change how we reach AWS."""
-
-    name: str
-    region: str
-    endpoint_url: str = ""
-    role_arn: str = ""
-
-    @classmethod
-    def of(cls, domain: DomainLike) -> Target:
-        return cls(domain.name, domain.region, domain.endpoint_url or "", domain.role_arn or "")
 
 
 _client_lock = threading.Lock()
@@ -122,7 +69,7 @@ def _client(region: str, endpoint_url: str, role_arn: str) -> CustomerProfilesCl
         region_name=region,
         connect_timeout=settings.MATCHDESK["AWS_CONNECT_TIMEOUT"],
         read_timeout=settings.MATCHDESK["AWS_READ_TIMEOUT"],
-        retries={"mode": "standard", "total_max_attempts": 1},
+        retries=RETRIES,
         user_agent_extra="matchdesk",
     )
     with _client_lock:  # boto3 sessions are not thread-safe to create; clients are safe to share
@@ -202,30 +149,6 @@ def client_for(domain: DomainLike) -> CustomerProfilesClient:
         ) from exc
 
 
-_CODE_TO_ERROR: dict[str, type[MatchdeskAwsError]] = {
-    "ThrottlingException": AwsThrottled,
-    "TooManyRequestsException": AwsThrottled,
-    "InternalServerException": AwsServerError,
-    "ServiceUnavailableException": AwsServerError,
-    "BadRequestException": AwsBadRequest,
-    "ValidationException": AwsBadRequest,
-    "AccessDeniedException": AwsAccessDenied,
-    "UnrecognizedClientException": AwsAccessDenied,
-    "InvalidSignatureException": AwsAccessDenied,
-    "ExpiredTokenException": AwsAccessDenied,
-    "ResourceNotFoundException": AwsNotFound,
-}
-
-_ADVICE = {
-    AwsThrottled: "AWS is throttling requests; Matchdesk backs off and tries again.",
-    AwsServerError: "AWS had an internal error; Matchdesk tries again later.",
-    AwsBadRequest: "AWS refused the request as invalid.",
-    AwsAccessDenied: "Check that the credentials or the domain's role allow this Customer Profiles action "
-    "on this domain and region.",
-    AwsNotFound: "Check the domain name and region: AWS does not know this domain (or the profile is gone).",
-}
-
-
 def translate(exc: Exception, *, operation: str, domain: DomainLike) -> MatchdeskAwsError:
     """Turn a botocore exception into one of ours, with a message a person can act on; counted by operation and
     AWS's error code (the `matchdesk_aws_errors_total` metric)."""
@@ -244,7 +167,7 @@ def _translate(exc: Exception, *, operation: str, domain: DomainLike) -> Matchde
         cls = _CODE_TO_ERROR.get(code)
         if cls is None:
             cls = AwsServerError if (status or 0) >= 500 else AwsBadRequest
-        advice = _ADVICE.get(cls, "")
+        advice = (_S3_ADVICE if operation.startswith("S3") else _ADVICE).get(cls, "")
         return cls(
             f"{where} failed: {code}: {aws_message}. {advice}".strip(),
             code=code,
@@ -349,3 +272,103 @@ def get_auto_merging_preview(
         ConflictResolution=conflict_resolution or DEFAULT_CONFLICT_RESOLUTION,
         MinAllowedConfidenceScoreForMerging=float(min_score),
     )
+
+
+def get_identity_resolution_job(domain: DomainLike, *, job_id: str) -> dict[str, Any]:
+    """One job with its JobStats and, when the domain exports its results, ExportingLocation."""
+    return _call(domain, "get_identity_resolution_job", DomainName=domain.name, JobId=job_id)
+
+
+def list_profile_history_records(
+    domain: DomainLike, *, profile_id: str, action_type: str | None = None, max_pages: int = 10
+) -> list[dict[str, Any]]:
+    """A profile's history records (ListProfileHistoryRecords, 100 a page), newest pages first as AWS serves them."""
+    params: dict[str, Any] = {"DomainName": domain.name, "ProfileId": profile_id, "MaxResults": 100}
+    if action_type:
+        params["ActionType"] = action_type
+    records: list[dict[str, Any]] = []
+    for _ in range(max_pages):
+        response = _call(domain, "list_profile_history_records", **params)
+        records.extend(response.get("ProfileHistoryRecords", []))
+        token = response.get("NextToken")
+        if not token:
+            break
+        params["NextToken"] = token
+    return records
+
+
+# S3 (the identity-resolution export) ---------------------------------------------------------------------------------
+
+S3_CHUNK = 1 << 20
+
+
+@lru_cache(maxsize=64)
+def _s3_client(region: str, endpoint_url: str, role_arn: str) -> Any:
+    config = Config(
+        region_name=region,
+        connect_timeout=settings.MATCHDESK["AWS_CONNECT_TIMEOUT"],
+        read_timeout=settings.MATCHDESK["AWS_READ_TIMEOUT"],
+        retries=RETRIES,
+        user_agent_extra="matchdesk",
+        # An S3 stand-in at an endpoint URL (moto's server) takes the bucket in the path, not in the host name.
+        s3={"addressing_style": "path"} if endpoint_url else {},
+    )
+    with _client_lock:
+        session = boto3.Session(botocore_session=_botocore_session(role_arn))
+        return session.client("s3", config=config, endpoint_url=endpoint_url or None)
+
+
+def _s3(domain: DomainLike) -> Any:
+    target = Target.of(domain)
+    return _s3_client(target.region, settings.MATCHDESK.get("S3_ENDPOINT_URL") or "", target.role_arn)
+
+
+def _s3_call(domain: DomainLike, operation: str, call: Any) -> Any:
+    try:
+        return call(_s3(domain))
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation=f"S3 {operation}", domain=domain) from exc
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise AwsConfigError(f"S3 endpoint URL is not usable ({exc}); fix MATCHDESK_S3_ENDPOINT_URL.") from exc
+
+
+def s3_location(location: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(bucket, key prefix) of a job's ExportingLocation, or None when the job reports none."""
+    s3 = (location or {}).get("S3Exporting") or {}
+    bucket = s3.get("S3BucketName")
+    if not isinstance(bucket, str) or not bucket:
+        return None
+    key = s3.get("S3KeyName")
+    return bucket, key if isinstance(key, str) else ""
+
+
+def s3_list_objects(domain: DomainLike, *, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under the prefix (ListObjectsV2, all pages): [{"Key", "Size"}], in key order."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = _s3_call(domain, "ListObjectsV2", lambda c: c.list_objects_v2(**params))
+        found.extend({"Key": o["Key"], "Size": int(o.get("Size", 0))} for o in page.get("Contents", []))
+        if not page.get("IsTruncated"):
+            return sorted(found, key=lambda o: o["Key"])
+        params["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def s3_object_chunks(domain: DomainLike, *, bucket: str, key: str) -> Iterator[bytes]:
+    """GetObject now; the object's bytes in chunks as they arrive. A failure mid-stream raises MatchdeskAwsError."""
+    body = _s3_call(domain, "GetObject", lambda c: c.get_object(Bucket=bucket, Key=key))["Body"]
+    return _body_chunks(domain, body)
+
+
+def _body_chunks(domain: DomainLike, body: Any) -> Iterator[bytes]:
+    try:
+        while True:
+            try:
+                chunk = body.read(S3_CHUNK)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, operation="S3 GetObject", domain=domain) from exc
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        body.close()

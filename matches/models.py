@@ -43,6 +43,13 @@ class Queue(models.TextChoices):
 Bucket = Queue
 
 
+class ResultsSource(models.TextChoices):
+    """Where a pull reads a job's results: GetMatches pages, or the job's S3 export (services/pulls/s3.py)."""
+
+    GET_MATCHES = "get_matches", "GetMatches"
+    S3 = "s3", "S3 export"
+
+
 class Domain(models.Model):
     name = models.CharField(
         max_length=64,
@@ -71,6 +78,9 @@ class Domain(models.Model):
     approval_all = models.BooleanField(default=False, help_text="Every merge, split and bulk job")
     # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
     pull_requested_at = models.DateTimeField(null=True, blank=True)
+    results_source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
+    # Calls per second per operation shared by all workers, over matches/ratelimit.py's defaults.
+    aws_rates = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -205,6 +215,9 @@ class MatchRun(models.Model):
     completion = models.JSONField(default=dict, blank=True, help_text="Completion totals so far")
     superseded_at = models.DateTimeField(null=True, blank=True)
     groups_superseded_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
+    export_location = models.CharField(max_length=1100, blank=True, help_text="s3://bucket/prefix read")
+    reconciliation = models.JSONField(default=dict, blank=True, help_text="Records read against AWS's counts")
 
     class Meta:
         indexes = [models.Index(fields=["domain", "status", "-finished_at"], name="run_domain_status")]
@@ -753,7 +766,8 @@ class Approval(models.Model):
 
 
 # Models kept in modules of their own so this file stays under its limit; Django finds them through here.
-# Notifications: docs/architecture.md, "Notifications"; access: "Single sign-on and domain access"; drift: "Drift".
+# Notifications: docs/architecture.md, "Notifications"; access: "Single sign-on and domain access"; drift: "Drift";
+# export objects: "S3 ingestion".
 from matches.access_models import UserAccess  # noqa: E402, F401
 from matches.drift_models import RunDrift  # noqa: E402, F401
 from matches.notify_models import (  # noqa: E402, F401
@@ -762,3 +776,4 @@ from matches.notify_models import (  # noqa: E402, F401
     NotificationPreference,
     WebhookEndpoint,
 )
+from matches.s3_models import ExportObject  # noqa: E402, F401

@@ -1,4 +1,10 @@
-"""Per-domain limit on MergeProfiles calls shared by every worker: at most N calls in any one-second window.
+"""Per-domain, per-operation limits on AWS calls shared by every worker: at most N calls in any one-second window.
+
+One limiter per (domain, operation): MergeProfiles (the domain's `merge_rate_per_second`), and the reads (GetMatches,
+BatchGetProfile, ListProfileHistoryRecords, the identity-resolution job calls, S3 ListObjectsV2/GetObject) at
+DEFAULT_RATES unless the domain's `aws_rates` says otherwise (`rate_for`). AWS publishes no per-API request rates for
+these Customer Profiles operations (docs/scaling.md, "Calls to AWS"): the defaults are deliberately modest guesses,
+and throttling is still retried with backoff.
 
 A sorted set in Redis holds one member per call; its score is Redis' own clock (so workers' clocks do not matter).
 While a call is in flight its member is scored far in the future (it holds its slot); when the call returns, the
@@ -7,8 +13,10 @@ last second remain, so the *arrival* of every call at AWS (between its start and
 after the arrival of the call N places before it, whatever the network latency.
 
 Redis errors (ConnectionError, TimeoutError) reach the caller before a call is sent; the merge executor defers the
-job for them. After a call, releasing its slot is best effort: an unreleased slot only expires late (the limit errs
-on the safe side), and the call's outcome must not be lost to a Redis hiccup.
+job for them. Reads pass `fail_open=True`: without Redis they go unlimited (AWS's throttling, retried with backoff,
+is the backstop), so a pull never stops for the limiter. After a call, releasing its slot is best effort: an
+unreleased slot only expires late (the limit errs on the safe side), and the call's outcome must not be lost to a
+Redis hiccup.
 """
 
 from __future__ import annotations
@@ -70,9 +78,34 @@ def _redis() -> redis.Redis:
     return _client(settings.REDIS_URL)
 
 
-def _key(name: str) -> str:
+MERGE = "MergeProfiles"
+# Calls per second per domain when the domain sets none (AWS publishes no per-API rates for these operations).
+DEFAULT_RATES: dict[str, int] = {
+    "GetMatches": 5,
+    "BatchGetProfile": 10,
+    "ListProfileHistoryRecords": 10,
+    "GetIdentityResolutionJob": 5,
+    "ListIdentityResolutionJobs": 5,
+    "S3": 100,  # ListObjectsV2 and GetObject: S3 documents 5,500 GET per second per prefix
+}
+MAX_RATE = 1000
+
+
+def rate_for(*, operation: str, merge_rate: int, overrides: dict[str, object] | None) -> int:
+    """The calls per second a domain allows an operation: its own `aws_rates` entry, else the default."""
+    value = (overrides or {}).get(operation)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_RATE:
+        return value
+    if operation == MERGE:
+        return merge_rate
+    return DEFAULT_RATES.get(operation, 5)
+
+
+def _key(name: str, operation: str = MERGE) -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX") or "matchdesk"
-    return f"{prefix}:merge-rate:{name}"
+    if operation == MERGE:
+        return f"{prefix}:merge-rate:{name}"  # the key the merge limiter always had
+    return f"{prefix}:rate:{operation}:{name}"
 
 
 def _hold_us() -> int:
@@ -83,16 +116,33 @@ def _hold_us() -> int:
 @contextmanager
 def merge_call_slot(*, domain_name: str, per_second: int, patience: float = 60.0) -> Iterator[None]:
     """Block until this domain has a free MergeProfiles slot, hold it for the call, release it when the call returns."""
+    with call_slot(operation=MERGE, domain_name=domain_name, per_second=per_second, patience=patience):
+        yield
+
+
+@contextmanager
+def call_slot(
+    *, operation: str, domain_name: str, per_second: int, patience: float = 60.0, fail_open: bool = False
+) -> Iterator[None]:
+    """Block until this domain has a free slot for `operation`, hold it for the call, release it when it returns.
+    With `fail_open`, a Redis that cannot be reached lets the call go unlimited (logged) instead of raising."""
     client = _redis()
-    key = _key(domain_name)
+    key = _key(domain_name, operation)
     member = uuid.uuid4().hex
     deadline = time.monotonic() + patience
     while True:
-        wait_us = int(client.eval(_ACQUIRE, 1, key, max(1, per_second), WINDOW_US, member, _hold_us()))
+        try:
+            wait_us = int(client.eval(_ACQUIRE, 1, key, max(1, per_second), WINDOW_US, member, _hold_us()))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not fail_open:
+                raise
+            log.warning("rate limiter unreachable; %s for %s goes unlimited: %s", operation, domain_name, exc)
+            yield
+            return
         if wait_us == 0:
             break
         if time.monotonic() >= deadline:
-            raise RateLimitTimeout(f"no MergeProfiles slot for domain '{domain_name}' within {patience:.0f} s")
+            raise RateLimitTimeout(f"no {operation} slot for domain '{domain_name}' within {patience:.0f} s")
         # A little jitter so that waiting workers do not all ask again in the same millisecond.
         time.sleep(min(wait_us / 1_000_000, 1.0) + random.uniform(0, 0.01))
     try:
@@ -101,12 +151,17 @@ def merge_call_slot(*, domain_name: str, per_second: int, patience: float = 60.0
         try:
             client.eval(_RELEASE, 1, key, member)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("could not release MergeProfiles slot for %s (it expires on its own): %s", domain_name, exc)
+            log.warning("could not release %s slot for %s (it expires on its own): %s", operation, domain_name, exc)
 
 
 def merge_calls_in_window(*, domain_name: str) -> int:
     """How many MergeProfiles calls hold a slot in this domain right now (for the admin page and tests)."""
+    return calls_in_window(domain_name=domain_name, operation=MERGE)
+
+
+def calls_in_window(*, domain_name: str, operation: str) -> int:
+    """How many calls of `operation` hold a slot in this domain right now."""
     client = _redis()
     now_s, now_us = client.time()
     now = now_s * 1_000_000 + now_us
-    return int(client.zcount(_key(domain_name), now - WINDOW_US, "+inf"))
+    return int(client.zcount(_key(domain_name, operation), now - WINDOW_US, "+inf"))

@@ -208,3 +208,28 @@ def deliver_notification_task(self, delivery_pk: int) -> str:
     except DeliveryRetry as exc:
         # The delivery row counts the attempts and gives up after NOTIFY_MAX_ATTEMPTS; max_retries is a cap above it.
         raise self.retry(countdown=exc.countdown, exc=exc) from exc
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,  # exactly once by construction: the object's claim, its advisory lock and its checkpoint
+    reject_on_worker_lost=True,
+    time_limit=PULL_TIME_LIMIT,
+    soft_time_limit=PULL_TIME_LIMIT - 300,
+    # A lost database connection (or a deadlock between two objects' repeats), or S3 throttling/5xx through every
+    # in-call retry: the object is read again from its checkpoint later.
+    autoretry_for=(OperationalError, InterfaceError, AwsRetriesExhausted),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def s3_object_task(self, object_id: int) -> str:
+    """Read one object of a job's S3 export into its run (services/pulls/s3.py); the last one completes the run.
+    An object another connection still holds (a worker killed a moment ago, not yet seen gone by Postgres, or a
+    duplicate message while one reads it) is tried again shortly: a live holder makes the retry a no-op."""
+    from matches.services.pulls.s3 import export_object_ingest
+
+    outcome = export_object_ingest(object_id=object_id)
+    if outcome == "held":
+        raise self.retry(countdown=15)
+    return outcome

@@ -211,6 +211,10 @@ MATCHDESK = {
     "MERGE_STALE_SECONDS": env.int("MATCHDESK_MERGE_STALE_SECONDS", default=300),
     "MERGE_BACKOFF_BASE": env.float("MATCHDESK_MERGE_BACKOFF_BASE", default=15.0),
     "MERGE_BACKOFF_MAX": env.float("MATCHDESK_MERGE_BACKOFF_MAX", default=900.0),
+    # S3 ingestion (services/pulls/s3.py): the S3 endpoint (blank: boto3's standard resolution; the demo and the tests
+    # point it at moto's S3 server) and the records stored per transaction of one object.
+    "S3_ENDPOINT_URL": env("MATCHDESK_S3_ENDPOINT_URL", default=""),
+    "S3_RECORDS_PER_TRANSACTION": env.int("MATCHDESK_S3_RECORDS_PER_TRANSACTION", default=5000),
 }
 
 LOGGING = {

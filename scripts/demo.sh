@@ -36,9 +36,23 @@ PYEOF
   exit 1
 }
 
+# S3 ingestion in the demo (optional: DEMO_S3=1): moto's S3 server is the embedded default S3, the emulator writes
+# the jobs of a second domain ($DEMO_DOMAIN-s3) there, and Matchdesk reads that domain's results from it.
+EXPORT_ARGS=()
+DEMO_DOMAINS=(--domain "$DEMO_DOMAIN")
+if [ "${DEMO_S3:-0}" = "1" ]; then
+  MOTO_PORT="${MOTO_PORT:-8766}"
+  echo "== moto's S3 server on :$MOTO_PORT"
+  start moto .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+  wait_http "http://127.0.0.1:$MOTO_PORT/" "moto's S3 server"
+  export MATCHDESK_S3_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+  EXPORT_ARGS=(--s3-endpoint-url "$MATCHDESK_S3_ENDPOINT_URL" --export-bucket matchdesk-demo-exports)
+  DEMO_DOMAINS+=(--domain "$DEMO_DOMAIN-s3")
+fi
+
 echo "== emulator (Customer Profiles stand-in) on :$EMULATOR_PORT"
 start emulator "$PY" -m emulator serve --host 127.0.0.1 --port "$EMULATOR_PORT" --seed 7 \
-  --domain "$DEMO_DOMAIN" --customers "${DEMO_CUSTOMERS:-600}" --state-file var/emulator-state.json
+  "${DEMO_DOMAINS[@]}" --customers "${DEMO_CUSTOMERS:-600}" --state-file var/emulator-state.json "${EXPORT_ARGS[@]}"
 wait_http "http://127.0.0.1:$EMULATOR_PORT/_emulator/health" "the emulator"
 
 echo "== mailbox (SMTP on :$MAIL_PORT, a Maildir in var/mail)"
@@ -70,6 +84,13 @@ rm -rf var/prometheus && mkdir -p var/prometheus
 supervised web env PROMETHEUS_MULTIPROC_DIR="$PWD/var/prometheus" .venv/bin/gunicorn reviewapp.wsgi \
   --config gunicorn.conf.py --bind "127.0.0.1:$PORT" --workers "${WEB_CONCURRENCY:-2}"
 wait_http "http://127.0.0.1:$PORT/login/" "the web server"
+
+if [ "${DEMO_S3:-0}" = "1" ]; then
+  echo "== $DEMO_DOMAIN-s3: results read from the S3 export by the worker"
+  "$PY" manage.py add_domain "$DEMO_DOMAIN-s3" --region us-east-1 --endpoint-url "http://127.0.0.1:$EMULATOR_PORT" \
+    --results-source s3
+  "$PY" manage.py pull_matches "$DEMO_DOMAIN-s3"
+fi
 
 cat <<MSG
 

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.own_redis",
     "tests.notify_receivers",
     "tests.oidc_fixtures",
+    "tests.s3_fixtures",
 ]
 
 PASSWORD = "correct horse battery"

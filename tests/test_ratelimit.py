@@ -6,6 +6,10 @@ import threading
 import time
 import uuid
 
+import pytest
+import redis
+from django.core.exceptions import ValidationError
+
 from matches.ratelimit import merge_call_slot, merge_calls_in_window
 from tests.merging import max_calls_in_any_second
 
@@ -60,3 +64,38 @@ def test_domains_do_not_share_a_limit():
             pass
         assert time.monotonic() - started < 0.5
         assert merge_calls_in_window(domain_name=a) == 1
+
+
+def test_each_operation_has_its_own_shared_limit_and_a_domain_can_size_it():
+    from matches import ratelimit
+    from matches.forms.admin import RatesField
+
+    name = f"ops-{uuid.uuid4().hex[:8]}"
+    with ratelimit.call_slot(operation="GetMatches", domain_name=name, per_second=1):
+        # Another operation of the same domain is not held up by the GetMatches slot...
+        with ratelimit.call_slot(operation="S3", domain_name=name, per_second=1, patience=0.0):
+            assert ratelimit.calls_in_window(domain_name=name, operation="S3") == 1
+        # ...but the same operation is, even from another caller, until its window passes.
+        with pytest.raises(ratelimit.RateLimitTimeout):
+            with ratelimit.call_slot(operation="GetMatches", domain_name=name, per_second=1, patience=0.0):
+                pass
+    assert ratelimit.rate_for(operation="GetMatches", merge_rate=2, overrides={"GetMatches": 9}) == 9
+    assert ratelimit.rate_for(operation="GetMatches", merge_rate=2, overrides={"GetMatches": 0}) == 5
+    assert ratelimit.rate_for(operation="MergeProfiles", merge_rate=3, overrides={}) == 3
+    field = RatesField(required=False)
+    assert field.clean("GetMatches=7, S3=300") == {"GetMatches": 7, "S3": 300}
+    assert field.prepare_value({"S3": 300, "GetMatches": 7}) == "GetMatches=7, S3=300"
+    for bad in ("Nope=3", "GetMatches=0", "GetMatches=x", "S3=100000"):
+        with pytest.raises(ValidationError):
+            field.clean(bad)
+
+
+def test_a_read_goes_unlimited_when_the_limiter_cannot_reach_redis(settings):
+    from matches import ratelimit
+
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    with ratelimit.call_slot(operation="GetMatches", domain_name="x", per_second=1, fail_open=True):
+        pass
+    with pytest.raises(redis.ConnectionError):
+        with ratelimit.call_slot(operation="MergeProfiles", domain_name="x", per_second=1):
+            pass

@@ -8,10 +8,33 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from matches import roles
-from matches.models import DOMAIN_NAME_RE
+from matches import ratelimit, roles
+from matches.models import DOMAIN_NAME_RE, ResultsSource
 
 NAME_MESSAGE = "A domain name is 1 to 64 letters, digits, '_' or '-' (AWS's pattern ^[a-zA-Z0-9_-]{1,64}$)."
+
+
+class RatesField(forms.CharField):
+    """Calls per second per operation as `GetMatches=5, S3=100`: a dict in, the same text out."""
+
+    def prepare_value(self, value: object) -> object:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+        return value
+
+    def to_python(self, value: object) -> dict[str, int]:  # type: ignore[override]
+        text = str(super().to_python(value) or "")
+        rates: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
+            name, _, number = part.partition("=")
+            name = name.strip()
+            if name not in ratelimit.DEFAULT_RATES:
+                known = ", ".join(ratelimit.DEFAULT_RATES)
+                raise forms.ValidationError(f"Unknown operation {name[:40]!r}: one of {known}.")
+            if not number.strip().isdigit() or not 1 <= int(number) <= ratelimit.MAX_RATE:
+                raise forms.ValidationError(f"{name}: a whole number of calls per second, 1 to {ratelimit.MAX_RATE}.")
+            rates[name] = int(number)
+        return rates
 
 
 class DomainForm(forms.Form):
@@ -52,6 +75,21 @@ class DomainForm(forms.Form):
     approval_splits = forms.BooleanField(required=False, label="Second person: every split")
     approval_bulk = forms.BooleanField(required=False, label="Second admin: every bulk job")
     approval_all = forms.BooleanField(required=False, label="Second person: every merge, split and bulk job")
+    results_source = forms.ChoiceField(
+        required=False,  # blank: GetMatches, as before this setting existed
+        choices=ResultsSource.choices,
+        initial=ResultsSource.GET_MATCHES,
+        label="Read results from",
+        help_text="S3 export: read the job's ExportingLocation in parallel workers when the job reports one "
+        "(otherwise GetMatches).",
+    )
+    aws_rates = RatesField(
+        required=False,
+        max_length=400,
+        label="AWS calls / s",
+        help_text="Per operation, shared by all workers, e.g. GetMatches=5, BatchGetProfile=10, S3=100; blank: "
+        "the defaults (AWS publishes no per-API rates for these operations).",
+    )
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,6 +101,9 @@ class DomainForm(forms.Form):
         if arn and not arn.startswith("arn:"):
             raise forms.ValidationError("A role ARN looks like arn:aws:iam::123456789012:role/matchdesk.")
         return arn
+
+    def clean_results_source(self) -> str:
+        return self.cleaned_data.get("results_source") or ResultsSource.GET_MATCHES
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)

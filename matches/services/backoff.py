@@ -7,11 +7,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 
-from matches.aws import MatchdeskAwsError
+from matches import ratelimit
+from matches.aws import AwsThrottled, MatchdeskAwsError
+
+if TYPE_CHECKING:
+    from matches.models import Domain
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,3 +65,25 @@ def call_with_backoff(
             log.info("%s: %s; retry %d in %.3fs", what, exc.code, attempt, delay)
             sleep(delay)
             attempt += 1
+
+
+def domain_rate(domain: Domain, operation: str) -> int:
+    """Calls per second the domain allows `operation`, shared by all workers (matches/ratelimit.py)."""
+    return ratelimit.rate_for(operation=operation, merge_rate=domain.merge_rate_per_second, overrides=domain.aws_rates)
+
+
+def aws_read(domain: Domain, operation: str, call: Callable[[], T], *, max_attempts: int | None = None) -> T:
+    """A read-only AWS call under the domain's shared limiter for `operation`, retried with backoff. A limiter that
+    keeps every slot busy past its patience counts as throttling; a limiter without Redis lets the call through."""
+
+    def limited() -> T:
+        try:
+            slot = ratelimit.call_slot(
+                operation=operation, domain_name=domain.name, per_second=domain_rate(domain, operation), fail_open=True
+            )
+            with slot:
+                return call()
+        except ratelimit.RateLimitTimeout as exc:
+            raise AwsThrottled(f"{operation} on domain '{domain.name}': {exc} (Matchdesk's own limiter)") from exc
+
+    return call_with_backoff(limited, what=f"{operation} {domain.name}", max_attempts=max_attempts)

@@ -28,6 +28,8 @@ EDITABLE = (
     "approval_splits",
     "approval_bulk",
     "approval_all",
+    "results_source",
+    "aws_rates",
 )
 
 

@@ -7,6 +7,7 @@ the message (the merge sweep, the pull and bulk sweeps, hydration on opening a g
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -75,3 +76,12 @@ def notification(*, delivery_pk: int, on_failure: Callable[[], object] | None = 
     from matches import tasks
 
     _on_commit(lambda: tasks.deliver_notification_task.delay(delivery_pk), f"delivery {delivery_pk}", on_failure)
+
+
+def s3_objects(*, object_ids: list[int]) -> None:
+    """Read each object of an S3 export in its own task, so several workers share one run (services/pulls/s3.py);
+    the job poll resumes a run whose messages were lost (its heartbeat goes stale)."""
+    from matches import tasks
+
+    for object_id in object_ids:
+        _on_commit(functools.partial(tasks.s3_object_task.delay, object_id), f"S3 export object {object_id}")

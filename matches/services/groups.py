@@ -25,7 +25,7 @@ def bins_add(*, run: MatchRun, scores: Iterable[float], open_: bool = True) -> N
     counts = Counter(score_bin(s) for s in scores)
     if not counts:
         return
-    bins = list(counts)
+    bins = sorted(counts)  # one order for every writer: parallel S3 workers upsert the same bins without deadlock
     totals = [counts[b] for b in bins]
     table = RunScoreBin._meta.db_table
     with connection.cursor() as cursor:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from matches import aws
 from matches.models import Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
-from matches.services.backoff import call_with_backoff
+from matches.services.backoff import aws_read
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,8 @@ def profiles_refresh(
         return cached
     for start in range(0, len(due), BATCH):
         chunk = due[start : start + BATCH]
-        found, errors = call_with_backoff(
-            functools.partial(aws.batch_get_profiles, domain, chunk),
-            what=f"BatchGetProfile {domain.name}",
-            max_attempts=max_attempts,
-        )
+        call = functools.partial(aws.batch_get_profiles, domain, chunk)
+        found, errors = aws_read(domain, "BatchGetProfile", call, max_attempts=max_attempts)
         _store(domain, chunk, found, errors)
     return {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=wanted)}
 

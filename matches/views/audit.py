@@ -31,7 +31,7 @@ from matches.selectors import reports as report_reads
 from matches.selectors import timelines
 from matches.selectors.audit import AuditFilters
 from matches.selectors.reports import ReportFilters
-from matches.services import audit_history, erasure
+from matches.services import audit_history, erasure, history
 from matches.views.htmx import render_page
 
 ACTION_HINTS = (
@@ -170,13 +170,12 @@ def _profile_id_or_404(profile_id: str) -> str:
 @require_perm(roles.VIEW_AUDIT)
 def profile_timeline(request: Request, domain: str, profile_id: str) -> HttpResponse:
     domain_obj = get_domain_or_404(request, domain)
-    timeline = timelines.profile_timeline(domain=domain_obj, profile_id=_profile_id_or_404(profile_id))
+    profile_id = _profile_id_or_404(profile_id)
+    aws_history = history.profile_history_fetch(domain=domain_obj, profile_id=profile_id)
+    timeline = timelines.profile_timeline(domain=domain_obj, profile_id=profile_id)
     audit_display.decorate(timeline.events)
-    return render(
-        request,
-        "matches/audit/profile.html",
-        {"t": timeline, "erase_form": ErasureForm(), "attributes": _flat_attributes(timeline)},
-    )
+    context = {"erase_form": ErasureForm(), "attributes": _flat_attributes(timeline), "aws_history": aws_history}
+    return render(request, "matches/audit/profile.html", {"t": timeline, **context})
 
 
 def _flat_attributes(timeline) -> list[tuple[str, str]]:

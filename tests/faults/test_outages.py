@@ -144,7 +144,8 @@ def first_merge_after(stack: Stack, domain: str, wall: float) -> float | None:
 def merged_ids(stack: Stack, domain: str) -> Counter:
     """How many MergeProfiles calls named each profile to be merged away, for one domain."""
     calls = [c for c in stack.ctl.calls(operation="MergeProfiles") if c["params"].get("DomainName") == domain]
-    return Counter(pid for c in calls for pid in c["params"]["ProfileIdsToBeMerged"])
+    # A call whose body never arrived whole (its sender killed mid-request) is refused unparsed: it merged nothing.
+    return Counter(pid for c in calls for pid in c["params"].get("ProfileIdsToBeMerged", []))
 
 
 def server_errors(stack: Stack, since: int) -> list[str]:

@@ -201,8 +201,10 @@ def test_500_before_the_merge_defers_and_the_next_attempt_sends_only_what_is_lef
     group.refresh_from_db()
     assert job.status == JobStatus.SCHEDULED and job.inflight_chunk == 0 and "still exist" in job.last_error
     assert group.status == Status.APPROVED
-    # Meanwhile one of them went (AWS finished part of it asynchronously, say).
-    merge_ctl.delete_profile(merge_domain.name, group.profile_ids[2])
+    # Meanwhile one of them went (AWS finished part of it asynchronously, say): its history says merged.
+    merge_ctl.delete_profile(
+        merge_domain.name, group.profile_ids[2], action="DELETED_BY_MERGE", main=group.profile_ids[0]
+    )
     MergeJob.objects.filter(pk=job.pk).update(not_before=timezone.now())
     assert merge_jobs_run_due().succeeded == [job.pk]
     calls = merge_calls(merge_ctl, merge_domain)

@@ -14,11 +14,19 @@ class Command(BaseCommand):
         parser.add_argument("--role-arn")
         parser.add_argument("--undo-window", type=int, dest="undo_window_seconds")
         parser.add_argument("--merge-rate", type=int, dest="merge_rate_per_second")
+        parser.add_argument("--results-source", choices=["get_matches", "s3"], help="where pulls read results")
 
     def handle(self, *args, name: str, **options) -> None:
         values = {
             key: options[key]
-            for key in ("region", "endpoint_url", "role_arn", "undo_window_seconds", "merge_rate_per_second")
+            for key in (
+                "region",
+                "endpoint_url",
+                "role_arn",
+                "undo_window_seconds",
+                "merge_rate_per_second",
+                "results_source",
+            )
             if options.get(key) is not None
         }
         try:

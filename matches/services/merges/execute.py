@@ -17,6 +17,7 @@ from matches import aws
 from matches.models import Domain, MatchGroup, MatchRun, MergeJob, Profile
 from matches.ratelimit import RateLimitTimeout, merge_call_slot
 from matches.services.groups import groups_set_status
+from matches.services.merges import witness
 from matches.services.merges.claims import (
     default_worker_id,
     locked_job,
@@ -27,6 +28,7 @@ from matches.services.merges.claims import (
 from matches.services.merges.errors import ClaimLost, MergePlanError
 from matches.services.merges.outcomes import Deferred, Failed, JobOutcomes, Outcome, SentBack
 from matches.services.merges.plan import MAX_IDS, Chunk, chunk_field_sources, merge_plan
+from matches.services.merges.witness import merge_witness
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,9 @@ class JobExecution(JobOutcomes):
             # AWS answered the field-source chunk but had not finished merging it when we last looked.
             self._confirm_merged(Chunk(inflight, plan[inflight]))
             inflight = None
+        elif inflight is not None:
+            # A worker died with this chunk in flight: what is gone of it must be witnessed as our merge.
+            self._witnessed([pid for pid in plan[inflight] if pid not in present], chunk=inflight)
         # Ids missing from chunks never sent were gone before we touched them (AWS auto-merge, a deletion); ids
         # missing from the chunk in flight were merged by the call whose answer we never got.
         never_sent_from = inflight + 1 if inflight is not None else done
@@ -255,6 +260,31 @@ class JobExecution(JobOutcomes):
             f"{waiting}; the remaining chunks wait so they cannot overwrite the chosen fields.", self._backoff()
         )
 
+    def _witnessed(self, gone: list[str], *, chunk: int) -> None:
+        """Gone after an uncertain outcome: only AWS's history records say it was this merge (witness.py)."""
+        if not gone:
+            return
+        try:
+            started = self.job.started_at or timezone.now()
+            found = merge_witness(domain=self.domain, main=self.main, gone=gone, started=started)
+        except aws.MatchdeskAwsError as exc:
+            self._record(operation=witness.OPERATION, chunk=chunk, ok=False, code=exc.code, message=str(exc))
+            if exc.retryable:
+                reason = f"Could not read the history records that witness the merge: {exc}"
+                raise Deferred(reason, self._backoff()) from None
+            return  # history unreadable (e.g. not allowed): the re-check alone decides, and the message says so
+        self._record(operation=witness.OPERATION, chunk=chunk, ids=gone, ok=True, message=found.summary())
+        if found.other:
+            why = "; ".join(f"{pid}: {reason}" for pid, reason in sorted(found.other.items()))
+            raise SentBack(
+                f"A profile of this merge vanished at AWS for another reason ({why}); the group is back in review."
+            )
+        if found.unknown:
+            waiting = f"{len(found.unknown)} gone profiles have no history record saying why yet"
+            if self.job.attempts >= CONFIRM_MAX_ATTEMPTS:
+                raise Failed(f"{waiting} after {self.job.attempts} attempts; check them at AWS before retrying.")
+            raise Deferred(f"{waiting}; the next attempt asks again.", self._backoff())
+
     def _record_call(self, chunk: Chunk, ids: list[str], **entry: Any) -> None:
         extra = {k: entry.pop(k) for k in list(entry) if k == "inflight_chunk"}
         message = self._message(operation="MergeProfiles", chunk=chunk.index, ids=ids, **entry)
@@ -266,6 +296,7 @@ class JobExecution(JobOutcomes):
         """The call may or may not have merged (timeout, 5xx, asynchronous completion): look before anything else."""
         time.sleep(settings.MATCHDESK["MERGE_RECHECK_DELAY"])
         still = self._present(ids)
+        self._witnessed([pid for pid in ids if pid not in still], chunk=chunk.index)
         if not still:
             self._chunk_done(chunk, message=f"re-checked after {exc.code}: every profile is merged", ids=[])
             return

@@ -47,7 +47,7 @@ class PullProgress:
 @dataclass
 class PullResult:
     domain: str
-    status: str  # "completed" or "unchanged"
+    status: str  # "completed", "unchanged", or "ingesting" (an S3 run its workers complete)
     run_id: int | None = None
     generated_at: datetime | None = None
     resumed: bool = False
@@ -70,6 +70,11 @@ class PullResult:
             return f"{self.domain}: no new results (no identity-resolution job has produced matches yet)"
         if self.status == "unchanged":
             return f"{self.domain}: no new results (generation {when(self.generated_at)} already pulled)"
+        if self.status == "ingesting":
+            return (
+                f"{self.domain}: run {self.run_id}{' (resumed)' if self.resumed else ''} reads the job's S3 export "
+                f"in parallel workers; {self.groups_stored} groups stored so far. The last object completes the run."
+            )
         return (
             f"{self.domain}: run {self.run_id} completed{' (resumed)' if self.resumed else ''}: "
             f"{self.groups_stored} groups stored from {self.groups_seen} received in {self.pages} pages, "

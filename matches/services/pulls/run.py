@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from matches import aws
 from matches.aws import AwsBadRequest, MatchdeskAwsError
-from matches.models import Domain, MatchGroup, MatchRun, QuarantinedMatch, RunScoreBin
+from matches.models import Domain, MatchGroup, MatchRun, QuarantinedMatch, ResultsSource, RunScoreBin
 from matches.services import notifications
 from matches.services.audit import audit_log
-from matches.services.backoff import call_with_backoff
+from matches.services.backoff import aws_read
 from matches.services.pulls.carry_over import run_carry_over, run_groups_supersede, runs_step_down
 from matches.services.pulls.results import (
     ProgressCallback,
@@ -88,7 +88,21 @@ def pull_domain(
             raise PullAlreadyRunning(pull_running_message(domain))
         # This pull serves any "Pull now" made before it: the sweep stops looking for one (services/ops.py).
         Domain.objects.filter(pk=domain.pk, pull_requested_at__isnull=False).update(pull_requested_at=None)
-        return _Pull(domain=domain, actor=actor, progress=progress, job_id=job_id).run()
+        pull = _Pull(domain=domain, actor=actor, progress=progress, job_id=job_id)
+        if domain.results_source == ResultsSource.S3 or MatchRun.objects.filter(
+            domain=domain, status=RunStatus.RUNNING, source=ResultsSource.S3
+        ):
+            from matches.services.pulls.s3 import s3_pull  # s3 builds on this module
+
+            try:
+                started = s3_pull(domain=domain, actor=actor, job_id=job_id)
+            except MatchdeskAwsError as exc:
+                running = MatchRun.objects.filter(domain=domain, status=RunStatus.RUNNING).first()
+                failed = pull.fail(running, exc.message)
+                raise PullFailed(f"Pull of {domain.name} failed: {exc.message}", run_id=failed.pk) from exc
+            if started is not None:
+                return started
+        return pull.run()
 
 
 class _Pull:
@@ -103,9 +117,10 @@ class _Pull:
 
     def fetch(self, token: str | None) -> dict[str, Any]:
         try:
-            return call_with_backoff(
+            return aws_read(
+                self.domain,
+                "GetMatches",
                 lambda: aws.get_matches(self.domain, next_token=token, max_results=MAX_RESULTS),
-                what=f"GetMatches {self.domain.name}",
             )
         except AwsBadRequest as exc:
             if token and "token" in (exc.aws_message or exc.message).lower():

@@ -65,60 +65,12 @@ _INSERT_QUARANTINE = f"""
 
 def pages_store(*, run: MatchRun, pages: list[dict[str, Any]], next_token: str) -> BatchOutcome:
     """Store the items of consecutive pages and move the run's checkpoint past them, in one transaction."""
-    outcome = BatchOutcome()
     first_page = run.pages + 1
-    good: dict[str, CleanMatch] = {}
-    bad: list[tuple[Any, str, int]] = []
-    seen = 0
-    for number, page in enumerate(pages, start=first_page):
-        items = page.get("Matches") or []
-        seen += len(items)
-        for item in items:
-            clean, reason = match_validate(item)
-            if clean is None:
-                bad.append((item, reason, number))
-                continue
-            first = good.get(clean.match_id)
-            if first is None:
-                good[clean.match_id] = clean
-            elif first == clean:
-                outcome.duplicates_ignored += 1
-            else:
-                bad.append((item, conflict_reason(first), number))
+    good, bad, outcome, seen = items_sort(pages, first_page=first_page)
     potential = pages[-1].get("PotentialMatches") if pages else None
     with transaction.atomic():
         lock_checkpoint(run)
-        with connection.cursor() as cursor:
-            rows = list(good.values())
-            cursor.execute(_CREATE_STAGE)
-            cursor.execute(f"DELETE FROM {_STAGE}")  # empty already, unless an outer transaction is still open
-            with cursor.copy(_COPY_STAGE) as copy:
-                for g in rows:
-                    ids = g.profile_ids
-                    copy.write_row((g.match_id, ",".join(ids), profile_set_key(ids), g.score, len(ids)))
-            cursor.execute(_INSERT_GROUPS, [run.pk])
-            inserted = cursor.fetchall()
-            outcome.stored = len(inserted)
-            if len(inserted) < len(rows):
-                # Some MatchIds were stored by an earlier batch of this run: an identical repeat is ignored,
-                # a conflicting copy quarantined (the first copy stays).
-                taken = {m for m, _ in inserted}
-                again = [g for g in rows if g.match_id not in taken]
-                stored = {
-                    m: CleanMatch(m, tuple(p), s)
-                    for m, p, s in MatchGroup.objects.filter(
-                        run=run, match_id__in=[g.match_id for g in again]
-                    ).values_list("match_id", "profile_ids", "confidence_score")
-                }
-                for g in again:
-                    if stored.get(g.match_id) == g:
-                        outcome.duplicates_ignored += 1
-                    else:
-                        bad.append((_item_of(g, pages), conflict_reason(stored.get(g.match_id)), first_page))
-            for item, reason, number in bad:
-                text, digest = raw_plain(item)
-                cursor.execute(_INSERT_QUARANTINE, [run.pk, text, digest, reason, number])
-                outcome.quarantined += len(cursor.fetchall())
+        inserted = items_store(run=run, good=good, bad=bad, pages=pages, first_page=first_page, outcome=outcome)
         bins_add(run=run, scores=[score for _, score in inserted])
         if run.pages == 0 and pages:
             run.generated_at = pages[0].get("MatchGenerationDate")
@@ -143,6 +95,79 @@ def pages_store(*, run: MatchRun, pages: list[dict[str, Any]], next_token: str) 
             ]
         )
     return outcome
+
+
+def items_sort(
+    pages: list[dict[str, Any]], *, first_page: int
+) -> tuple[dict[str, CleanMatch], list[tuple[Any, str, int]], BatchOutcome, int]:
+    """Validate the pages' items: (valid by MatchId, (item, reason, page) to quarantine, outcome so far, items seen).
+    A repeat of a MatchId inside the batch is ignored when identical and quarantined when it differs."""
+    outcome = BatchOutcome()
+    good: dict[str, CleanMatch] = {}
+    bad: list[tuple[Any, str, int]] = []
+    seen = 0
+    for number, page in enumerate(pages, start=first_page):
+        items = page.get("Matches") or []
+        seen += len(items)
+        for item in items:
+            clean, reason = match_validate(item)
+            if clean is None:
+                bad.append((item, reason, number))
+                continue
+            first = good.get(clean.match_id)
+            if first is None:
+                good[clean.match_id] = clean
+            elif first == clean:
+                outcome.duplicates_ignored += 1
+            else:
+                bad.append((item, conflict_reason(first), number))
+    return good, bad, outcome, seen
+
+
+def items_store(
+    *,
+    run: MatchRun,
+    good: dict[str, CleanMatch],
+    bad: list[tuple[Any, str, int]],
+    pages: list[dict[str, Any]],
+    first_page: int,
+    outcome: BatchOutcome,
+) -> list[tuple[str, float]]:
+    """The bulk upsert and the quarantine (the caller's transaction): the valid groups COPYed and moved with ON
+    CONFLICT DO NOTHING, repeats of stored MatchIds compared, the bad items quarantined. Returns the rows inserted
+    (match_id, score) for the histogram; counts into `outcome`. Used by the GetMatches and the S3 paths alike."""
+    with connection.cursor() as cursor:
+        rows = list(good.values())
+        cursor.execute(_CREATE_STAGE)
+        cursor.execute(f"DELETE FROM {_STAGE}")  # empty already, unless an outer transaction is still open
+        with cursor.copy(_COPY_STAGE) as copy:
+            for g in rows:
+                ids = g.profile_ids
+                copy.write_row((g.match_id, ",".join(ids), profile_set_key(ids), g.score, len(ids)))
+        cursor.execute(_INSERT_GROUPS, [run.pk])
+        inserted: list[tuple[str, float]] = cursor.fetchall()
+        outcome.stored = len(inserted)
+        if len(inserted) < len(rows):
+            # Some MatchIds were stored by an earlier batch of this run: an identical repeat is ignored,
+            # a conflicting copy quarantined (the first copy stays).
+            taken = {m for m, _ in inserted}
+            again = [g for g in rows if g.match_id not in taken]
+            stored = {
+                m: CleanMatch(m, tuple(p), s)
+                for m, p, s in MatchGroup.objects.filter(run=run, match_id__in=[g.match_id for g in again]).values_list(
+                    "match_id", "profile_ids", "confidence_score"
+                )
+            }
+            for g in again:
+                if stored.get(g.match_id) == g:
+                    outcome.duplicates_ignored += 1
+                else:
+                    bad.append((_item_of(g, pages), conflict_reason(stored.get(g.match_id)), first_page))
+        for item, reason, number in bad:
+            text, digest = raw_plain(item)
+            cursor.execute(_INSERT_QUARANTINE, [run.pk, text, digest, reason, number])
+            outcome.quarantined += len(cursor.fetchall())
+    return inserted
 
 
 def _item_of(clean: CleanMatch, pages: list[dict[str, Any]]) -> Any:
