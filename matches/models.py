@@ -205,6 +205,8 @@ class MatchRun(models.Model):
     completion = models.JSONField(default=dict, blank=True, help_text="Completion totals so far")
     superseded_at = models.DateTimeField(null=True, blank=True)
     groups_superseded_at = models.DateTimeField(null=True, blank=True)
+    # Retention (services/retention.py): when the run's undecided groups moved to ArchivedGroup.
+    groups_archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["domain", "status", "-finished_at"], name="run_domain_status")]
@@ -750,3 +752,18 @@ class Approval(models.Model):
         if self.requested_by_id == user.pk:
             return "A second person must approve this: you asked for it."
         return ""
+
+
+class ArchivedGroup(models.Model):
+    """A group of a run past the retention window, out of the hot table and its indexes (docs/scaling.md,
+    "Partitioning by run"): its row as it was, as JSON, under the same id. Only groups nothing refers to move here
+    (no decision, comment, QA or calibration item, carried-over link); pages never read this table."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="The group's id in MatchGroup")
+    run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="archived_groups")
+    match_id = models.CharField(max_length=255)
+    row = models.JSONField(help_text="The MatchGroup row as it was archived")
+    archived_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"archived group {self.pk} of run {self.run_id}"

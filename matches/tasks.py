@@ -184,3 +184,14 @@ def hydrate_profiles_task(domain_id: int) -> dict:
     if result.remaining:
         hydrate_profiles_task.delay(domain_id)
     return {"groups": result.groups, "remaining": result.remaining}
+
+
+# Retention (docs/scaling.md, "Partitioning by run") ---------------------------------------------------------------
+
+
+@shared_task(ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, expires=3600)
+def run_retention_task() -> str:
+    """Daily (beat): archive the undecided groups of runs past MATCHDESK_RUN_RETENTION_DAYS; idempotent, resumable."""
+    from matches.services.retention import retention_apply
+
+    return retention_apply().line()
