@@ -18,13 +18,14 @@ def read_alias() -> str:
     return REPLICA if REPLICA in settings.DATABASES else DEFAULT_DB_ALIAS
 
 
-def read_alias_holding(model: type[Model], pk: int) -> str:
-    """read_alias(), unless the replica has not replayed row `pk` of `model` yet (an export bounded by the primary's
-    latest row must not end early on a lagging replica): then the primary. One index lookup."""
+def read_alias_holding(model: type[Model], **row: Any) -> str:
+    """read_alias(), unless the replica has not replayed the row of `model` matching `row` yet (an export bounded by
+    the primary's latest row must not end early on a lagging replica): then the primary. One index lookup; a bound
+    of 0 (nothing to export) needs no check."""
     alias = read_alias()
-    if alias == DEFAULT_DB_ALIAS or not pk:
+    if alias == DEFAULT_DB_ALIAS or not all(row.values()):
         return alias
-    return alias if model._default_manager.using(alias).filter(pk=pk).exists() else DEFAULT_DB_ALIAS
+    return alias if model._default_manager.using(alias).filter(**row).exists() else DEFAULT_DB_ALIAS
 
 
 class ReplicaRouter:
