@@ -112,13 +112,15 @@ def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None
         samples.filter(created_range("created_at", AuditFilters(date_from=f.date_from, date_to=f.date_to)))[:limit]
     )
     verdict = Subquery(
-        Decision.objects.using(read_alias()).filter(group=OuterRef("group"), bulk=False, action__in=DECIDING)
+        Decision.objects.using(read_alias())
+        .filter(group=OuterRef("group"), bulk=False, action__in=DECIDING)
         .order_by("-created_at", "-id")
         .values("action")[:1]
     )
     counts = {
         row["sample_id"]: row
-        for row in item_model.objects.using(read_alias()).filter(sample__in=samples)
+        for row in item_model.objects.using(read_alias())
+        .filter(sample__in=samples)
         .annotate(verdict=verdict)
         .values("sample_id")
         .annotate(

@@ -125,7 +125,9 @@ def run_archive(*, run: MatchRun, days: int, batch: int = ARCHIVE_BATCH) -> tupl
                 return archived, kept
 
 
-def retention_apply(*, days: int | None = None, now: datetime | None = None, batch: int = ARCHIVE_BATCH) -> RetentionResult:
+def retention_apply(
+    *, days: int | None = None, now: datetime | None = None, batch: int = ARCHIVE_BATCH
+) -> RetentionResult:
     """Archive every run past the retention window (`days`, else the setting; 0 keeps everything)."""
     days = retention_days() if days is None else days
     result = RetentionResult()
