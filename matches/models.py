@@ -13,7 +13,6 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -286,9 +285,6 @@ class MatchGroup(models.Model):
             GinIndex(fields=["search_text"], name="group_search_trgm", opclasses=["gin_trgm_ops"]),
             # The queue search finds a match id by any part of it (what the pages show is its distinctive end).
             GinIndex(fields=["match_id"], name="group_match_id_trgm", opclasses=["gin_trgm_ops"]),
-            # Search by name: the words of search_text, so a name costs its matches, not the posting lists of its
-            # trigrams over the whole table (selectors/review.py `_search`; docs/scaling.md, "Search by name").
-            GinIndex(SearchVector("search_text", config="simple"), name="group_search_words"),
         ]
 
     def __str__(self) -> str:

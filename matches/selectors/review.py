@@ -42,13 +42,6 @@ _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _MATCH_SHORT = re.compile(r"^([0-9A-Za-z-]+)(?:…|\.\.\.)([0-9A-Za-z-]+)$")
 _MATCH_PART = re.compile(r"^[0-9A-Za-z-]{4,}$")
 _TABLE = MatchGroup._meta.db_table
-# A query made of one word (a letter, then letters and digits, 3 to 64, not all hex digits): searched by word prefix on
-# the words index. Anything else (part of an email, of a profile id, with punctuation) stays a substring (trigrams):
-# the text search parser splits hex ids at digit-"e"-digit (as numbers), so an id's start is not always a word's.
-_WORD = re.compile(r"^(?![0-9a-f]+$)[a-z][0-9a-z]{2,63}$")
-# The expression of the `group_search_words` index, exactly (its SearchVector), so the planner uses it.
-_WORDS_SQL = f"to_tsvector('simple'::regconfig, COALESCE(\"{_TABLE}\".\"search_text\", ''))"
-_UNINDEXED_TEXT = f'("{_TABLE}"."search_text" || \'\')'
 
 Status = MatchGroup.Status
 
@@ -188,10 +181,9 @@ def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
 
 def _search(qs: QuerySet, text: str) -> QuerySet:
     """Profile id, name, email or match id. An exact 32-hex id is looked up in profile_ids (GIN, exact) and as a
-    match id; a match id as the pages show it short (`684d1a…3d4e5f6071`) by its start and end; one word (a name) by
-    the words index, at a word's start; anything else is a substring of search_text by ILIKE (not Django's
-    UPPER(..) LIKE) so that the trigram GIN index serves it; and a match id (its own trigram index) by any part of it
-    when the text could be one."""
+    match id; a match id as the pages show it short (`684d1a…3d4e5f6071`) by its start and end; anything else is a
+    substring of search_text by ILIKE (not Django's UPPER(..) LIKE) so that the trigram GIN index serves it, or of
+    the match id (its own trigram index) when it could be part of one."""
     lowered = text.lower()
     if _HEX_ID.match(lowered):
         # The planner misjudges array containment and would walk the queue index over the whole run; the ids of the
@@ -203,18 +195,11 @@ def _search(qs: QuerySet, text: str) -> QuerySet:
     if short:
         return qs.filter(match_id__startswith=short[1], match_id__endswith=short[2])
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if _WORD.match(lowered):
-        # A name, or the start of an email: the words index (`group_search_words`) finds the groups
-        # with a word starting so, then the ILIKE keeps exactly those holding the text (written so that the planner
-        # does not also read the trigram index). A word matches at its start: "lee" finds "Lee" and "Leeds", not
-        # "Ashlee" (docs/scaling.md, "Search by name").
-        text_q = f"({_WORDS_SQL} @@ to_tsquery('simple'::regconfig, %s) AND {_UNINDEXED_TEXT} ILIKE %s)"
-        params = [f"'{lowered}':*", pattern]
-    else:
-        text_q, params = f'"{_TABLE}"."search_text" ILIKE %s', [pattern]
     if _MATCH_PART.match(text):
-        return qs.extra(where=[f'({text_q} OR "{_TABLE}"."match_id" LIKE %s)'], params=[*params, pattern])
-    return qs.extra(where=[text_q], params=params)
+        return qs.extra(
+            where=[f'("{_TABLE}"."search_text" ILIKE %s OR "{_TABLE}"."match_id" LIKE %s)'], params=[pattern, pattern]
+        )
+    return qs.extra(where=[f'"{_TABLE}"."search_text" ILIKE %s'], params=[pattern])
 
 
 @dataclass

@@ -209,39 +209,6 @@ def test_search_by_name_email_or_profile_id(login, steward, run, query, expected
     assert ids == ([] if expected is None else [[ada, grace][expected].pk])
 
 
-@pytest.mark.parametrize(
-    "query,expected",
-    [("lee", [0, 1]), ("LEEDS", [1]), ("shlee", []), ("hlee@", [2]), ("ashlee", [2]), ("leed", [1])],
-)
-def test_search_by_name_matches_a_word_at_its_start(login, steward, run, query, expected):
-    """One word goes to the words index: it matches where a word starts (a name, an email's start), and a query
-    with punctuation is still a substring anywhere."""
-    groups = [
-        MatchGroupFactory(run=run, confidence_score=0.7, display_names="Ann Lee", search_text="ann lee ann@x.org"),
-        MatchGroupFactory(run=run, confidence_score=0.8, display_names="Bo Leeds", search_text="bo leeds bo@x.org"),
-        MatchGroupFactory(
-            run=run, confidence_score=0.75, display_names="Ashlee Ng", search_text="ashlee ng ashlee@x.org"
-        ),
-    ]
-    bins_add(run=run, scores=[0.7, 0.8, 0.75])
-    ids = row_ids(login(steward).get(queue_url("review", q=query)))
-    assert sorted(ids) == sorted(groups[i].pk for i in expected)
-
-
-def test_a_name_search_reads_the_words_index(db):
-    """The search's expression is the index's own (`group_search_words`): with sequential scans off the planner
-    reaches the rows through it, and does not read the trigram index of search_text as well."""
-    from django.db import connection
-
-    from matches.selectors.review import _search
-
-    with connection.cursor() as cur:
-        cur.execute("SET LOCAL enable_seqscan = off")
-    plan = _search(MatchGroup.objects.only("id"), "lee1037").explain()
-    assert "group_search_words" in plan and "group_search_trgm" not in plan
-    assert "group_search_trgm" in _search(MatchGroup.objects.only("id"), "lee@exa").explain()
-
-
 def test_customer_names_in_the_queue_are_escaped(login, steward, run):
     make_groups(run, [0.7], display_names="<img src=x onerror=alert(1)> Lee")
     page = login(steward).get(queue_url("review")).content.decode()
