@@ -57,7 +57,8 @@ def _kept_sql() -> str:
 
 
 def _archive_batch(run: MatchRun, batch: int) -> int:
-    """Move up to `batch` unreferenced groups of `run` (one statement: DELETE … RETURNING into the archive)."""
+    """Move up to `batch` unreferenced groups of `run` (one statement: DELETE … RETURNING into the archive). In no
+    order: an ORDER BY id would let the planner walk the primary key through every other run's rows."""
     archive = ArchivedGroup._meta.db_table
     groups = MatchGroup._meta.db_table
     with connection.cursor() as cur:
@@ -66,7 +67,7 @@ def _archive_batch(run: MatchRun, batch: int) -> int:
             WITH batch AS (
                 SELECT g.id FROM "{groups}" g
                 WHERE g.run_id = %s AND {_kept_sql()}
-                ORDER BY g.id LIMIT %s FOR UPDATE SKIP LOCKED
+                LIMIT %s FOR UPDATE SKIP LOCKED
             ), moved AS (
                 DELETE FROM "{groups}" d USING batch WHERE d.id = batch.id RETURNING d.*
             )
