@@ -323,8 +323,6 @@ OPERATIONS: dict[str, Operation] = {
     "ListIdentityResolutionJobs": list_identity_resolution_jobs,
     "GetIdentityResolutionJob": get_identity_resolution_job,
     "GetAutoMergingPreview": get_auto_merging_preview,
-
-
     "UpdateDomain": update_domain,
     "ListProfileHistoryRecords": list_profile_history_records,
     "GetProfileHistoryRecord": get_profile_history_record,

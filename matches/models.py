@@ -218,6 +218,8 @@ class MatchRun(models.Model):
     source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
     export_location = models.CharField(max_length=1100, blank=True, help_text="s3://bucket/prefix read")
     reconciliation = models.JSONField(default=dict, blank=True, help_text="Records read against AWS's counts")
+    # Retention (services/retention.py): when the run's undecided groups moved to ArchivedGroup.
+    groups_archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["domain", "status", "-finished_at"], name="run_domain_status")]
@@ -769,6 +771,7 @@ class Approval(models.Model):
 # Notifications: docs/architecture.md, "Notifications"; access: "Single sign-on and domain access"; drift: "Drift";
 # export objects: "S3 ingestion".
 from matches.access_models import UserAccess  # noqa: E402, F401
+from matches.archive_models import ArchivedGroup  # noqa: E402, F401
 from matches.drift_models import RunDrift  # noqa: E402, F401
 from matches.notify_models import (  # noqa: E402, F401
     NotificationDelivery,

@@ -233,3 +233,14 @@ def s3_object_task(self, object_id: int) -> str:
     if outcome == "held":
         raise self.retry(countdown=15)
     return outcome
+
+
+# Retention (docs/scaling.md, "Partitioning by run") ---------------------------------------------------------------
+
+
+@shared_task(ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, expires=3600)
+def run_retention_task() -> str:
+    """Daily (beat): archive the undecided groups of runs past MATCHDESK_RUN_RETENTION_DAYS; idempotent, resumable."""
+    from matches.services.retention import retention_apply
+
+    return retention_apply().line()

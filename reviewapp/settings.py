@@ -331,3 +331,21 @@ if SSO_ENABLED and OIDC_OP_LOGOUT_ENDPOINT:
 
     _logout = urlsplit(OIDC_OP_LOGOUT_ENDPOINT)
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_logout.scheme}://{_logout.netloc}")
+
+# Scale (issue 18) -------------------------------------------------------------------------------------------------
+# One block, so that other changes merge around it. docs/scaling.md.
+# Retention: the groups of runs superseded longer ago than this many days move to the archive (0 keeps everything);
+# a group with a decision, comment or sample never moves. Daily, by beat (matches.tasks.run_retention_task).
+MATCHDESK["RUN_RETENTION_DAYS"] = env.int("MATCHDESK_RUN_RETENTION_DAYS", default=0)
+CELERY_BEAT_SCHEDULE["matchdesk-run-retention"] = {
+    "task": "matches.tasks.run_retention_task",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}
+# Reports and exports read from a replica when one is named (reviewapp/dbrouter.py); writes never go there.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["reviewapp.dbrouter.ReplicaRouter"]

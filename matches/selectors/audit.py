@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from matches.models import AuditEvent, Decision
+from reviewapp.dbrouter import read_alias_holding
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 2000
@@ -137,8 +138,10 @@ EVENT_EXPORT_COLUMNS = (
 
 
 def events_for_export(f: AuditFilters, *, upto_seq: int) -> Iterator[list[tuple]]:
+    # From the read replica when one is set and has replayed event `upto_seq` (reviewapp/dbrouter.py).
     qs = (
         audit_events(f)
+        .using(read_alias_holding(AuditEvent, seq=upto_seq))
         .filter(seq__lte=upto_seq)
         .values_list(
             "seq",
@@ -199,7 +202,7 @@ def decisions_filtered(f: AuditFilters) -> QuerySet[Decision]:
 
 
 def decisions_for_export(f: AuditFilters, *, upto_id: int) -> Iterator[list[tuple]]:
-    qs = decisions_filtered(f).filter(pk__lte=upto_id)
+    qs = decisions_filtered(f).filter(pk__lte=upto_id).using(read_alias_holding(Decision, pk=upto_id))
     rows = qs.values_list(
         "id",
         "created_at",

@@ -13,6 +13,7 @@ from django.db.models.functions import TruncWeek
 
 from matches.models import Approval, Decision, Queue
 from matches.selectors.audit import AuditFilters, created_range
+from reviewapp.dbrouter import read_alias
 
 Action = Decision.Action
 DECIDING = (Action.MERGE, Action.SPLIT, Action.REJECT)
@@ -28,7 +29,7 @@ class ReportFilters:
 
 
 def _report_decisions(f: ReportFilters) -> QuerySet[Decision]:
-    qs = Decision.objects.all()
+    qs = Decision.objects.using(read_alias())  # the read replica when one is set (reviewapp/dbrouter.py)
     if f.domains is not None:
         qs = qs.filter(group__run__domain__name__in=f.domains)
     if f.domain:
@@ -107,7 +108,8 @@ def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None
     if sample_model is None:
         return None
     item_model = apps.get_model("matches", "QASampleItem")
-    samples = sample_model.objects.select_related("domain", "created_by").order_by("-created_at", "-id")
+    samples = sample_model.objects.using(read_alias()).select_related("domain", "created_by")
+    samples = samples.order_by("-created_at", "-id")
     if f.domains is not None:
         samples = samples.filter(domain__name__in=f.domains)
     if f.domain:
@@ -116,13 +118,15 @@ def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None
         samples.filter(created_range("created_at", AuditFilters(date_from=f.date_from, date_to=f.date_to)))[:limit]
     )
     verdict = Subquery(
-        Decision.objects.filter(group=OuterRef("group"), bulk=False, action__in=DECIDING)
+        Decision.objects.using(read_alias())
+        .filter(group=OuterRef("group"), bulk=False, action__in=DECIDING)
         .order_by("-created_at", "-id")
         .values("action")[:1]
     )
     counts = {
         row["sample_id"]: row
-        for row in item_model.objects.filter(sample__in=samples)
+        for row in item_model.objects.using(read_alias())
+        .filter(sample__in=samples)
         .annotate(verdict=verdict)
         .values("sample_id")
         .annotate(
@@ -146,7 +150,7 @@ def qa_sample_results(f: ReportFilters, *, limit: int = 20) -> list[dict] | None
 def approval_report(f: ReportFilters, *, limit: int = 50) -> dict[str, Any]:
     """Four-eyes approvals asked in the period: counts per rule and status, and the latest ones with both people,
     both times and the rule (docs/architecture.md, "Four-eyes approval")."""
-    qs = Approval.objects.all()
+    qs = Approval.objects.using(read_alias())
     if f.domains is not None:
         qs = qs.filter(domain__name__in=f.domains)
     if f.domain:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.shortcuts import get_object_or_404
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from matches.models import (
@@ -54,21 +54,6 @@ class QueueContext:
     counts: QueueCounts
 
 
-def _with_run_and_policy(qs: QuerySet) -> QuerySet:
-    """Annotate domains with their latest completed run and the policy in force (the same choice as
-    Domain.latest_completed_run() and Domain.policy()), so a page gets all three in one query."""
-    runs = MatchRun.objects.filter(domain=OuterRef("pk"), status=MatchRun.Status.COMPLETED).order_by(
-        "-finished_at", "-id"
-    )
-    policies = ThresholdPolicy.objects.filter(domain=OuterRef("pk")).order_by("-created_at", "-id")
-    return qs.annotate(
-        _run_id=Subquery(runs.values("pk")[:1]),
-        _policy_id=Subquery(policies.values("pk")[:1]),
-        _merge_min=Subquery(policies.values("merge_min")[:1]),
-        _reject_below=Subquery(policies.values("reject_below")[:1]),
-    )
-
-
 def _context_of(domain: Domain) -> QueueContext:
     run = MatchRun(pk=domain._run_id, domain=domain) if domain._run_id else None
     policy = None
@@ -80,16 +65,44 @@ def _context_of(domain: Domain) -> QueueContext:
     return QueueContext(domain=domain, run=run, policy=policy, counts=counts)
 
 
+# The domain with its latest completed run and the policy in force (the same choice as Domain.latest_completed_run()
+# and Domain.policy()), one statement written once (two lateral joins): every queue page and group page
+# asks it, and compiling the annotated ORM query cost more CPU than the query itself (issue 18).
+_CONTEXT_SQL = f"""
+    SELECT d.*, r.id AS _run_id, p.id AS _policy_id, p.merge_min AS _merge_min, p.reject_below AS _reject_below
+    FROM "{Domain._meta.db_table}" d
+    LEFT JOIN LATERAL (
+        SELECT id FROM "{MatchRun._meta.db_table}" WHERE domain_id = d.id AND status = %s
+        ORDER BY finished_at DESC, id DESC LIMIT 1
+    ) r ON true
+    LEFT JOIN LATERAL (
+        SELECT id, merge_min, reject_below FROM "{ThresholdPolicy._meta.db_table}" WHERE domain_id = d.id
+        ORDER BY created_at DESC, id DESC LIMIT 1
+    ) p ON true
+    WHERE d.{{column}} = %s
+"""
+
+
+def _context_row(column: str, value: object) -> Domain | None:
+    rows = list(Domain.objects.raw(_CONTEXT_SQL.format(column=column), [MatchRun.Status.COMPLETED.value, value]))
+    return rows[0] if rows else None
+
+
 def queue_context_by_name(name: str) -> QueueContext:
     """The domain, its latest completed run, the policy in force (one query) and the open count per queue (one
     query on the run's histogram, no scan). Http404 when there is no such domain."""
-    domain = get_object_or_404(_with_run_and_policy(Domain.objects.all()), name=name)
+    domain = _context_row("name", name)
+    if domain is None:
+        raise Http404("No such domain.")
     return _context_of(domain)
 
 
 def queue_context(domain: Domain) -> QueueContext:
     """As queue_context_by_name, for a domain already at hand."""
-    return _context_of(_with_run_and_policy(Domain.objects.filter(pk=domain.pk)).get())
+    found = _context_row("id", domain.pk)
+    if found is None:
+        raise Domain.DoesNotExist(domain.pk)
+    return _context_of(found)
 
 
 def default_order(queue: str) -> str:
