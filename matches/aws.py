@@ -325,3 +325,60 @@ def list_identity_resolution_jobs(domain: DomainLike, *, max_results: int = 20) 
     response = _call(domain, "list_identity_resolution_jobs", DomainName=domain.name, MaxResults=max_results)
     jobs: list[dict[str, Any]] = response.get("IdentityResolutionJobsList", [])
     return jobs
+
+
+# Search: the profile the engine missed (docs/architecture.md, "Search and manual groups") ---------------------------
+
+# SearchProfiles' predefined keys a steward searches by (KeyName in botocore's model documents these among others).
+SEARCH_KEYS: Final = ("_email", "_phone", "_fullName", "_account", "_profileId")
+SEARCH_MAX_KEYS = 5  # KeyName plus at most 4 AdditionalSearchKeys
+SEARCH_MAX_RESULTS = 100  # maxSize100
+VALUE_MAX = 255  # string1To255
+
+
+def search_profiles(
+    domain: DomainLike,
+    *,
+    keys: list[tuple[str, list[str]]],
+    operator: str = "OR",
+    max_results: int = 20,
+    next_token: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One SearchProfiles page: the first (key, values) is KeyName/Values, the rest AdditionalSearchKeys. Returns
+    (profiles, next token)."""
+    if not 1 <= len(keys) <= SEARCH_MAX_KEYS or any(k not in SEARCH_KEYS or not v for k, v in keys):
+        raise ValueError(f"SearchProfiles takes 1 to {SEARCH_MAX_KEYS} keys of {', '.join(SEARCH_KEYS)}")
+    if operator not in ("AND", "OR") or not 1 <= max_results <= SEARCH_MAX_RESULTS:
+        raise ValueError("SearchProfiles takes AND or OR and 1 to 100 results a page")
+    (key, values), *extra = keys
+    params: dict[str, Any] = {"DomainName": domain.name, "KeyName": key, "Values": values, "MaxResults": max_results}
+    if extra:
+        params["AdditionalSearchKeys"] = [{"KeyName": k, "Values": v} for k, v in extra]
+        params["LogicalOperator"] = operator
+    if next_token:
+        params["NextToken"] = next_token
+    response = _call(domain, "search_profiles", **params)
+    return list(response.get("Items", [])), response.get("NextToken")
+
+
+def get_similar_profiles(
+    domain: DomainLike,
+    *,
+    profile_id: str,
+    match_type: str = "ML_BASED_MATCHING",
+    max_results: int = 100,
+    next_token: str | None = None,
+) -> dict[str, Any]:
+    """One GetSimilarProfiles page for a profile: ProfileIds, MatchId, MatchType, ConfidenceScore or RuleLevel."""
+    if match_type not in ("ML_BASED_MATCHING", "RULE_BASED_MATCHING"):
+        raise ValueError("GetSimilarProfiles takes ML_BASED_MATCHING or RULE_BASED_MATCHING")
+    params: dict[str, Any] = {
+        "DomainName": domain.name,
+        "MatchType": match_type,
+        "SearchKey": "_profileId",
+        "SearchValue": profile_id,
+        "MaxResults": max_results,
+    }
+    if next_token:
+        params["NextToken"] = next_token
+    return _call(domain, "get_similar_profiles", **params)

@@ -246,12 +246,23 @@ class MatchGroup(models.Model):
         STALE = "stale"
         SUPERSEDED = "superseded"
         FAILED = "failed"
+        REPLACED = "replaced"  # a steward added a profile: the manual group `replaced_by` holds the set now
+
+    class Source(models.TextChoices):
+        """Who formed the group: AWS's ML job (GetMatches), a rule-based helper, or a steward (no score)."""
+
+        AWS_ML = "aws_ml", "AWS ML"
+        RULE_BASED = "rule_based", "rule-based"
+        MANUAL = "manual"
 
     run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="groups")
     match_id = models.CharField(max_length=255)
     profile_ids = ArrayField(models.CharField(max_length=32))
     profile_set_key = models.CharField(max_length=64)
-    confidence_score = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # None for a manual group: it has no score, stays out of histograms and evidence, and waits in review.
+    confidence_score = models.FloatField(null=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.AWS_ML, db_default=Source.AWS_ML)
+    replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
     size = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     status_reason = models.TextField(blank=True)
@@ -274,6 +285,11 @@ class MatchGroup(models.Model):
             models.CheckConstraint(
                 condition=Q(confidence_score__gte=0) & Q(confidence_score__lte=1), name="group_score_range"
             ),
+            models.CheckConstraint(
+                condition=Q(source="manual", confidence_score__isnull=True)
+                | (~Q(source="manual") & Q(confidence_score__isnull=False)),
+                name="group_score_unless_manual",
+            ),
         ]
         indexes = [
             # Queues: one run, one status, a score range, keyset on (score, id) in either direction.
@@ -286,7 +302,17 @@ class MatchGroup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"group {self.match_id} ({self.confidence_score:.3f})"
+        return f"group {self.match_id} ({self.score_text})"
+
+    @property
+    def score_text(self) -> str:
+        return "manual" if self.confidence_score is None else f"{self.confidence_score:.3f}"
+
+    def queue_of(self, policy: ThresholdPolicy | None) -> Queue | str:
+        """The group's queue under `policy`: a manual group (no score) is always reviewed."""
+        if self.confidence_score is None:
+            return Queue.REVIEW
+        return policy.queue_of(self.confidence_score) if policy else ""
 
     def read_status(self) -> str:
         """The status every reader shows: an open group of a superseded run is superseded, whether or not the
@@ -375,7 +401,7 @@ class Decision(models.Model):
     reverts = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reverted_by")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
     created_at = models.DateTimeField(auto_now_add=True)
-    confidence_score = models.FloatField()
+    confidence_score = models.FloatField(null=True)  # None: a manual group's decision (never threshold evidence)
     bucket = models.CharField(max_length=8, choices=Bucket.choices)
     threshold_policy = models.ForeignKey(ThresholdPolicy, on_delete=models.PROTECT, null=True, blank=True)
     main_profile_id = models.CharField(max_length=32, blank=True)
@@ -387,6 +413,10 @@ class Decision(models.Model):
     reason = models.TextField(blank=True)
     bulk = models.BooleanField(default=False)
     snapshot = models.ForeignKey(ProfileSnapshot, on_delete=models.PROTECT, null=True, blank=True)
+    # Reject: keyed digests of the members' matching attributes (services/rematch.py), kept when a snapshot is
+    # erased. Reopen by the system: the fields that changed since, by profile (names only, never values).
+    matching_digest = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
+    changed_fields = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
 
     class Meta:
         indexes = [

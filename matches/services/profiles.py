@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from matches import aws
 from matches.models import Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
+from matches.services import rematch
 from matches.services.backoff import call_with_backoff
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class HydrateResult:
     groups: int = 0
     profiles_fetched_for: int = 0
     remaining: bool = False
+    reopened: int = 0  # carried-over rejections reopened because their matching data changed
 
 
 HYDRATE_ORDER = (Queue.REVIEW, Queue.MERGE, Queue.REJECT)  # busiest first: people decide review one by one
@@ -132,14 +134,29 @@ def groups_hydrate(*, run: MatchRun, limit: int | None = None) -> HydrateResult:
             if last is not None:
                 # Keyset: highest score first inside a queue.
                 page = page.filter(Q(confidence_score__lt=last[0]) | Q(confidence_score=last[0], pk__lt=last[1]))
-            page = page.order_by("-confidence_score", "-pk").only("pk", "profile_ids", "confidence_score")
+            page = page.order_by("-confidence_score", "-pk").only(
+                "pk", "profile_ids", "confidence_score", "status", "linked_decision_id"
+            )
             groups = list(page[:size])
             if not groups:
                 break
             last = (groups[-1].confidence_score, groups[-1].pk)
-            profiles = profiles_refresh(domain=domain, profile_ids=[p for g in groups for p in g.profile_ids])
+            # A carried-over rejection's members are fetched afresh whatever the cache's age: their data after the
+            # pull is what decides whether the rejection still holds (services/rematch.py).
+            carried = [g for g in groups if g.status == MatchGroup.Status.CARRIED_OVER and g.linked_decision_id]
+            fresh = profiles_refresh(
+                domain=domain, profile_ids=[p for g in carried for p in g.profile_ids], max_age_seconds=0
+            )
+            profiles = {
+                **profiles_refresh(
+                    domain=domain,
+                    profile_ids=[p for g in groups if g.pk not in {c.pk for c in carried} for p in g.profile_ids],
+                ),
+                **fresh,
+            }
             result.profiles_fetched_for += len(profiles)
             _fill_display(groups, profiles)
+            result.reopened += rematch.carried_rejections_check(groups=carried, profiles=fresh)
             result.groups += len(groups)
         if limit is not None and result.groups >= limit:
             result.remaining = pending.exists()

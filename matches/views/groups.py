@@ -46,7 +46,7 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
     user = request.user
     can_decide = user.has_perm(roles.DECIDE)
     qc = review_reads.queue_context(domain)
-    bucket = qc.policy.queue_of(group.confidence_score) if qc.policy else ""
+    bucket = group.queue_of(qc.policy)
     if queue is None and group.status == Status.OPEN:
         queue = bucket or None
     main = decisions.default_main_profile(group, members)
@@ -228,7 +228,7 @@ def decide(request: Request, pk: int) -> HttpResponse:
     policy = domain.policy()
     next_queue = queue if queue in review_reads.QUEUES else None
     if next_queue is None and policy is not None:
-        next_queue = policy.queue_of(group.confidence_score)
+        next_queue = group.queue_of(policy)
     nxt = None
     if next_queue:
         nxt = queues.claim_next(request, run=group.run, policy=policy, queue=next_queue, exclude=[group.pk])

@@ -68,7 +68,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         g.pk_s = str(g.pk)
         g.url = f"{prefix}{g.pk}/{suffix}"
         # QA-sampled groups are decided blind: marked in the list, their score hidden here as on their page.
-        g.score_text = "—" if g.qa_sampled else f"{g.confidence_score:.3f}"
+        g.score_text = "—" if g.qa_sampled else g.score_text
         g.size_s = str(g.size)
         g.match_s = match_short(g.match_id)
         g.names = g.display_names or "(profiles not fetched yet)"
