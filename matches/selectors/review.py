@@ -262,7 +262,22 @@ def queue_next_candidates(
         .select_related("run__domain")
     )
     order = ("-confidence_score", "-id") if default_order(queue) == "desc" else ("confidence_score", "id")
-    return list(qs.order_by(*order)[:limit])
+    found = []
+    if queue == REVIEW:
+        # Manual groups (no score: outside every score range) wait in review, oldest first, ahead of the scores.
+        manual = MatchGroup.objects.filter(
+            claimable_q(actor), run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL
+        ).exclude(pk__in=exclude)
+        found = list(manual.select_related("run__domain").order_by("id")[:limit])
+    return found + list(qs.order_by(*order)[: limit - len(found)]) if len(found) < limit else found
+
+
+def manual_open_groups(*, run: MatchRun | None, limit: int = PAGE_SIZE) -> list[MatchGroup]:
+    """The run's open manual groups (the review queue lists them above its scored groups), oldest first."""
+    if run is None:
+        return []
+    qs = MatchGroup.objects.filter(run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL)
+    return list(qs.select_related("claimed_by").order_by("id")[:limit])
 
 
 # The group page ------------------------------------------------------------------------------------------------------

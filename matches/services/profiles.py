@@ -88,6 +88,14 @@ def group_profiles_refresh(*, group: MatchGroup) -> tuple[dict[str, Profile], st
     return {p.profile_id: p for p in cached}, error
 
 
+def profiles_store(*, domain: Domain, found: dict[str, dict]) -> dict[str, Profile]:
+    """Cache profiles AWS just returned by another call (SearchProfiles): fresh, as BatchGetProfile would store them."""
+    ids = sorted(found)
+    if ids:
+        _store(domain, ids, found, {})
+    return {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=ids)}
+
+
 def _store(domain: Domain, chunk: list[str], found: dict[str, dict], errors: dict[str, dict]) -> None:
     # Errors name the ids AWS could not return; an id it neither returned nor named is just as absent.
     attrs = [json.dumps(found.get(pid) or {}) for pid in chunk]
