@@ -302,10 +302,10 @@ class MatchGroup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"group {self.match_id} ({self.score_text})"
+        return f"group {self.match_id} ({self.score_label})"
 
     @property
-    def score_text(self) -> str:
+    def score_label(self) -> str:
         return "manual" if self.confidence_score is None else f"{self.confidence_score:.3f}"
 
     def queue_of(self, policy: ThresholdPolicy | None) -> Queue | str:

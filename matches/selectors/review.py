@@ -277,7 +277,7 @@ def manual_open_groups(*, run: MatchRun | None, limit: int = PAGE_SIZE) -> list[
     if run is None:
         return []
     qs = MatchGroup.objects.filter(run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL)
-    return list(qs.select_related("claimed_by").order_by("id")[:limit])
+    return list(qs.only("pk", "size", "display_names", "match_id").order_by("id")[:limit])
 
 
 # The group page ------------------------------------------------------------------------------------------------------

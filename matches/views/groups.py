@@ -15,6 +15,7 @@ from django_htmx.http import push_url
 
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
+from matches.forms.search import SearchForm
 from matches.models import Decision, Domain, MatchGroup, OpsSwitch, Queue
 from matches.selectors import approvals as approval_reads
 from matches.selectors import estimates as estimate_reads
@@ -100,6 +101,9 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
         "approval": approval_reads.decision_approval(latest),
         "overlaps": approval_reads.group_overlaps(group),
         "split": approval_reads.split_outcome(group, latest),
+        # The profile the engine missed (templates/matches/review/search.html).
+        "search_form": SearchForm(),
+        "replacement": group.replaced_by.first() if group.status == Status.REPLACED else None,
     }
 
 
