@@ -40,8 +40,6 @@ class SearchForm(forms.Form):
         value = self.cleaned_data["value"].strip()
         if not value:
             raise forms.ValidationError("Type what to search for.")
-        if "\x00" in value:
-            raise forms.ValidationError("The value holds a character AWS does not take.")
         if self.cleaned_data.get("key") == "_profileId":
             return _profile_id(value)
         return value
