@@ -50,7 +50,8 @@ def _run(request: Request, outcome: search.SearchOutcome | None, domain: Domain,
     rows = compare.compare_profiles(
         [(c.profile_id, None if c.profile.missing else c.profile.attributes) for c in columns], main_profile_id=main
     )
-    return {"columns": columns, "rows": rows, "candidates": [c for c in columns if not c.member]}
+    candidates = [c for c in columns if not c.member]
+    return {"columns": columns, "rows": rows, "candidates": candidates, "free": sum(1 for c in candidates if c.free)}
 
 
 def _search(request: Request, domain: Domain, group: MatchGroup | None) -> tuple[SearchForm, dict]:

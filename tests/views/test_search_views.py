@@ -15,7 +15,9 @@ from tests.merging import new_ids, person
 @pytest.fixture
 def world(merge_ctl, merge_domain):
     a, b, c, d = ids = new_ids(4)
-    merge_ctl.add_profiles(merge_domain.name, [person(pid, i) for i, pid in enumerate(ids)])
+    # c and d share a phone number (one household) and belong to no group.
+    people = [{**person(pid, i), **({"PhoneNumber": "+12065550142"} if i > 1 else {})} for i, pid in enumerate(ids)]
+    merge_ctl.add_profiles(merge_domain.name, people)
     merge_ctl.set_matches(merge_domain.name, [{"MatchId": "aws-1", "ProfileIds": [a, b], "ConfidenceScore": 0.9}])
     run = MatchRunFactory(domain=merge_domain)
     for i, pid in enumerate([a, b]):
@@ -114,8 +116,11 @@ def test_manual_group_from_the_domain_search_page(login, world, steward):
     domain = world["domain"]
     a, b, c, d = world["ids"]
     client = login(steward)
-    html = client.get(reverse("domain-search", args=[domain.name]), {"key": "_profileId", "value": c}).content.decode()
-    assert 'name="profile_ids"' in html and c in html
+    html = client.get(reverse("domain-search", args=[domain.name]), {"key": "_phone", "value": "(206) 555-0142"})
+    html = html.content.decode()
+    assert html.count('name="profile_ids"') == 2 and c in html and d in html
+    one = client.get(reverse("domain-search", args=[domain.name]), {"key": "_profileId", "value": c}).content.decode()
+    assert 'name="profile_ids"' not in one  # one free profile makes no group
     url = reverse("manual-group-create", args=[domain.name])
     too_many = client.post(url, {"profile_ids": new_ids(21)}, follow=True).content.decode()
     assert "at most 20 profiles" in too_many
