@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.db.models import Exists, Max, OuterRef
@@ -90,7 +90,7 @@ def run_labels(run: MatchRun, earlier: Sequence[int] = ()) -> list[es.Label]:
         .values_list("confidence_score", "linked_decision__action")
     )
     for score, action in carried:
-        label = label_of(action, score, True)
+        label = label_of(action, cast(float, score), True)  # filtered: scored groups only
         if label is not None:
             labels.append(label)
     return [label for label in labels if label is not None]

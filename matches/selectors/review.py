@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -239,8 +239,9 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
         has_next, has_prev = more, cursor is not None
     if not has_prev:
         filters.start = 0
-    next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk) if has_next and rows else None
-    prev_cursor = encode_cursor(rows[0].confidence_score, rows[0].pk) if has_prev and rows else None
+    # Every row here has a score: the score ranges leave manual groups out, and carry-over links AWS's groups only.
+    next_cursor = encode_cursor(cast(float, rows[-1].confidence_score), rows[-1].pk) if has_next and rows else None
+    prev_cursor = encode_cursor(cast(float, rows[0].confidence_score), rows[0].pk) if has_prev and rows else None
     return QueuePage(rows, next_cursor, filters, prev_cursor)
 
 

@@ -4,6 +4,7 @@ lines belong (docs/thresholds.md, "The calibration sample"). Stewards get them t
 from __future__ import annotations
 
 import secrets
+from typing import cast
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -34,7 +35,8 @@ def _available(sample: CalibrationSample) -> list[int]:
         calibration_items__sample=sample, status=MatchGroup.Status.OPEN, confidence_score__isnull=False
     )
     for score in held.values_list("confidence_score", flat=True):
-        hist[es.score_bin(score)] = max(hist[es.score_bin(score)] - 1, 0)
+        at = es.score_bin(cast(float, score))  # filtered: scored groups only
+        hist[at] = max(hist[at] - 1, 0)
     return hist
 
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -148,7 +149,7 @@ def groups_hydrate(*, run: MatchRun, limit: int | None = None) -> HydrateResult:
             groups = list(page[:size])
             if not groups:
                 break
-            last = (groups[-1].confidence_score, groups[-1].pk)
+            last = (cast(float, groups[-1].confidence_score), groups[-1].pk)  # in a score range: scored
             # A carried-over rejection's members are fetched afresh whatever the cache's age: their data after the
             # pull is what decides whether the rejection still holds (services/rematch.py).
             carried = [g for g in groups if g.status == MatchGroup.Status.CARRIED_OVER and g.linked_decision_id]

@@ -101,7 +101,7 @@ def group_add_profile(request: Request, pk: int) -> HttpResponse:
     group = get_group_or_404(request, pk, for_decision=True)
     form = AddProfileForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(queues.group_url(group, None))
     try:
         new = search.group_profile_add(
@@ -126,7 +126,9 @@ def manual_group_create(request: Request, name: str) -> HttpResponse:
     form = ManualGroupForm(request.POST)
     back = redirect("domain-search", domain.name)
     if not form.is_valid():
-        messages.error(request, " ".join(form.non_field_errors()) or "Check the reason (at most 2,000 characters).")
+        messages.error(
+            request, " ".join(str(e) for e in form.non_field_errors()) or "Check the reason (at most 2,000 characters)."
+        )
         return back
     try:
         group = search.manual_group_create(

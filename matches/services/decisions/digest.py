@@ -47,7 +47,7 @@ def attributes_digest(attributes: dict[str, Any], key: bytes | None = None) -> d
     out = {"emails": _mac(key, emails), "phones": _mac(key, phones)}
     for part in NAME_PARTS:
         value = attributes.get(part)
-        out[part] = _mac(key, [] if compare.is_empty(value) else [compare.fold(value)])
+        out[part] = _mac(key, [] if compare.is_empty(value) else [compare.fold(str(value))])
     return out
 
 
