@@ -183,4 +183,4 @@ def hydrate_profiles_task(domain_id: int) -> dict:
     result = groups_hydrate(run=run, limit=HYDRATE_GROUPS_PER_TASK)
     if result.remaining:
         hydrate_profiles_task.delay(domain_id)
-    return {"groups": result.groups, "remaining": result.remaining, "reopened": result.reopened}
+    return {"groups": result.groups, "remaining": result.remaining}
