@@ -12,6 +12,7 @@ AWS_OPERATIONS = (
     "GetMatches",
     "BatchGetProfile",
     "SearchProfiles",
+    "GetSimilarProfiles",
     "MergeProfiles",
     "ListIdentityResolutionJobs",
     "GetIdentityResolutionJob",

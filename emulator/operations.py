@@ -11,13 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from emulator.matching import normalise_email, normalise_phone
 from emulator.merge import field_source_ids, merge_profiles
+from emulator.search import get_similar_profiles, search_profiles
 from emulator.state import Emulator
 from emulator.store import ApiError, BulkMatches, Domain
 
 DEFAULT_PAGE = 100
-SEARCH_DEFAULT_PAGE = 20
 # Who the emulator says performed a MergeProfiles call (PerformedBy): AWS puts the caller's ARN there.
 CALLER = "arn:aws:iam::000000000000:user/matchdesk"
 EXPIRED_TOKEN = "The NextToken provided is invalid or has expired. Start again without a NextToken."
@@ -126,49 +125,6 @@ def batch_get_profile(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         else:
             profiles.append(prof)
     return {"Errors": errors, "Profiles": profiles}
-
-
-_SEARCH_FIELDS: dict[str, tuple[str, ...]] = {
-    "_email": ("EmailAddress", "PersonalEmailAddress", "BusinessEmailAddress"),
-    "_phone": ("PhoneNumber", "MobilePhoneNumber", "HomePhoneNumber", "BusinessPhoneNumber"),
-    "_account": ("AccountNumber",),
-}
-
-
-def search_profiles(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
-    dom = _domain(emu, params)
-    key, values = params["KeyName"], params["Values"]
-    found: list[dict[str, Any]] = []
-    if key == "_profileId":
-        for pid in dict.fromkeys(values):
-            prof = dom.get_profile(pid, emu.generator)
-            if prof is not None:
-                found.append(prof)
-    elif key in _SEARCH_FIELDS or key == "_fullName":
-        # Searches scan stored profiles only: bulk domains' lazily made profiles have no index.
-        wanted = {_search_norm(key, v) for v in values}
-        for prof in dom.profiles.values():
-            if key == "_fullName":
-                have = {_search_norm(key, " ".join(str(prof.get(f, "")) for f in ("FirstName", "LastName")).strip())}
-            else:
-                have = {_search_norm(key, str(prof[f])) for f in _SEARCH_FIELDS[key] if prof.get(f)}
-            if have & wanted:
-                found.append(prof)
-    else:
-        raise ApiError("BadRequestException", f"KeyName {key} is not a searchable key in domain {dom.name}.")
-    start, stop = _page_bounds(emu, params, "search", SEARCH_DEFAULT_PAGE)
-    out: dict[str, Any] = {"Items": found[start:stop]}
-    if stop < len(found):
-        out["NextToken"] = encode_token("search", stop)
-    return out
-
-
-def _search_norm(key: str, value: str) -> str:
-    if key == "_email":
-        return normalise_email(value)
-    if key == "_phone":
-        return normalise_phone(value, None)
-    return value.strip().lower()
 
 
 def merge_profiles_op(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
@@ -319,6 +275,7 @@ OPERATIONS: dict[str, Operation] = {
     "GetMatches": get_matches,
     "BatchGetProfile": batch_get_profile,
     "SearchProfiles": search_profiles,
+    "GetSimilarProfiles": get_similar_profiles,
     "MergeProfiles": merge_profiles_op,
     "ListIdentityResolutionJobs": list_identity_resolution_jobs,
     "GetIdentityResolutionJob": get_identity_resolution_job,

@@ -1,19 +1,12 @@
 """The only module that talks to AWS (Customer Profiles and the S3 export). Clients per domain with explicit timeouts;
-botocore's own retries are off (RETRIES) because each caller retries deliberately: pulls retry throttling and 5xx
-with backoff, merges never blind-retry. botocore errors become MatchdeskAwsError subclasses whose message an admin
-can act on.
-
-Why RETRIES is botocore's "standard" mode capped at one attempt, not "adaptive" or "legacy": "adaptive" adds a
-client-side token bucket per client, that is per worker process, which N workers multiply by N; Matchdesk's limiter
-(matches/ratelimit.py) is one per domain and operation for all workers, and counts every attempt. "legacy" and
-"standard" with more attempts would retry MergeProfiles, which must never be sent twice blindly, and would hide
-throttling from the shared limiter and from the pull's own backoff (services/backoff.py)."""
+botocore's own retries are off (RETRIES: "standard" mode, one attempt; why not "adaptive": docs/architecture.md,
+"AWS facts the code relies on") because each caller retries deliberately: pulls retry throttling and 5xx with
+backoff, merges never blind-retry. botocore errors become MatchdeskAwsError subclasses an admin can act on."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
@@ -34,10 +27,16 @@ from botocore.exceptions import (
 )
 from django.conf import settings
 
-from matches.aws_errors import (  # noqa: F401 (callers import the error types from here)
+from matches.aws_errors import (  # noqa: F401 (callers import the error types and facts from here)
     _ADVICE,
     _CODE_TO_ERROR,
     _S3_ADVICE,
+    DEFAULT_CONFLICT_RESOLUTION,
+    DEFAULT_CONSOLIDATION,
+    SEARCH_KEYS,
+    SEARCH_MAX_KEYS,
+    SEARCH_MAX_RESULTS,
+    VALUE_MAX,
     AwsAccessDenied,
     AwsBadRequest,
     AwsConfigError,
@@ -250,12 +249,6 @@ def list_identity_resolution_jobs(domain: DomainLike, *, max_results: int = 20) 
     return jobs
 
 
-# Consolidation and conflict resolution AWS's preview requires when the domain has no auto-merging settings of its
-# own: one profile per email address, the newest value winning (the preview's counts depend on the score, not these).
-DEFAULT_CONSOLIDATION: dict[str, Any] = {"MatchingAttributesList": [["EmailAddress"]]}
-DEFAULT_CONFLICT_RESOLUTION: dict[str, Any] = {"ConflictResolvingModel": "RECENCY"}
-
-
 def get_auto_merging_preview(
     domain: DomainLike,
     *,
@@ -297,78 +290,52 @@ def list_profile_history_records(
     return records
 
 
-# S3 (the identity-resolution export) ---------------------------------------------------------------------------------
-
-S3_CHUNK = 1 << 20
+# Search: the profile the engine missed (docs/architecture.md, "Search and manual groups") ---------------------------
 
 
-@lru_cache(maxsize=64)
-def _s3_client(region: str, endpoint_url: str, role_arn: str) -> Any:
-    config = Config(
-        region_name=region,
-        connect_timeout=settings.MATCHDESK["AWS_CONNECT_TIMEOUT"],
-        read_timeout=settings.MATCHDESK["AWS_READ_TIMEOUT"],
-        retries=RETRIES,
-        user_agent_extra="matchdesk",
-        # An S3 stand-in at an endpoint URL (moto's server) takes the bucket in the path, not in the host name.
-        s3={"addressing_style": "path"} if endpoint_url else {},
-    )
-    with _client_lock:
-        session = boto3.Session(botocore_session=_botocore_session(role_arn))
-        return session.client("s3", config=config, endpoint_url=endpoint_url or None)
+def search_profiles(
+    domain: DomainLike,
+    *,
+    keys: list[tuple[str, list[str]]],
+    operator: str = "OR",
+    max_results: int = 20,
+    next_token: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One SearchProfiles page: the first (key, values) is KeyName/Values, the rest AdditionalSearchKeys. Returns
+    (profiles, next token)."""
+    if not 1 <= len(keys) <= SEARCH_MAX_KEYS or any(k not in SEARCH_KEYS or not v for k, v in keys):
+        raise ValueError(f"SearchProfiles takes 1 to {SEARCH_MAX_KEYS} keys of {', '.join(SEARCH_KEYS)}")
+    if operator not in ("AND", "OR") or not 1 <= max_results <= SEARCH_MAX_RESULTS:
+        raise ValueError("SearchProfiles takes AND or OR and 1 to 100 results a page")
+    (key, values), *extra = keys
+    params: dict[str, Any] = {"DomainName": domain.name, "KeyName": key, "Values": values, "MaxResults": max_results}
+    if extra:
+        params["AdditionalSearchKeys"] = [{"KeyName": k, "Values": v} for k, v in extra]
+        params["LogicalOperator"] = operator
+    if next_token:
+        params["NextToken"] = next_token
+    response = _call(domain, "search_profiles", **params)
+    return list(response.get("Items", [])), response.get("NextToken")
 
 
-def _s3(domain: DomainLike) -> Any:
-    target = Target.of(domain)
-    return _s3_client(target.region, settings.MATCHDESK.get("S3_ENDPOINT_URL") or "", target.role_arn)
-
-
-def _s3_call(domain: DomainLike, operation: str, call: Any) -> Any:
-    try:
-        return call(_s3(domain))
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, operation=f"S3 {operation}", domain=domain) from exc
-    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
-        raise AwsConfigError(f"S3 endpoint URL is not usable ({exc}); fix MATCHDESK_S3_ENDPOINT_URL.") from exc
-
-
-def s3_location(location: dict[str, Any] | None) -> tuple[str, str] | None:
-    """(bucket, key prefix) of a job's ExportingLocation, or None when the job reports none."""
-    s3 = (location or {}).get("S3Exporting") or {}
-    bucket = s3.get("S3BucketName")
-    if not isinstance(bucket, str) or not bucket:
-        return None
-    key = s3.get("S3KeyName")
-    return bucket, key if isinstance(key, str) else ""
-
-
-def s3_list_objects(domain: DomainLike, *, bucket: str, prefix: str) -> list[dict[str, Any]]:
-    """Every object under the prefix (ListObjectsV2, all pages): [{"Key", "Size"}], in key order."""
-    found: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        page = _s3_call(domain, "ListObjectsV2", lambda c: c.list_objects_v2(**params))
-        found.extend({"Key": o["Key"], "Size": int(o.get("Size", 0))} for o in page.get("Contents", []))
-        if not page.get("IsTruncated"):
-            return sorted(found, key=lambda o: o["Key"])
-        params["ContinuationToken"] = page["NextContinuationToken"]
-
-
-def s3_object_chunks(domain: DomainLike, *, bucket: str, key: str) -> Iterator[bytes]:
-    """GetObject now; the object's bytes in chunks as they arrive. A failure mid-stream raises MatchdeskAwsError."""
-    body = _s3_call(domain, "GetObject", lambda c: c.get_object(Bucket=bucket, Key=key))["Body"]
-    return _body_chunks(domain, body)
-
-
-def _body_chunks(domain: DomainLike, body: Any) -> Iterator[bytes]:
-    try:
-        while True:
-            try:
-                chunk = body.read(S3_CHUNK)
-            except (ClientError, BotoCoreError) as exc:
-                raise translate(exc, operation="S3 GetObject", domain=domain) from exc
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        body.close()
+def get_similar_profiles(
+    domain: DomainLike,
+    *,
+    profile_id: str,
+    match_type: str = "ML_BASED_MATCHING",
+    max_results: int = 100,
+    next_token: str | None = None,
+) -> dict[str, Any]:
+    """One GetSimilarProfiles page for a profile: ProfileIds, MatchId, MatchType, ConfidenceScore or RuleLevel."""
+    if match_type not in ("ML_BASED_MATCHING", "RULE_BASED_MATCHING"):
+        raise ValueError("GetSimilarProfiles takes ML_BASED_MATCHING or RULE_BASED_MATCHING")
+    params: dict[str, Any] = {
+        "DomainName": domain.name,
+        "MatchType": match_type,
+        "SearchKey": "_profileId",
+        "SearchValue": profile_id,
+        "MaxResults": max_results,
+    }
+    if next_token:
+        params["NextToken"] = next_token
+    return _call(domain, "get_similar_profiles", **params)

@@ -1,9 +1,10 @@
-"""The errors matches/aws.py raises and what it reads of a domain (no boto3 here: aws.py re-exports all of it)."""
+"""The errors matches/aws.py raises, what it reads of a domain, and the plain facts of its calls (no boto3 here:
+aws.py re-exports all of it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 
 class MatchdeskAwsError(Exception):
@@ -121,3 +122,28 @@ _S3_ADVICE = {
     AwsNotFound: "Check the domain's ExportingConfig: the bucket or object named by the job's ExportingLocation "
     "does not exist (or the export expired).",
 }
+
+
+# Plain facts of the calls (no boto3): defaults, limits, and reading a job's export location.
+
+# Consolidation and conflict resolution AWS's preview requires when the domain has no auto-merging settings of its
+# own: one profile per email address, the newest value winning (the preview's counts depend on the score, not these).
+DEFAULT_CONSOLIDATION: dict[str, Any] = {"MatchingAttributesList": [["EmailAddress"]]}
+DEFAULT_CONFLICT_RESOLUTION: dict[str, Any] = {"ConflictResolvingModel": "RECENCY"}
+
+
+def s3_location(location: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(bucket, key prefix) of a job's ExportingLocation, or None when the job reports none."""
+    s3 = (location or {}).get("S3Exporting") or {}
+    bucket = s3.get("S3BucketName")
+    if not isinstance(bucket, str) or not bucket:
+        return None
+    key = s3.get("S3KeyName")
+    return bucket, key if isinstance(key, str) else ""
+
+
+# SearchProfiles' predefined keys a steward searches by (KeyName in botocore's model documents these among others).
+SEARCH_KEYS: Final = ("_email", "_phone", "_fullName", "_account", "_profileId")
+SEARCH_MAX_KEYS = 5  # KeyName plus at most 4 AdditionalSearchKeys
+SEARCH_MAX_RESULTS = 100  # maxSize100
+VALUE_MAX = 255  # string1To255

@@ -261,12 +261,23 @@ class MatchGroup(models.Model):
         STALE = "stale"
         SUPERSEDED = "superseded"
         FAILED = "failed"
+        REPLACED = "replaced"  # a steward added a profile: the manual group `replaced_by` holds the set now
+
+    class Source(models.TextChoices):
+        """Who formed the group: AWS's ML job (GetMatches), a rule-based helper, or a steward (no score)."""
+
+        AWS_ML = "aws_ml", "AWS ML"
+        RULE_BASED = "rule_based", "rule-based"
+        MANUAL = "manual"
 
     run = models.ForeignKey(MatchRun, on_delete=models.PROTECT, related_name="groups")
     match_id = models.CharField(max_length=255)
     profile_ids = ArrayField(models.CharField(max_length=32))
     profile_set_key = models.CharField(max_length=64)
-    confidence_score = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    # None for a manual group: it has no score, stays out of histograms and evidence, and waits in review.
+    confidence_score = models.FloatField(null=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.AWS_ML, db_default=Source.AWS_ML)
+    replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
     size = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     status_reason = models.TextField(blank=True)
@@ -289,6 +300,11 @@ class MatchGroup(models.Model):
             models.CheckConstraint(
                 condition=Q(confidence_score__gte=0) & Q(confidence_score__lte=1), name="group_score_range"
             ),
+            models.CheckConstraint(
+                condition=Q(source="manual", confidence_score__isnull=True)
+                | (~Q(source="manual") & Q(confidence_score__isnull=False)),
+                name="group_score_unless_manual",
+            ),
         ]
         indexes = [
             # Queues: one run, one status, a score range, keyset on (score, id) in either direction.
@@ -301,7 +317,17 @@ class MatchGroup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"group {self.match_id} ({self.confidence_score:.3f})"
+        return f"group {self.match_id} ({self.score_label})"
+
+    @property
+    def score_label(self) -> str:
+        return "manual" if self.confidence_score is None else f"{self.confidence_score:.3f}"
+
+    def queue_of(self, policy: ThresholdPolicy | None) -> Queue | str:
+        """The group's queue under `policy`: a manual group (no score) is always reviewed."""
+        if self.confidence_score is None:
+            return Queue.REVIEW
+        return policy.queue_of(self.confidence_score) if policy else ""
 
     def read_status(self) -> str:
         """The status every reader shows: an open group of a superseded run is superseded, whether or not the
@@ -390,7 +416,7 @@ class Decision(models.Model):
     reverts = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reverted_by")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
     created_at = models.DateTimeField(auto_now_add=True)
-    confidence_score = models.FloatField()
+    confidence_score = models.FloatField(null=True)  # None: a manual group's decision (never threshold evidence)
     bucket = models.CharField(max_length=8, choices=Bucket.choices)
     threshold_policy = models.ForeignKey(ThresholdPolicy, on_delete=models.PROTECT, null=True, blank=True)
     main_profile_id = models.CharField(max_length=32, blank=True)
@@ -402,6 +428,10 @@ class Decision(models.Model):
     reason = models.TextField(blank=True)
     bulk = models.BooleanField(default=False)
     snapshot = models.ForeignKey(ProfileSnapshot, on_delete=models.PROTECT, null=True, blank=True)
+    # Reject: keyed digests of the members' matching attributes (services/rematch.py), kept when a snapshot is
+    # erased. Reopen by the system: the fields that changed since, by profile (names only, never values).
+    matching_digest = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
+    changed_fields = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
 
     class Meta:
         indexes = [
@@ -710,67 +740,11 @@ class ApiToken(models.Model):
 # Four-eyes approval ----------------------------------------------------------------------------------------------
 
 
-class Approval(models.Model):
-    """A second person's approval of a merge or split decision, or of a bulk job as a whole (four-eyes). A record of
-    its own, not a Decision: it never changes a group and never reaches MergeProfiles; approving only lets the job's
-    undo window start (docs/architecture.md, "Four-eyes approval")."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        SENT_BACK = "sent_back", "sent back"
-        WITHDRAWN = "withdrawn"  # the decision was undone before a second person answered
-
-    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="approvals")
-    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, null=True, blank=True, related_name="approval")
-    bulk_job = models.OneToOneField(BulkJob, on_delete=models.PROTECT, null=True, blank=True, related_name="approval")
-    rule = models.CharField(max_length=120, help_text="The domain rule that required a second person, in words")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="Why it was sent back (or a note on approval)")
-
-    class Meta:
-        indexes = [models.Index(fields=["domain", "status", "requested_at"], name="approval_awaiting")]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(decision__isnull=False, bulk_job__isnull=True)
-                | Q(decision__isnull=True, bulk_job__isnull=False),
-                name="approval_one_subject",
-            ),
-            models.CheckConstraint(
-                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
-                name="approval_second_person",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"approval {self.pk} ({self.status})"
-
-    def refusal_for(self, user: User | AnonymousUser) -> str:
-        """Why `user` cannot approve or send this back ("" when they may): a second person, never the first; a
-        steward for a decision, an admin for a bulk job."""
-        from matches import roles
-
-        if self.status != Approval.Status.PENDING:
-            return f"This approval is already {self.get_status_display().lower()}."
-        if not user.is_active or not user.has_perm(roles.DECIDE):
-            return "Your role cannot approve merges."
-        if self.bulk_job_id is not None and not user.has_perm(roles.ADMINISTER):
-            return "A bulk job is approved by a second admin."
-        if self.requested_by_id == user.pk:
-            return "A second person must approve this: you asked for it."
-        return ""
-
-
 # Models kept in modules of their own so this file stays under its limit; Django finds them through here.
 # Notifications: docs/architecture.md, "Notifications"; access: "Single sign-on and domain access"; drift: "Drift";
 # export objects: "S3 ingestion".
 from matches.access_models import UserAccess  # noqa: E402, F401
+from matches.approval_models import Approval  # noqa: E402, F401
 from matches.archive_models import ArchivedGroup  # noqa: E402, F401
 from matches.drift_models import RunDrift  # noqa: E402, F401
 from matches.notify_models import (  # noqa: E402, F401

@@ -20,6 +20,7 @@ from matches.views import (
     merges,
     ops,
     queues,
+    search,
     sso,
     thresholds,
 )
@@ -44,6 +45,11 @@ urlpatterns = [
     path("groups/<int:pk>/comment/", groups.comment, name="group-comment"),
     path("groups/<int:pk>/reopen/", groups.reopen, name="group-reopen"),
     path("decisions/<int:pk>/undo/", groups.decision_undo, name="decision-undo"),
+    # The profile the engine missed: search at AWS, add to a group, manual groups ------------------------------------
+    path("groups/<int:pk>/search/", search.group_search, name="group-search"),
+    path("groups/<int:pk>/add-profile/", search.group_add_profile, name="group-add-profile"),
+    path("d/<str:name>/search/", search.domain_search, name="domain-search"),
+    path("d/<str:name>/manual-groups/", search.manual_group_create, name="manual-group-create"),
     # Four-eyes approval ---------------------------------------------------------------------------------------------
     path("approvals/", approvals.index, name="approvals"),
     path("approvals/<int:pk>/approve/", approvals.approve, name="approval-approve"),

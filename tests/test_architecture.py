@@ -89,17 +89,25 @@ def is_service(path: str) -> bool:
 # The checkers: each returns the breaks it finds, as (file, what) pairs. -------------------------------------------
 
 
+# The AWS boundary: aws.py and its S3 half.
+AWS_MODULES = ("matches/aws.py", "matches/aws_s3.py")
+
+
 def boto_outside_aws(srcs: list[Source]) -> set[tuple[str, str]]:
     return {
         (s.path, name)
         for s in srcs
-        if s.path != "matches/aws.py"
+        if s.path not in AWS_MODULES
         for name in imports_of(s, "boto3") | imports_of(s, "botocore")
     }
 
 
 def aws_outside_services(srcs: list[Source]) -> set[tuple[str, str]]:
-    return {(s.path, AWS) for s in srcs if s.path != "matches/aws.py" and not is_service(s.path) and imports_of(s, AWS)}
+    return {
+        (s.path, AWS)
+        for s in srcs
+        if s.path not in AWS_MODULES and not is_service(s.path) and (imports_of(s, AWS) or imports_of(s, AWS + "_s3"))
+    }
 
 
 def selectors_importing_services(srcs: list[Source]) -> set[tuple[str, str]]:

@@ -52,7 +52,8 @@ def latest_decisions(groups: QuerySet) -> QuerySet:
 
 def evidence_pairs(*, domain: Domain) -> list[tuple[float, bool]]:
     """(score, merged) per group of the domain whose latest decision is a person's own (non-bulk) merge/split/reject."""
-    rows = latest_decisions(MatchGroup.objects.filter(run__domain=domain))
+    # Manual groups have no score: never evidence about AWS's (issue 15).
+    rows = latest_decisions(MatchGroup.objects.filter(run__domain=domain, confidence_score__isnull=False))
     return [
         (r["confidence_score"], r["action"] in MERGED_ACTIONS)
         for r in rows

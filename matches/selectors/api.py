@@ -56,7 +56,8 @@ def groups_page(*, domain: Domain, queue: Queue | None, status: str, after: str 
     run = domain.latest_completed_run()
     if run is None:
         return Page([], None)
-    qs = MatchGroup.objects.filter(run=run).select_related("run__domain", "claimed_by")
+    # Keyset on the score: manual groups (no score) are not listed here; /groups/{pk} answers them.
+    qs = MatchGroup.objects.filter(run=run, confidence_score__isnull=False).select_related("run__domain", "claimed_by")
     qs = qs.order_by("-confidence_score", "-pk")
     if queue is not None:
         qs = qs.filter(domain.policy().score_q(queue), status=MatchGroup.Status.OPEN)

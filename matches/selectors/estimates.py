@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.db.models import Exists, Max, OuterRef
@@ -69,7 +69,12 @@ def _latest(group_ids: Iterable[int]) -> list[dict[str, Any]]:
 def run_labels(run: MatchRun, earlier: Sequence[int] = ()) -> list[es.Label]:
     """Labels from the run's own decided groups, its carried-over groups and the included earlier runs' groups."""
     runs = [run.pk, *earlier]
-    decided = Decision.objects.filter(group__run_id__in=runs, bulk=False).values_list("group_id", flat=True).distinct()
+    # A manual group (no score) is never threshold evidence: it says nothing about AWS's scores.
+    decided = (
+        Decision.objects.filter(group__run_id__in=runs, bulk=False, confidence_score__isnull=False)
+        .values_list("group_id", flat=True)
+        .distinct()
+    )
     labels = []
     for row in _latest(decided):
         if row["bulk"] or row["action"] not in COUNTING:
@@ -78,12 +83,14 @@ def run_labels(run: MatchRun, earlier: Sequence[int] = ()) -> list[es.Label]:
         # A decision carries its decision-time score; for the run's own groups that is the run's score.
         labels.append(label_of(row["action"], row["confidence_score"], in_run))
     carried = (
-        MatchGroup.objects.filter(run=run, linked_decision__isnull=False, linked_decision__bulk=False)
+        MatchGroup.objects.filter(
+            run=run, linked_decision__isnull=False, linked_decision__bulk=False, confidence_score__isnull=False
+        )
         .exclude(decisions__isnull=False)
         .values_list("confidence_score", "linked_decision__action")
     )
     for score, action in carried:
-        label = label_of(action, score, True)
+        label = label_of(action, cast(float, score), True)  # filtered: scored groups only
         if label is not None:
             labels.append(label)
     return [label for label in labels if label is not None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
@@ -252,8 +252,9 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
         has_next, has_prev = more, cursor is not None
     if not has_prev:
         filters.start = 0
-    next_cursor = encode_cursor(rows[-1].confidence_score, rows[-1].pk) if has_next and rows else None
-    prev_cursor = encode_cursor(rows[0].confidence_score, rows[0].pk) if has_prev and rows else None
+    # Every row here has a score: the score ranges leave manual groups out, and carry-over links AWS's groups only.
+    next_cursor = encode_cursor(cast(float, rows[-1].confidence_score), rows[-1].pk) if has_next and rows else None
+    prev_cursor = encode_cursor(cast(float, rows[0].confidence_score), rows[0].pk) if has_prev and rows else None
     return QueuePage(rows, next_cursor, filters, prev_cursor)
 
 
@@ -275,7 +276,22 @@ def queue_next_candidates(
         .select_related("run__domain")
     )
     order = ("-confidence_score", "-id") if default_order(queue) == "desc" else ("confidence_score", "id")
-    return list(qs.order_by(*order)[:limit])
+    found = []
+    if queue == REVIEW:
+        # Manual groups (no score: outside every score range) wait in review, oldest first, ahead of the scores.
+        manual = MatchGroup.objects.filter(
+            claimable_q(actor), run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL
+        ).exclude(pk__in=exclude)
+        found = list(manual.select_related("run__domain").order_by("id")[:limit])
+    return found + list(qs.order_by(*order)[: limit - len(found)]) if len(found) < limit else found
+
+
+def manual_open_groups(*, run: MatchRun | None, limit: int = PAGE_SIZE) -> list[MatchGroup]:
+    """The run's open manual groups (the review queue lists them above its scored groups), oldest first."""
+    if run is None:
+        return []
+    qs = MatchGroup.objects.filter(run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL)
+    return list(qs.only("pk", "size", "display_names", "match_id").order_by("id")[:limit])
 
 
 # The group page ------------------------------------------------------------------------------------------------------

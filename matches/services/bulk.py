@@ -119,7 +119,7 @@ def _skip_reason(group: MatchGroup, job: BulkJob, actor: User, sampled: set[int]
         return "superseded by a newer pull"
     if group.status != MatchGroup.Status.OPEN:
         return "already decided"
-    if not job.covers(group.confidence_score):
+    if group.confidence_score is None or not job.covers(group.confidence_score):
         return "not in the queue"
     if group.held_by_other(actor, now):
         return "claimed by a steward"

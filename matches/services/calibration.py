@@ -4,6 +4,7 @@ lines belong (docs/thresholds.md, "The calibration sample"). Stewards get them t
 from __future__ import annotations
 
 import secrets
+from typing import cast
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -30,9 +31,12 @@ def _available(sample: CalibrationSample) -> list[int]:
     for b, n in RunScoreBin.objects.filter(run=sample.run).values_list("bin", "open"):
         if n > 0:
             hist[min(b, es.BINS - 1)] += n
-    held = MatchGroup.objects.filter(calibration_items__sample=sample, status=MatchGroup.Status.OPEN)
+    held = MatchGroup.objects.filter(
+        calibration_items__sample=sample, status=MatchGroup.Status.OPEN, confidence_score__isnull=False
+    )
     for score in held.values_list("confidence_score", flat=True):
-        hist[es.score_bin(score)] = max(hist[es.score_bin(score)] - 1, 0)
+        at = es.score_bin(cast(float, score))  # filtered: scored groups only
+        hist[at] = max(hist[at] - 1, 0)
     return hist
 
 

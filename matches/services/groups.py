@@ -40,8 +40,9 @@ def bins_add(*, run: MatchRun, scores: Iterable[float], open_: bool = True) -> N
         )
 
 
-def _bump_open(run_id: int, scores: Iterable[float], delta: int) -> None:
-    counts = Counter(score_bin(s) for s in scores)
+def _bump_open(run_id: int, scores: Iterable[float | None], delta: int) -> None:
+    # A manual group has no score and no bin: the histogram counts AWS's groups only.
+    counts = Counter(score_bin(s) for s in scores if s is not None)
     if not counts:
         return
     bins = list(counts)
@@ -87,8 +88,8 @@ def groups_set_status(*, queryset: QuerySet[MatchGroup], status: str, reason: st
         if not rows:
             return 0
         MatchGroup.objects.filter(pk__in=[r[0] for r in rows]).update(status=status, status_reason=reason)
-        by_run_closed: dict[int, list[float]] = {}
-        by_run_opened: dict[int, list[float]] = {}
+        by_run_closed: dict[int, list[float | None]] = {}
+        by_run_opened: dict[int, list[float | None]] = {}
         for _, run_id, old, score in rows:
             if old == Status.OPEN and status != Status.OPEN:
                 by_run_closed.setdefault(run_id, []).append(score)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from matches import aws
 from matches.models import Domain, MatchGroup, MatchRun, Profile, Queue, ThresholdPolicy
+from matches.services import rematch
 from matches.services.backoff import aws_read
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,14 @@ def group_profiles_refresh(*, group: MatchGroup) -> tuple[dict[str, Profile], st
     return {p.profile_id: p for p in cached}, error
 
 
+def profiles_store(*, domain: Domain, found: dict[str, dict]) -> dict[str, Profile]:
+    """Cache profiles AWS just returned by another call (SearchProfiles): fresh, as BatchGetProfile would store them."""
+    ids = sorted(found)
+    if ids:
+        _store(domain, ids, found, {})
+    return {p.profile_id: p for p in Profile.objects.filter(domain=domain, profile_id__in=ids)}
+
+
 def _store(domain: Domain, chunk: list[str], found: dict[str, dict], errors: dict[str, dict]) -> None:
     # Errors name the ids AWS could not return; an id it neither returned nor named is just as absent.
     attrs = [json.dumps(found.get(pid) or {}) for pid in chunk]
@@ -100,6 +110,7 @@ class HydrateResult:
     groups: int = 0
     profiles_fetched_for: int = 0
     remaining: bool = False
+    reopened: int = 0  # carried-over rejections reopened because their matching data changed
 
 
 HYDRATE_ORDER = (Queue.REVIEW, Queue.MERGE, Queue.REJECT)  # busiest first: people decide review one by one
@@ -129,14 +140,29 @@ def groups_hydrate(*, run: MatchRun, limit: int | None = None) -> HydrateResult:
             if last is not None:
                 # Keyset: highest score first inside a queue.
                 page = page.filter(Q(confidence_score__lt=last[0]) | Q(confidence_score=last[0], pk__lt=last[1]))
-            page = page.order_by("-confidence_score", "-pk").only("pk", "profile_ids", "confidence_score")
+            page = page.order_by("-confidence_score", "-pk").only(
+                "pk", "profile_ids", "confidence_score", "status", "linked_decision_id"
+            )
             groups = list(page[:size])
             if not groups:
                 break
-            last = (groups[-1].confidence_score, groups[-1].pk)
-            profiles = profiles_refresh(domain=domain, profile_ids=[p for g in groups for p in g.profile_ids])
+            last = (cast(float, groups[-1].confidence_score), groups[-1].pk)  # in a score range: scored
+            # A carried-over rejection's members are fetched afresh whatever the cache's age: their data after the
+            # pull is what decides whether the rejection still holds (services/rematch.py).
+            carried = [g for g in groups if g.status == MatchGroup.Status.CARRIED_OVER and g.linked_decision_id]
+            fresh = profiles_refresh(
+                domain=domain, profile_ids=[p for g in carried for p in g.profile_ids], max_age_seconds=0
+            )
+            profiles = {
+                **profiles_refresh(
+                    domain=domain,
+                    profile_ids=[p for g in groups if g.pk not in {c.pk for c in carried} for p in g.profile_ids],
+                ),
+                **fresh,
+            }
             result.profiles_fetched_for += len(profiles)
             _fill_display(groups, profiles)
+            result.reopened += rematch.carried_rejections_check(groups=carried, profiles=fresh)
             result.groups += len(groups)
         if limit is not None and result.groups >= limit:
             result.remaining = pending.exists()

@@ -15,6 +15,7 @@ from django_htmx.http import push_url
 
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
+from matches.forms.search import SearchForm
 from matches.models import Decision, Domain, MatchGroup, OpsSwitch, Queue
 from matches.selectors import approvals as approval_reads
 from matches.selectors import estimates as estimate_reads
@@ -46,7 +47,7 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
     user = request.user
     can_decide = user.has_perm(roles.DECIDE)
     qc = review_reads.queue_context(domain)
-    bucket = qc.policy.queue_of(group.confidence_score) if qc.policy else ""
+    bucket = group.queue_of(qc.policy)
     if queue is None and group.status == Status.OPEN:
         queue = bucket or None
     main = decisions.default_main_profile(group, members)
@@ -100,6 +101,9 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
         "approval": approval_reads.decision_approval(latest),
         "overlaps": approval_reads.group_overlaps(group),
         "split": approval_reads.split_outcome(group, latest),
+        # The profile the engine missed (templates/matches/review/search.html).
+        "search_form": SearchForm(),
+        "replacement": group.replaced_by.first() if group.status == Status.REPLACED else None,
     }
 
 
@@ -228,7 +232,7 @@ def decide(request: Request, pk: int) -> HttpResponse:
     policy = domain.policy()
     next_queue = queue if queue in review_reads.QUEUES else None
     if next_queue is None and policy is not None:
-        next_queue = policy.queue_of(group.confidence_score)
+        next_queue = group.queue_of(policy)
     nxt = None
     if next_queue:
         nxt = queues.claim_next(request, run=group.run, policy=policy, queue=next_queue, exclude=[group.pk])

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
 from matches.access import Request, get_domain_or_404, require_domain, require_perm, return_address
-from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
+from matches.models import Domain, MatchGroup, MatchRun, Queue, ThresholdPolicy
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.services import work
@@ -69,7 +69,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         g.pk_s = str(g.pk)
         g.url = f"{prefix}{g.pk}/{suffix}"
         # QA-sampled groups are decided blind: marked in the list, their score hidden here as on their page.
-        g.score_text = "—" if g.qa_sampled else f"{g.confidence_score:.3f}"
+        g.score_text = "—" if g.qa_sampled else g.score_label
         g.size_s = str(g.size)
         g.match_s = match_short(g.match_id)
         g.names = g.display_names or "(profiles not fetched yet)"
@@ -104,6 +104,10 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "position": position,
         "first_url": f"?{base}",
         "carried": queue == review_reads.CARRIED,
+        # Manual groups have no score, so no place in the score order: review lists them above it, first page only.
+        "manual_groups": review_reads.manual_open_groups(run=qc.run)
+        if queue == Queue.REVIEW and unfiltered and not (filters.cursor or filters.before)
+        else [],
         # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).
         "policy_line": None
         if blind(request, domain) or not qc.run

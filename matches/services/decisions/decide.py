@@ -13,6 +13,7 @@ from django.utils import timezone
 from matches import aws, fields, roles
 from matches.models import Decision, MatchGroup, MatchRun, MergeJob
 from matches.services import approvals, enqueue
+from matches.services.decisions.digest import members_digest
 from matches.services.decisions.errors import (
     AlreadyDecided,
     AlreadyDecidedByYou,
@@ -263,6 +264,8 @@ def group_reject_within(*, group: MatchGroup, actor: User, reason: str = "", bul
         snapshot=None if bulk else snapshot_take(group=group),
         reason=reason,
         excluded_profile_ids=list(group.profile_ids),
+        # What it was rejected on, kept when the snapshot is erased: a change reopens it (services/rematch.py).
+        matching_digest=members_digest(domain_id=group.run.domain_id, profile_ids=group.profile_ids),
     )
     group_set_status(group=group, status=Status.REJECTED, claimed_by=None, claimed_until=None)
     decision_audit(decision, group)

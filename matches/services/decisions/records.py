@@ -71,7 +71,7 @@ def decision_record(
         action=action,
         actor=actor,
         confidence_score=group.confidence_score,
-        bucket=policy.queue_of(group.confidence_score) if policy else "",
+        bucket=group.queue_of(policy),
         threshold_policy=policy,
         bulk=bulk,
         snapshot=snapshot,

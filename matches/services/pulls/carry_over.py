@@ -29,7 +29,7 @@ strict subset of a merged set normally holds merged-away profiles and becomes `s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -188,12 +188,16 @@ def _decode_position(value: str) -> tuple[float, int] | None:
 
 
 def _next_batch(run: MatchRun, size: int) -> list[tuple[int, float]]:
-    """The next `size` open groups of the run after its checkpoint, in (score, id) order (the queue index)."""
-    qs = MatchGroup.objects.filter(run=run, status=Status.OPEN)
+    """The next `size` open groups of the run after its checkpoint, in (score, id) order (the queue index). A run
+    being carried over holds only pulled groups; a manual one (no score) is never carried over from here."""
+    qs = MatchGroup.objects.filter(run=run, status=Status.OPEN, confidence_score__isnull=False)
     after = _decode_position(run.carry_over_cursor)
     if after is not None:
         qs = qs.extra(where=[f'("{_GROUP_TABLE}"."confidence_score", "{_GROUP_TABLE}"."id") > (%s, %s)'], params=after)
-    return list(qs.order_by("confidence_score", "id").values_list("pk", "confidence_score")[:size])
+    return cast(
+        list[tuple[int, float]],
+        list(qs.order_by("confidence_score", "id").values_list("pk", "confidence_score")[:size]),
+    )
 
 
 def carry_over_step(*, run_id: int, actor: User | None = None, batch: int | None = None) -> MatchRun:

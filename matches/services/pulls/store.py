@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -153,7 +153,7 @@ def items_store(
             taken = {m for m, _ in inserted}
             again = [g for g in rows if g.match_id not in taken]
             stored = {
-                m: CleanMatch(m, tuple(p), s)
+                m: CleanMatch(m, tuple(p), cast(float, s))  # a pulled group always has a score
                 for m, p, s in MatchGroup.objects.filter(run=run, match_id__in=[g.match_id for g in again]).values_list(
                     "match_id", "profile_ids", "confidence_score"
                 )

@@ -67,8 +67,9 @@ class GroupOut(Schema):
     match_id: str
     run_id: int
     domain: str
-    confidence_score: float
+    confidence_score: float | None = Field(description="null for a manual group (a steward formed it; no score)")
     queue: str | None
+    source: str = Field(description="aws_ml, rule_based or manual")
     size: int
     status: str
     status_reason: str
@@ -91,7 +92,7 @@ class DecisionOut(Schema):
     action: str
     actor: str
     created_at: datetime
-    confidence_score: float
+    confidence_score: float | None
     bucket: str
     main_profile_id: str
     field_sources: dict[str, str]
