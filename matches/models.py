@@ -72,7 +72,9 @@ class Domain(models.Model):
     approval_bulk = models.BooleanField(default=False, help_text="Every bulk job needs a second admin")
     approval_all = models.BooleanField(default=False, help_text="Every merge, split and bulk job")
     # Assignment and reviewer quality (docs/architecture.md, "Assignment and age", "Reviewer quality").
-    review_deadline_days = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Overdue after; blank: none")
+    review_deadline_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Overdue after; blank: none"
+    )
     known_answer_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
     second_review_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
     # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
@@ -769,7 +771,6 @@ class Approval(models.Model):
         if self.requested_by_id == user.pk:
             return "A second person must approve this: you asked for it."
         return ""
-
 
 
 # Assignment and reviewer quality: their models live in matches/workflow_models.py (this file's length is capped).

@@ -10,6 +10,8 @@ from django.urls import include, path
 from matches.forms import LoginForm
 from matches.views import account, admin, approvals, audit, bulk, groups, home, merges, ops, queues, thresholds
 from matches.views import api as api_views
+from matches.views import assignments as assignment_views
+from matches.views import quality as quality_views
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -86,6 +88,20 @@ urlpatterns = [
     path("account/tokens/", account.tokens, name="account-tokens"),
     path("account/tokens/<int:pk>/revoke/", account.token_revoke, name="account-token-revoke"),
     path("admin/users/<int:pk>/tokens/", account.user_tokens, name="admin-user-tokens"),
+    # Assignment and age, reviewer quality (docs/architecture.md, "Assignment and age", "Reviewer quality") -------
+    path("my-work/", assignment_views.my_work, name="my-work"),
+    path("admin/domains/<str:name>/assignments/", assignment_views.page, name="admin-assignments"),
+    path("admin/domains/<str:name>/assignments/add/", assignment_views.add, name="admin-assignment-add"),
+    path("admin/domains/<str:name>/deadline/", assignment_views.deadline, name="admin-review-deadline"),
+    path("admin/assignments/<int:pk>/close/", assignment_views.close, name="admin-assignment-close"),
+    path("judgements/<int:pk>/", quality_views.judgement, name="judgement"),
+    path("judgements/<int:pk>/answer/", quality_views.judgement_answer, name="judgement-answer"),
+    path("judgements/<int:pk>/resolve/", quality_views.judgement_resolve, name="judgement-resolve"),
+    path("quality/disagreements/", quality_views.disagreements, name="quality-disagreements"),
+    path("admin/domains/<str:name>/known-answers/", quality_views.known_answers, name="admin-known-answers"),
+    path("admin/domains/<str:name>/known-answers/add/", quality_views.known_answer_add, name="admin-known-answer-add"),
+    path("admin/domains/<str:name>/quality-rates/", quality_views.quality_rates, name="admin-quality-rates"),
+    path("admin/known-answers/<int:pk>/retire/", quality_views.known_answer_retire, name="admin-known-answer-retire"),
     # Earlier addresses of the two pause actions, kept working; pages link to merges-pause-domain/-all.
     path("admin/domains/<str:name>/pause/", merges.domain_pause),
     path("admin/operations/pause-all/", merges.pause_all),

@@ -11,7 +11,6 @@ from django.db.models import Q
 
 from matches.models import Decision, Domain, MatchGroup, MatchRun
 
-
 # Assignment and reviewer quality -------------------------------------------------------------------------------------
 
 

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from matches import roles
 from matches.models import Assignment, AssignmentItem, Domain, MatchGroup
+from matches.selectors.assignments import open_assigned_keys
 from matches.services.audit import audit_log
 
 COUNT_MAX = 1000
@@ -30,16 +30,6 @@ class AssignmentRefused(ValueError):
 def _require_admin(actor: User) -> None:
     if not actor.is_active or not actor.has_perm(roles.ADMINISTER):
         raise AssignmentRefused("Only an admin assigns work.")
-
-
-def open_assigned_keys(*, domain: Domain, exclude_assignee: User | None = None, assignee: User | None = None):
-    """The profile sets of the domain's open assignments (a subquery), of one assignee or of everyone else."""
-    qs = AssignmentItem.objects.filter(assignment__domain=domain, assignment__closed_at__isnull=True)
-    if assignee is not None:
-        qs = qs.filter(assignment__assignee=assignee)
-    if exclude_assignee is not None:
-        qs = qs.exclude(assignment__assignee=exclude_assignee)
-    return qs.values("profile_set_key")
 
 
 def assignment_create(
@@ -159,8 +149,3 @@ def review_deadline_set(*, actor: User, domain: Domain, days: int | None) -> Dom
             details={"before": before, "after": days},
         )
     return locked
-
-
-def assigned_q(*, actor: User, domain: Domain) -> Q:
-    """The groups assigned to `actor` in the domain's open assignments, as a filter."""
-    return Q(profile_set_key__in=open_assigned_keys(domain=domain, assignee=actor))

@@ -18,6 +18,7 @@ from matches.access import Request, get_domain_or_404, get_group_or_404, require
 from matches.forms import AuditFilterForm, ErasureForm, ReportFilterForm
 from matches.models import PROFILE_ID_RE, AuditEvent, Domain
 from matches.selectors import audit as audit_reads
+from matches.selectors import quality as quality_reads
 from matches.selectors import reports as report_reads
 from matches.selectors import timelines
 from matches.services import audit_history, erasure
@@ -239,5 +240,8 @@ def reports(request: Request) -> HttpResponse:
             "reversal_totals": totals,
             "qa": qa,
             "approvals": report_reads.approval_report(f),
+            # Reviewer quality and overdue groups (docs/architecture.md, "Reviewer quality", "Assignment and age").
+            "quality": quality_reads.steward_quality(f),
+            "overdue": quality_reads.overdue_by_domain(domain=f.domain),
         },
     )
