@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
@@ -16,7 +17,7 @@ from matches.models import Assignment, AssignmentItem, Domain, MatchGroup, Match
 
 def open_assigned_keys(
     *, domain: Domain, exclude_assignee: User | None = None, assignee: User | None = None
-) -> QuerySet[AssignmentItem]:
+) -> QuerySet[AssignmentItem, Any]:
     """The profile sets of the domain's open assignments (a subquery), of one assignee or of everyone else."""
     qs = AssignmentItem.objects.filter(assignment__domain=domain, assignment__closed_at__isnull=True)
     if assignee is not None:

@@ -183,8 +183,8 @@ def steward_quality(f: ReportFilters) -> list[dict]:
     second = answered.filter(kind=Kind.SECOND_REVIEW)
     for r in second.values("actor__username").annotate(n=Count("id"), k=agreed):
         add(r["actor__username"], "reviewer", r["n"], r["k"])
-    for r in second.values("reference__actor__username").annotate(n=Count("id"), k=agreed):
-        add(r["reference__actor__username"], "reviewed", r["n"], r["k"])
+    for row in second.values("reference__actor__username").annotate(n=Count("id"), k=agreed):
+        add(row["reference__actor__username"], "reviewed", row["n"], row["k"])
     out = []
     for name in sorted(rows):
         cells = rows[name]

@@ -10,6 +10,7 @@ change is one durable transaction with its audit event."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -20,6 +21,7 @@ from matches.models import Decision, Domain, Judgement, KnownAnswer, MatchGroup,
 from matches.selectors import quality as quality_reads
 from matches.services import decisions
 from matches.services.audit import audit_log
+from matches.services.decisions.decide import require_decider
 
 Kind, Answer, Resolution = Judgement.Kind, Judgement.Answer, Judgement.Resolution
 DECIDING = (Decision.Action.MERGE, Decision.Action.REJECT, Decision.Action.SPLIT)
@@ -36,7 +38,7 @@ def _require(actor: User, perm: str, words: str) -> None:
         raise QualityRefused(words)
 
 
-def _audit(actor: User, action: str, judgement: Judgement, **extra) -> None:
+def _audit(actor: User, action: str, judgement: Judgement, **extra: Any) -> None:
     audit_log(
         actor=actor,
         action=action,
@@ -171,7 +173,7 @@ def judgement_serve(*, actor: User, run: MatchRun) -> Judgement | None:
     """What the known-answer slot of "next" serves `actor` (services/work.py): their own unanswered judgement;
     else a known answer when their cadence says so (Domain.known_answer_rate of what they answer); else a sampled
     ordinary decision of another steward waiting for its second review."""
-    decisions.require_decider(actor)
+    require_decider(actor)
     domain = run.domain
     pending = quality_reads.pending_judgement(actor=actor, domain=domain)
     if pending is not None:
@@ -194,7 +196,7 @@ def judgement_answer(
 ) -> Judgement:
     """Record the steward's blind answer and whether it agrees with the decision it is measured against. Nothing
     else changes: a disagreement waits for an admin (`judgement_resolve`)."""
-    decisions.require_decider(actor)
+    require_decider(actor)
     if answer not in Answer.values:
         raise QualityRefused("Answer merge, reject or split.")
     if len(reason) > REASON_MAX:
@@ -207,7 +209,7 @@ def judgement_answer(
             raise QualityRefused("This item was served to another steward.")
         if locked.answered_at is not None:
             raise QualityRefused("You have already answered this item.")
-        members = set(locked.reference.snapshot.profile_ids if locked.reference.snapshot else locked.group.profile_ids)
+        members = set(locked.group.profile_ids)
         kept: list[str] = []
         if answer == Answer.SPLIT:
             kept = sorted(set(kept_profile_ids or []) & members)

@@ -34,14 +34,20 @@ def _columns(judgement: Judgement) -> tuple[list[review_reads.Column], list]:
     """The profiles as the first decision saw them (its snapshot: the group may have been merged since), without
     score, queue, decision or who decided: the steward answers on the evidence alone."""
     snapshot = judgement.reference.snapshot
-    profiles = snapshot.profiles if snapshot is not None and snapshot.erased_at is None else {}
-    ids = list(snapshot.profile_ids if snapshot is not None and snapshot.profile_ids else judgement.group.profile_ids)
-    columns = []
-    for i, pid in enumerate(ids):
-        attrs = profiles.get(pid)
-        profile = None if attrs is None else Profile(domain=judgement.domain, profile_id=pid, attributes=attrs)
-        columns.append(review_reads.Column(i + 1, pid, profile))
-    rows = compare.compare_profiles([(pid, profiles.get(pid)) for pid in ids], main_profile_id=ids[0])
+    held = snapshot.profiles if snapshot is not None and snapshot.erased_at is None else {}
+    ids = list(judgement.group.profile_ids)
+    attributes = {pid: (held.get(pid) or {}).get("attributes") for pid in ids}
+    columns = [
+        review_reads.Column(
+            i + 1,
+            pid,
+            None
+            if attributes[pid] is None
+            else Profile(domain=judgement.domain, profile_id=pid, attributes=attributes[pid]),
+        )
+        for i, pid in enumerate(ids)
+    ]
+    rows = compare.compare_profiles([(pid, attributes[pid]) for pid in ids], main_profile_id=ids[0])
     return columns, rows
 
 

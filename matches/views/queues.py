@@ -19,8 +19,8 @@ from matches import roles
 from matches.access import Request, get_domain_or_404, require_perm, return_address
 from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import estimates as estimate_reads
-from matches.selectors.assignments import overdue_cutoff
 from matches.selectors import review as review_reads
+from matches.selectors.assignments import overdue_cutoff
 from matches.services import work
 from matches.templatetags.match_tags import match_short
 from matches.views.htmx import render_page
