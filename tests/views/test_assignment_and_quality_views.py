@@ -120,7 +120,7 @@ def test_open_groups_show_their_age_and_the_home_page_counts_the_overdue(domain,
     page = _as(steward).get(reverse("group", args=[old.pk])).content.decode()
     assert "9 d old" in page and ">overdue<" in page
     reports = _as(admin).get(reverse("audit-reports")).content.decode()
-    assert 'id="overdue-table"' in reports and "<td class=\"num\">7 d</td><td class=\"num\">1</td>" in reports
+    assert 'id="overdue-table"' in reports and '<td class="num">7 d</td><td class="num">1</td>' in reports
 
 
 def test_next_serves_a_known_answer_blind_and_the_answer_changes_nothing(world, domain, steward, admin):
