@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import Mod
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Mod, Now
 
-from matches.models import Decision, Domain, Judgement, KnownAnswer, MatchRun
-from matches.selectors.assignments import overdue_count
+from matches.models import Decision, Domain, Judgement, KnownAnswer, MatchGroup, MatchRun
 from matches.selectors.reports import ReportFilters
 
 Kind, Resolution = Judgement.Kind, Judgement.Resolution
@@ -168,7 +168,7 @@ def _answered(f: ReportFilters) -> QuerySet[Judgement]:
 
 def steward_quality(f: ReportFilters) -> list[dict]:
     """Per steward: agreement with known answers (their judgements), and with peers (second reviews they gave, and
-    second reviews of their own decisions), each with its Wilson 95% interval."""
+    second reviews of their own decisions), each with its Wilson 95% interval. One aggregate query."""
     rows: dict[str, dict[str, list[int]]] = {}
 
     def add(name: str, what: str, n: int, agreed: int) -> None:
@@ -176,15 +176,18 @@ def steward_quality(f: ReportFilters) -> list[dict]:
         cell[0] += n
         cell[1] += agreed
 
-    agreed = Count("id", filter=Q(agrees=True))
-    answered = _answered(f)
-    for r in answered.filter(kind=Kind.KNOWN_ANSWER).values("actor__username").annotate(n=Count("id"), k=agreed):
-        add(r["actor__username"], "known", r["n"], r["k"])
-    second = answered.filter(kind=Kind.SECOND_REVIEW)
-    for r in second.values("actor__username").annotate(n=Count("id"), k=agreed):
-        add(r["actor__username"], "reviewer", r["n"], r["k"])
-    for row in second.values("reference__actor__username").annotate(n=Count("id"), k=agreed):
-        add(row["reference__actor__username"], "reviewed", row["n"], row["k"])
+    counts = (
+        _answered(f)
+        .values("kind", "actor__username", "reference__actor__username")
+        .annotate(n=Count("id"), k=Count("id", filter=Q(agrees=True)))
+        .order_by()
+    )
+    for r in counts:
+        if r["kind"] == Kind.KNOWN_ANSWER:
+            add(r["actor__username"], "known", r["n"], r["k"])
+        else:
+            add(r["actor__username"], "reviewer", r["n"], r["k"])
+            add(r["reference__actor__username"], "reviewed", r["n"], r["k"])
     out = []
     for name in sorted(rows):
         cells = rows[name]
@@ -235,11 +238,24 @@ def steward_error_rates(*, domain: Domain | None = None) -> dict[int, ErrorRate]
 
 
 def overdue_by_domain(*, domain: str = "") -> list[dict]:
-    """Per domain with a review deadline: its open groups past it in the current run (the reports page)."""
-    qs = Domain.objects.filter(review_deadline_days__isnull=False).order_by("name")
+    """Per domain with a review deadline: its open groups past it in its completed run (the reports page), in one
+    query (a domain has one completed run; the others are superseded)."""
+    cutoff = ExpressionWrapper(
+        Now() - OuterRef("review_deadline_days") * timedelta(days=1), output_field=DateTimeField()
+    )
+    overdue = (
+        MatchGroup.objects.filter(
+            run__domain=OuterRef("pk"),
+            run__status=MatchRun.Status.COMPLETED,
+            status=MatchGroup.Status.OPEN,
+            first_seen_at__lt=cutoff,
+        )
+        .order_by()
+        .values("run__domain")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    qs = Domain.objects.filter(review_deadline_days__isnull=False).annotate(overdue=Subquery(overdue)).order_by("name")
     if domain:
         qs = qs.filter(name=domain)
-    return [
-        {"domain": d, "days": d.review_deadline_days, "overdue": overdue_count(domain=d, run=d.latest_completed_run())}
-        for d in qs
-    ]
+    return [{"domain": d, "days": d.review_deadline_days, "overdue": d.overdue or 0} for d in qs]
