@@ -103,15 +103,22 @@ class Served:
 
 
 def next_work_claim(
-    *, actor: User, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
+    *,
+    actor: User,
+    run: MatchRun | None,
+    policy: ThresholdPolicy | None,
+    queue: str,
+    exclude: list[int],
+    judgements: bool = True,
 ) -> Served:
-    """Claim what "next" serves (see the module docstring) and say where it came from."""
+    """Claim what "next" serves (see the module docstring) and say where it came from; without `judgements`, the
+    known-answer slot is passed over (only groups are served)."""
     if run is None or policy is None:
         return Served()
     exclude = list(exclude)
     for source, candidates in SOURCES:
         if source == "known-answer":
-            judgement = quality.judgement_serve(actor=actor, run=run)
+            judgement = quality.judgement_serve(actor=actor, run=run) if judgements else None
             if judgement is not None:
                 return Served(judgement.get_kind_display(), judgement.group, judgement)
             continue
@@ -130,7 +137,7 @@ def next_work_claim(
 def next_group_claim(
     *, actor: User, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
 ) -> tuple[MatchGroup | None, str]:
-    """Claim the next group "next" would serve, as (group, source); a judgement comes back with its group unclaimed
-    and source "known answer" or "second review" (callers that open it use next_work_claim)."""
-    served = next_work_claim(actor=actor, run=run, policy=policy, queue=queue, exclude=exclude)
+    """Claim the next group "next" would serve, as (group, source), passing over known-answer and second-review items
+    (they are judgements, not groups to claim: the pages use next_work_claim)."""
+    served = next_work_claim(actor=actor, run=run, policy=policy, queue=queue, exclude=exclude, judgements=False)
     return served.group, served.source

@@ -354,3 +354,12 @@ def test_reports_and_error_rates_count_each_stewards_agreement(domain, admin, st
     rates = quality_reads.steward_error_rates(domain=domain)
     assert (rates[steward.pk].n, rates[steward.pk].errors, rates[steward.pk].rate) == (2, 1, 0.5)
     assert steward3.pk not in rates  # a second review is agreement, not an error measure
+
+
+def test_next_group_claim_serves_groups_only_never_a_judgement(domain, admin, steward, steward2):
+    run, (group, *_rest) = review_run(domain, 3)
+    rates(admin, domain, "0", "1")
+    merge(group, steward2)
+    got, source = work.next_group_claim(actor=steward, run=run, policy=domain.policy(), queue="review", exclude=[])
+    assert source == "queue" and got.status == MatchGroup.Status.OPEN and got.claimed_by == steward
+    assert not Judgement.objects.exists()

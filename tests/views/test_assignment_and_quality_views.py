@@ -204,3 +204,16 @@ def test_withdrawing_an_assignment_is_for_admins(domain, admin, steward):
     assert _as(admin).post(reverse("admin-assignment-close", args=[made.pk])).status_code == 302
     made.refresh_from_db()
     assert made.closed_at is not None
+
+
+def test_after_a_decision_with_htmx_a_due_known_answer_opens_its_own_page(world, steward):
+    run, groups, known = world
+    client = _as(steward)
+    group = groups[3]
+    assert client.post(reverse("group-claim", args=[group.pk])).status_code == 302
+    response = client.post(
+        reverse("group-decide", args=[group.pk]), {"action": "reject", "queue": "review"}, HTTP_HX_REQUEST="true"
+    )
+    item = Judgement.objects.get(actor=steward)
+    assert response["HX-Redirect"] == reverse("judgement", args=[item.pk]) + "?queue=review"
+    assert MatchGroup.objects.get(pk=group.pk).status == MatchGroup.Status.REJECTED
