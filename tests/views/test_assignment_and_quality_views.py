@@ -217,3 +217,13 @@ def test_after_a_decision_with_htmx_a_due_known_answer_opens_its_own_page(world,
     item = Judgement.objects.get(actor=steward)
     assert response["HX-Redirect"] == reverse("judgement", args=[item.pk]) + "?queue=review"
     assert MatchGroup.objects.get(pk=group.pk).status == MatchGroup.Status.REJECTED
+
+
+def test_an_admin_marks_a_known_answer_from_the_decided_groups_page(domain, admin, steward):
+    _, (group, _other) = run_with_scores(domain, [0.9, 0.8])
+    group_reject(group=group, actor=steward)
+    assert "Mark as known answer" not in _as(steward).get(reverse("group", args=[group.pk])).content.decode()
+    page = _as(admin).get(reverse("group", args=[group.pk])).content.decode()
+    assert "Mark as known answer" in page and reverse("admin-known-answer-add", args=["demo"]) in page
+    assert _as(admin).post(reverse("admin-known-answer-add", args=["demo"]), {"group": group.pk}).status_code == 302
+    assert KnownAnswer.objects.get().decision.action == "reject"
