@@ -10,6 +10,7 @@ from matches.models import Decision, Judgement, MatchGroup, MergeJob
 from matches.services import quality
 from matches.services.decisions import group_merge_approve, group_reject
 from tests.admin_helpers import run_with_scores
+from tests.e2e.test_steward_loop import _wait_until
 from tests.factories import ProfileFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("merge_role_groups")]
@@ -52,6 +53,13 @@ def test_a_steward_gets_a_known_answer_blind_judges_it_and_the_admin_takes_the_m
     page.keyboard.type("different middle names")
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Answer recorded. It changes nothing by itself.")
+    # "next" went on to the queue's next group, claimed; leaving it releases the claim (the pagehide beacon), so no
+    # request is still in flight when the test ends.
+    next_group = MatchGroup.objects.get(claimed_by=steward)
+    page.wait_for_selector(f'#group-panel[data-group="{next_group.pk}"]')
+    page.get_by_role("link", name="Back to queue").click()
+    page.wait_for_url("**/d/demo/queue/review/")
+    assert _wait_until(lambda: not MatchGroup.objects.filter(claimed_by=steward).exists())
     item = Judgement.objects.get(actor=steward)
     assert (item.answer, item.agrees, item.reason) == ("reject", False, "different middle names")
     assert MatchGroup.objects.get(pk=known_group.pk).status == MatchGroup.Status.APPROVED
