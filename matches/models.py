@@ -16,6 +16,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -76,6 +78,12 @@ class Domain(models.Model):
     approval_splits = models.BooleanField(default=False, help_text="Every split needs a second person")
     approval_bulk = models.BooleanField(default=False, help_text="Every bulk job needs a second admin")
     approval_all = models.BooleanField(default=False, help_text="Every merge, split and bulk job")
+    # Assignment and reviewer quality (docs/architecture.md, "Assignment and age", "Reviewer quality").
+    review_deadline_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Overdue after; blank: none"
+    )
+    known_answer_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
+    second_review_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
     # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
     pull_requested_at = models.DateTimeField(null=True, blank=True)
     results_source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
@@ -293,6 +301,8 @@ class MatchGroup(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Age: when the profile set was first stored by the domain (pull: now(); carry-over: its earliest group's).
+    first_seen_at = models.DateTimeField(default=timezone.now, db_default=Now())
 
     class Meta:
         constraints = [
@@ -314,6 +324,8 @@ class MatchGroup(models.Model):
             GinIndex(fields=["search_text"], name="group_search_trgm", opclasses=["gin_trgm_ops"]),
             # The queue search finds a match id by any part of it (what the pages show is its distinctive end).
             GinIndex(fields=["match_id"], name="group_match_id_trgm", opclasses=["gin_trgm_ops"]),
+            # Overdue counts: a run's open groups first seen before the deadline.
+            models.Index(fields=["run", "status", "first_seen_at"], name="group_age"),
         ]
 
     def __str__(self) -> str:
@@ -354,6 +366,15 @@ class MatchGroup(models.Model):
     def held_by(self, user: User | AnonymousUser, now: datetime) -> bool:
         """`user` holds a live claim on this group."""
         return self.is_held(now) and self.claimed_by_id == user.pk
+
+    def age_days(self, now: datetime) -> int:
+        """Whole days since the profile set first appeared (in the first run of the domain that held it)."""
+        return max(0, (now - self.first_seen_at).days)
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Open past its domain's review deadline (none: never overdue)."""
+        days = self.run.domain.review_deadline_days
+        return self.status == MatchGroup.Status.OPEN and days is not None and self.age_days(now) >= days
 
 
 class QuarantinedMatch(models.Model):
@@ -754,3 +775,4 @@ from matches.notify_models import (  # noqa: E402, F401
     WebhookEndpoint,
 )
 from matches.s3_models import ExportObject  # noqa: E402, F401
+from matches.workflow_models import Assignment, AssignmentItem, Judgement, KnownAnswer  # noqa: E402, F401

@@ -25,6 +25,8 @@ from matches.views import (
     thresholds,
 )
 from matches.views import api as api_views
+from matches.views import assignments as assignment_views
+from matches.views import quality as quality_views
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -112,6 +114,20 @@ urlpatterns = [
     path("oidc/login/", sso.start, name="oidc-login"),
     path("oidc/callback/", sso.callback, name="oidc-callback"),
     path("admin/users/<int:pk>/domains/", admin.user_domains, name="admin-user-domains"),
+    # Assignment and age, reviewer quality (docs/architecture.md, "Assignment and age", "Reviewer quality") -------
+    path("my-work/", assignment_views.my_work, name="my-work"),
+    path("admin/domains/<str:name>/assignments/", assignment_views.page, name="admin-assignments"),
+    path("admin/domains/<str:name>/assignments/add/", assignment_views.add, name="admin-assignment-add"),
+    path("admin/domains/<str:name>/deadline/", assignment_views.deadline, name="admin-review-deadline"),
+    path("admin/assignments/<int:pk>/close/", assignment_views.close, name="admin-assignment-close"),
+    path("judgements/<int:pk>/", quality_views.judgement, name="judgement"),
+    path("judgements/<int:pk>/answer/", quality_views.judgement_answer, name="judgement-answer"),
+    path("judgements/<int:pk>/resolve/", quality_views.judgement_resolve, name="judgement-resolve"),
+    path("quality/disagreements/", quality_views.disagreements, name="quality-disagreements"),
+    path("admin/domains/<str:name>/known-answers/", quality_views.known_answers, name="admin-known-answers"),
+    path("admin/domains/<str:name>/known-answers/add/", quality_views.known_answer_add, name="admin-known-answer-add"),
+    path("admin/domains/<str:name>/quality-rates/", quality_views.quality_rates, name="admin-quality-rates"),
+    path("admin/known-answers/<int:pk>/retire/", quality_views.known_answer_retire, name="admin-known-answer-retire"),
     # Earlier addresses of the two pause actions, kept working; pages link to merges-pause-domain/-all.
     path("admin/domains/<str:name>/pause/", merges.domain_pause),
     path("admin/operations/pause-all/", merges.pause_all),

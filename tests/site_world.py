@@ -1,6 +1,7 @@
 """A small site with something on every page: two domains (one with a region saved before regions were checked),
 a run with groups in every queue (2 to 4 profiles each, and one of 6 with long values), a scheduled merge, a rejection,
-a comment, a threshold change with a long note, a QA sample, a bulk job, a long quarantined item and a failed run.
+a comment, a threshold change with a long note, a QA sample, a bulk job, a long quarantined item, a failed run, an
+assignment, a known answer and two judgements (one waiting, one disagreeing).
 The property suite and the accessibility tests run against it."""
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, P
 
 def site_data(*, steward, admin) -> dict:
     """Create the world; return what names it: domain names, object ids, profile ids, the demo policy's id."""
+    from matches.services.assignments import assignment_create, review_deadline_set
     from matches.services.decisions import comment_add, group_merge_approve, group_reject
     from matches.services.groups import bins_add
     from matches.services.notifications.config import webhook_create
     from matches.services.qa import qa_sample_draw
+    from matches.services.quality import judgement_answer, known_answer_mark
     from matches.services.thresholds import threshold_set
 
     domain = DomainFactory(name="demo")
@@ -83,6 +86,14 @@ def site_data(*, steward, admin) -> dict:
         last_error="OSError: HTTP 503 from the receiver <b>" + "x" * 300 + " (gave up after 8)",
         next_attempt_at=timezone.now(),
     )
+    # Assignment and reviewer quality: an assignment, a deadline, a known answer, a judgement waiting for its answer
+    # and an answered one that disagrees (its admin's list).
+    assignment = assignment_create(actor=admin, domain=domain, assignee=steward, queue="review", count=3)
+    review_deadline_set(actor=admin, domain=domain, days=7)
+    known_answer_mark(actor=admin, group=rejected.group, note="<i>clear</i>")
+    waiting = judgement_serve_for_world(admin, rejected)
+    disagreeing = judgement_serve_for_world(admin, approved)
+    judgement_answer(judgement=disagreeing, actor=admin, answer="reject", reason="<b>not the same</b>")
     # In order of interest: the page walk opens the first id that answers (the big group, the run with the item).
     ids = {
         big.pk: None,
@@ -98,6 +109,9 @@ def site_data(*, steward, admin) -> dict:
         admin.pk: None,
         domain.policy().pk: None,
         endpoint.pk: None,
+        assignment.pk: None,
+        waiting.pk: None,
+        disagreeing.pk: None,
     }
     return {
         "names": [domain.name, legacy.name],
@@ -105,6 +119,14 @@ def site_data(*, steward, admin) -> dict:
         "profile_ids": big_ids + sorted({p for g in groups for p in g.profile_ids}),
         "policy_id": str(domain.policy().pk),
     }
+
+
+def judgement_serve_for_world(actor, decision):
+    """A second review of `decision` served to `actor` (what "next" does at its known-answer slot)."""
+    from matches.models import Judgement
+    from matches.services.quality import _serve
+
+    return _serve(actor, Judgement.Kind.SECOND_REVIEW, decision, None)
 
 
 # Words the views expect somewhere (queues, actions, statuses, roles, flags): they reach past the first check.

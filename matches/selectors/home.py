@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from matches.models import Domain
+from matches.selectors.assignments import overdue_count
 from matches.selectors.counts import queue_counts
 from matches.selectors.estimates import policy_line
 
@@ -23,6 +24,8 @@ def domains_overview(*, domains: QuerySet[Domain] | None = None) -> list[dict]:
                 "policy": policy,
                 "counts": queue_counts(run=run, policy=policy),
                 "estimate": policy_line(domain=domain, run=run, policy=policy) if run else None,
+                # Open groups past the domain's review deadline (None: no deadline).
+                "overdue": overdue_count(domain=domain, run=run),
             }
         )
     return overview

@@ -239,6 +239,7 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     order = ("-confidence_score", "-id") if desc != backwards else ("confidence_score", "id")
     # Only what a row shows: the arrays and search text stay in the database.
     columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
+    columns += ["first_seen_at"]  # the row's age
     columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
     # Drawn into a QA sample (marked in the list, score hidden): a subquery of the same statement, not a query.
     qs = qs.annotate(qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))))

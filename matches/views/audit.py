@@ -27,6 +27,7 @@ from matches.access import (
 from matches.forms import AuditFilterForm, ErasureForm, ReportFilterForm
 from matches.models import PROFILE_ID_RE, AuditEvent
 from matches.selectors import audit as audit_reads
+from matches.selectors import quality as quality_reads
 from matches.selectors import reports as report_reads
 from matches.selectors import timelines
 from matches.selectors.audit import AuditFilters
@@ -262,5 +263,8 @@ def reports(request: Request) -> HttpResponse:
             "reversal_totals": totals,
             "qa": qa,
             "approvals": report_reads.approval_report(f),
+            # Reviewer quality and overdue groups (docs/architecture.md, "Reviewer quality", "Assignment and age").
+            "quality": quality_reads.steward_quality(f),
+            "overdue": quality_reads.overdue_by_domain(domain=f.domain),
         },
     )

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from matches import compare, roles
 from matches.access import Request, get_group_or_404, require_perm
@@ -104,6 +104,9 @@ def _group_context(request: Request, group: MatchGroup, *, queue: str | None, er
         # The profile the engine missed (templates/matches/review/search.html).
         "search_form": SearchForm(),
         "replacement": group.replaced_by.first() if group.status == Status.REPLACED else None,
+        # Age from the first run the profile set appeared in (docs/architecture.md, "Assignment and age").
+        "age_days": group.age_days(now),
+        "overdue": group.is_overdue(now),
     }
 
 
@@ -235,7 +238,11 @@ def decide(request: Request, pk: int) -> HttpResponse:
         next_queue = group.queue_of(policy)
     nxt = None
     if next_queue:
-        nxt = queues.claim_next(request, run=group.run, policy=policy, queue=next_queue, exclude=[group.pk])
+        served = queues.serve_next(request, run=group.run, policy=policy, queue=next_queue, exclude=[group.pk])
+        if served.judgement is not None:  # a known answer or second review: its own page, not the panel
+            url = queues.served_url(served, next_queue)
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        nxt = served.group
     if nxt is None:
         back_to = next_queue or Queue.REVIEW
         if request.htmx:

@@ -20,6 +20,7 @@ from matches.access import Request, get_domain_or_404, require_domain, require_p
 from matches.models import Domain, MatchGroup, MatchRun, Queue, ThresholdPolicy
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
+from matches.selectors.assignments import overdue_cutoff
 from matches.services import work
 from matches.templatetags.match_tags import match_short
 from matches.views.htmx import render_page
@@ -63,6 +64,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
     # Per-row values computed here rather than with template tags and filters: the page renders 50 rows a visit.
     suffix = "" if queue == review_reads.CARRIED else f"?queue={queue}"
     now = timezone.now()
+    deadline = overdue_cutoff(domain, now)
     sample = reverse("group", args=[0])
     prefix = sample[: sample.rindex("0/")]
     for g in page.rows:
@@ -79,6 +81,9 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         holder = g.claimed_by.get_username() if held and g.claimed_by else ""
         g.claim_who = "you" if g.claim_mine else holder
         g.claim_until = timezone.localtime(g.claimed_until).strftime("%H:%M") if held else ""
+        # Age from the first run the profile set appeared in; past the domain's review deadline it is overdue.
+        g.age_s = f"{(now - g.first_seen_at).days} d"
+        g.overdue = deadline is not None and g.status == MatchGroup.Status.OPEN and g.first_seen_at < deadline
     base = urlencode(filters.querydict())
     start, shown = filters.start, len(page.rows)
     # The position: how many rows precede the page travels in its links; the total comes from the score histogram,
@@ -124,11 +129,11 @@ def queue_next(request: Request, name: str, queue: str) -> HttpResponse:
         raise Http404("No such queue.")
     domain = get_domain_or_404(request, name)
     qc = review_reads.queue_context(domain)
-    nxt = claim_next(request, run=qc.run, policy=qc.policy, queue=queue, exclude=[])
-    if nxt is None:
+    served = serve_next(request, run=qc.run, policy=qc.policy, queue=queue, exclude=[])
+    if served.group is None:
         messages.info(request, f"Nothing left to claim in the {queue} queue.")
         return redirect(queue_url(domain, queue))
-    return redirect(group_url(nxt, queue))
+    return redirect(served_url(served, queue))
 
 
 @require_POST
@@ -150,11 +155,19 @@ def skipped(request: Request) -> list[int]:
     return list(request.session.get("skipped_groups", []))
 
 
-def claim_next(
+def serve_next(
     request: Request, *, run: MatchRun | None, policy: ThresholdPolicy | None, queue: str, exclude: list[int]
-) -> MatchGroup | None:
-    """Claim what "next" serves (services/work.py decides the order: own claim, samples, then the queue)."""
-    group, _source = work.next_group_claim(
+) -> work.Served:
+    """What "next" serves (services/work.py decides the order): a claimed group, or a judgement to answer."""
+    return work.next_work_claim(
         actor=request.user, run=run, policy=policy, queue=queue, exclude=[*exclude, *skipped(request)]
     )
-    return group
+
+
+def served_url(served: work.Served, queue: str | None) -> str:
+    """Where what "next" served is opened: a judgement on its own (blind) page, a group on the group page."""
+    if served.judgement is not None:
+        url = reverse("judgement", args=[served.judgement.pk])
+        return f"{url}?{urlencode({'queue': queue})}" if queue else url
+    assert served.group is not None
+    return group_url(served.group, queue)

@@ -86,6 +86,24 @@ _LINK_EARLIER_DECISIONS = f"""
     RETURNING n.id, latest.action, latest.job_status
 """
 
+# Age (MatchGroup.first_seen_at): an open group whose profile set was stored by an earlier run of the domain takes
+# the earliest time that set was first seen; a new set keeps the time this pull stored it.
+_FIRST_SEEN = f"""
+    WITH {_BATCH_SETS},
+    earliest AS (
+        SELECT g.profile_set_key, MIN(g.first_seen_at) AS first_seen_at
+        FROM batch
+        JOIN {_GROUP_TABLE} g ON g.profile_set_key = batch.profile_set_key
+        JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
+        WHERE r.domain_id = %(domain)s AND r.id <> %(run)s
+        GROUP BY g.profile_set_key
+    )
+    UPDATE {_GROUP_TABLE} n SET first_seen_at = earliest.first_seen_at
+    FROM earliest
+    WHERE n.run_id = %(run)s AND n.status = 'open' AND n.profile_set_key = earliest.profile_set_key{{n}}
+      AND earliest.first_seen_at < n.first_seen_at
+"""
+
 # The pending merge jobs an earlier decision on one of the run's profile sets may be waiting on, locked before any
 # group is linked: a job that finishes meanwhile either commits before the statuses are read below, or waits for the
 # carry-over to commit and then finds the linked `approved` groups (services.groups.linked_groups_follow). Jobs first,
@@ -123,6 +141,7 @@ def carry_over(*, run: MatchRun, group_ids: list[int] | None = None) -> dict[str
     params: dict[str, Any] = {"domain": run.domain_id, "run": run.pk, "ids": group_ids}
     with transaction.atomic():
         with connection.cursor() as cursor:
+            cursor.execute(_sql(_FIRST_SEEN, group_ids), params)
             cursor.execute(_sql(_LOCK_PENDING_JOBS, group_ids), params)
             cursor.execute(_sql(_LINK_EARLIER_DECISIONS, group_ids), params)
             linked = cursor.fetchall()
