@@ -53,13 +53,19 @@ class Label:
 
 @dataclass(frozen=True)
 class Share:
-    """A share of one queue: point estimate, one-sided 95% upper bound, two-sided 95% interval, out of `groups`."""
+    """A share of one queue: point estimate, one-sided 95% upper bound, two-sided 95% interval, out of `groups`, and
+    which method gave them: "curve" (the smooth curve, where it passed its check) or "model-free"."""
 
     estimate: float
     upper: float
     low: float
     high: float
     groups: int
+    method: str = "model-free"
+
+    @property
+    def smooth(self) -> bool:
+        return self.method == "curve"
 
     def count(self, value: float) -> int:
         return round(value * self.groups)
