@@ -24,6 +24,17 @@ def test_pava_pools_violators_and_optionally_ties():
     assert len(es.pava([1.0, 1.0], [1, 1])) == 2
 
 
+def test_wilson_interval_matches_the_hand_computed_values():
+    # 45 of 50 (z = 1.96): p = 0.9, denominator 1 + 3.8416/50 = 1.076832, centre 0.938416/1.076832 = 0.871460,
+    # half-width 1.96 * sqrt(0.0018 + 0.000384160) / 1.076832 = 0.085066.
+    lower, upper = es.wilson(45, 50)
+    assert lower == pytest.approx(0.786394, abs=1e-5)
+    assert upper == pytest.approx(0.956526, abs=1e-5)
+    assert es.wilson(100, 100) == (pytest.approx(100 / 103.8416, abs=1e-9), 1.0)
+    assert es.wilson(0, 100) == (0.0, pytest.approx(3.8416 / 103.8416, abs=1e-9))
+    assert es.wilson(0, 0) == (0.0, 1.0)
+
+
 def test_score_bins_match_the_histogram():
     assert es.score_bin(0.15) == 150 and es.score_bin(0.9999) == 999 and es.score_bin(1.0) == 1000
     assert es.score_bin(0.0) == 0

@@ -40,6 +40,7 @@ from matches.estimates.model import (
     histogram_array,
     pava,
     score_bin,
+    wilson,
 )
 from matches.estimates.sampling import Advice, Need, Stratum, advice, allocate, draw_sample, needs, strata_edges
 from matches.estimates.shares import Estimates
@@ -64,4 +65,5 @@ __all__ = [
     "pava",
     "score_bin",
     "strata_edges",
+    "wilson",
 ]
