@@ -74,6 +74,13 @@ def test_other_ways_of_deciding_never_suggest_an_unsafe_line(lookalikes, linkage
             assert out.reject_within in (None, True), out
 
 
+def test_the_smooth_curve_never_suggests_an_unsafe_line_on_look_alike_data(lookalikes):
+    # The default data: look-alike families keep scoring up to 0.99, so the curve's assumption (no plateau of
+    # non-matches at the top) is wrong there. The check and the fallback must keep the suggestions safe.
+    summary = sim.simulate(lookalikes, "calibration", 100, 40, seed=4)
+    assert summary.merge_unsafe <= 0.1 and summary.reject_unsafe <= 0.1, summary
+
+
 def test_the_policy_in_force_is_covered_whatever_the_decisions(linkage_runs):
     # On the linkage scenario, where a higher score is never less likely to be a match. (On the default look-alike
     # data the chance of a duplicate is not monotone at the low end, where typo duplicates score low: there the

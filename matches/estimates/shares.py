@@ -202,8 +202,8 @@ class Estimates:
         denom = np.where(groups > 0, groups, 1.0)
         estimate = side_sum(known + self.unknown * hurt.mean(axis=0), merge) / denom
         out = dict(free)
-        for key, value in (("estimate", estimate), ("upper", upper), ("low", low), ("high", high)):
-            out[key] = np.where(trusted, value, free[key])
+        for name, value in (("estimate", estimate), ("upper", upper), ("low", low), ("high", high)):
+            out[name] = np.where(trusted, value, free[name])
         out["plain"] = np.where(trusted, estimate, free["plain"])
         out["curve"] = trusted
         # Per bin: the range of p the curve's draws allow, for the calibration draw.
