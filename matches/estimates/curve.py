@@ -40,7 +40,7 @@ from matches.estimates.model import BINS, STRATUM_MILLI, _quantiles
 
 CENTRES = np.linspace(-4.0, 4.0, 161)  # logit(score) of the 50% point
 SLOPES = np.geomspace(0.1, 100.0, 20)  # per unit of logit(score)
-CHECK_LEVEL = 0.05  # a queue's observed count beyond the 95th percentile of its predicted count fails the check
+CHECK_LEVEL = 0.05  # a side whose observed count is beyond the 95th percentile of its predicted count fails the check
 _EDGE = 0.0005
 _S = np.clip((np.arange(BINS) + 0.5) / 1000, _EDGE, 1 - _EDGE)  # a bin's middle score (1.000: 0.9995)
 X = np.log(_S / (1 - _S))
