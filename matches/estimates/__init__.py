@@ -24,6 +24,11 @@ to an admin; in short:
    bin are predicted (their expected count plus the binomial spread of the actual count), so the interval is for the
    run's real share, and it shrinks to nothing when every group is decided.
 
+6. **The smooth curve** (curve.py). Where the decisions agree with it, a two-half logistic curve in logit(score)
+   borrows strength across the score range (a decision at 0.62 informs the groups at 0.80), fitted on a grid with
+   stated priors; where it fails its posterior predictive check, or would reach across a populated stratum nobody
+   decided, the model-free bound above is used instead. Every Share says which method gave it.
+
 A *wrong merge* is a group whose profiles are not all one person (a split counts against the merge side); a *real
 duplicate* is a group with at least two profiles of one person (merge or split). Shares are over every group of the
 run on that side of the line; the review workload is an exact count.
@@ -40,6 +45,7 @@ from matches.estimates.model import (
     histogram_array,
     pava,
     score_bin,
+    wilson,
 )
 from matches.estimates.sampling import Advice, Need, Stratum, advice, allocate, draw_sample, needs, strata_edges
 from matches.estimates.shares import Estimates
@@ -64,4 +70,5 @@ __all__ = [
     "pava",
     "score_bin",
     "strata_edges",
+    "wilson",
 ]

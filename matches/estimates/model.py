@@ -22,6 +22,23 @@ SMALL_BIN = 50  # bins with at most this many undecided groups have them drawn o
 SLOTS = 4000  # ... up to this many groups in all (the emptiest bins first); the rest by the normal approximation
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for k successes out of n; (0, 1) when there is no data (a QA sample's agreement)."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be between 0 and n, got k={k}, n={n}")
+    p = k / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    # k == 0 and k == n give exactly 0 and 1 in exact arithmetic; floating point lands a hair off.
+    lower = 0.0 if k == 0 else max(0.0, centre - half)
+    upper = 1.0 if k == n else min(1.0, centre + half)
+    return lower, upper
+
+
 def score_bin(score: float) -> int:
     """floor(score * 1000) on the score's shortest decimal form, as RunScoreBin bins it (0.15 -> 150)."""
     b = int((Decimal(repr(float(score))) * 1000).to_integral_value(rounding=ROUND_FLOOR))
@@ -53,13 +70,19 @@ class Label:
 
 @dataclass(frozen=True)
 class Share:
-    """A share of one queue: point estimate, one-sided 95% upper bound, two-sided 95% interval, out of `groups`."""
+    """A share of one queue: point estimate, one-sided 95% upper bound, two-sided 95% interval, out of `groups`, and
+    which method gave them: "curve" (the smooth curve, where it passed its check) or "model-free"."""
 
     estimate: float
     upper: float
     low: float
     high: float
     groups: int
+    method: str = "model-free"
+
+    @property
+    def smooth(self) -> bool:
+        return self.method == "curve"
 
     def count(self, value: float) -> int:
         return round(value * self.groups)

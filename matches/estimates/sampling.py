@@ -48,13 +48,18 @@ def _spread(estimates: Estimates | None, lo: int, hi: int) -> float:
     if estimates is None or estimates.population[lo:hi].sum() == 0:
         return 0.5
     spread = 0.1
-    for blocks, side in (
-        (estimates.merge_blocks, estimates.merge_side),
-        (estimates.reject_blocks, estimates.reject_side),
+    for blocks, free, side in (
+        (estimates.merge_blocks, estimates.merge_free, estimates.merge_side),
+        (estimates.reject_blocks, estimates.reject_free, estimates.reject_side),
     ):
-        # From the lowest p the order allows at the stratum's bottom bin to the highest at its top bin.
-        a = float(side["p_low"][blocks.lo_idx[lo]])
-        b = float(side["p_high"][blocks.hi_idx[hi - 1]])
+        if "curve_low" in side and side["curve"][lo:hi].any():
+            # Where the smooth curve is used: the range of p its draws allow over the stratum.
+            a = float(side["curve_low"][lo:hi].min())
+            b = float(side["curve_high"][lo:hi].max())
+        else:
+            # From the lowest p the order allows at the stratum's bottom bin to the highest at its top bin.
+            a = float(free["p_low"][blocks.lo_idx[lo]])
+            b = float(free["p_high"][blocks.hi_idx[hi - 1]])
         p = min(max(0.5, a), b)
         spread = max(spread, math.sqrt(p * (1 - p)))
     return spread

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from matches.estimates.curve import Curve, anchored, check, side_sum
 from matches.estimates.model import (
     BINS,
     DEFAULT_MERGE_TARGET,
@@ -39,6 +40,7 @@ class Estimates:
         *,
         replicates: int = REPLICATES,
         seed: int = 0,
+        smooth: bool = True,
     ) -> None:
         labels = list(labels)
         self.population = histogram_array(histogram)
@@ -68,37 +70,27 @@ class Estimates:
         self.merge_blocks = _Blocks.fit(n_bin, one_bin, self.population)
         self.reject_blocks = _Blocks.fit(n_bin, dup_bin, self.population)
         rng = np.random.default_rng(seed)
-        self.merge_side = self._side(self.merge_blocks, run_n - run_one, rng, replicates, merge=True)
-        self.reject_side = self._side(self.reject_blocks, run_dup, rng, replicates, merge=False)
+        # The model-free sides (isotonic blocks), and the sides the page and the suggestions read: the curve where it
+        # passes its check, the model-free side elsewhere (see curve.py).
+        self.merge_free = self._side(self.merge_blocks, run_n - run_one, rng, replicates, merge=True)
+        self.reject_free = self._side(self.reject_blocks, run_dup, rng, replicates, merge=False)
+        self._curves: dict[bytes, Curve] = {}
+        if smooth:
+            self.merge_side = self._curve_side(
+                n_bin, one_bin, run_n - run_one, self.merge_free, rng, replicates, merge=True
+            )
+            self.reject_side = self._curve_side(n_bin, dup_bin, run_dup, self.reject_free, rng, replicates, merge=False)
+        else:
+            self.merge_side, self.reject_side = self.merge_free, self.reject_free
         suffix = np.cumsum(self.population[::-1])[::-1]
         self.merge_groups = suffix.astype(int)  # groups with bin >= m
         self.reject_groups = np.concatenate([[0.0], np.cumsum(self.population)[:-1]]).astype(int)  # bin < r
 
-    def _side(
-        self, blocks: _Blocks, known: np.ndarray, rng: np.random.Generator, replicates: int, merge: bool
-    ) -> dict[str, np.ndarray]:
-        """Per line: estimate, one-sided upper bound, two-sided interval of the share (merge: of groups not one
-        person at or above the line; reject: of duplicates below it)."""
-        p = blocks.draws(rng, replicates)  # replicates x columns (0, blocks..., 1)
+    def _slots(self, merge: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bins holding few undecided groups (the emptiest first, up to SLOTS groups in all) get every group drawn
+        one by one; their groups, in the side's order (merge: from the top down), are the "slots". Returns the slots'
+        bins, per line how many slots lie on its side, and the undecided groups of the other bins."""
         u = self.unknown
-
-        def side_sum(x: np.ndarray) -> np.ndarray:
-            """Per line, the sum over the bins on this side: at or above it (merge), below it (reject)."""
-            if merge:
-                return np.cumsum(x[..., ::-1], axis=-1)[..., ::-1]
-            out = np.zeros_like(x)
-            out[..., 1:] = np.cumsum(x, axis=-1)[..., :-1]
-            return out
-
-        # Merge side: the outcome that hurts is "not one person", worst with the lowest p the order allows; reject
-        # side: "duplicate", worst with the highest.
-        worst_idx, best_idx = (blocks.lo_idx, blocks.hi_idx) if merge else (blocks.hi_idx, blocks.lo_idx)
-        hurt = 1 - p if merge else p
-        known_sum, all_sum = side_sum(known), side_sum(known + u)
-        groups = side_sum(self.population)
-        denom = np.where(groups > 0, groups, 1.0)
-        # Bins holding few undecided groups (the emptiest first, up to SLOTS groups in all) get every group drawn
-        # one by one; their groups, in the side's order (merge: from the top down), are the "slots".
         candidates = np.nonzero((u > 0) & (u <= SMALL_BIN))[0]
         candidates = candidates[np.argsort(u[candidates], kind="stable")]
         small = np.sort(candidates[np.cumsum(u[candidates]) <= SLOTS])
@@ -111,37 +103,49 @@ class Estimates:
             slot_pos = np.searchsorted(slot_bins, np.arange(BINS), side="left")  # slots in bins < line
         is_small = np.zeros(BINS, dtype=bool)
         is_small[small] = True
-        u_large = np.where(is_small, 0.0, u)
-        z = rng.standard_normal((replicates, 1))
-        cols = p.shape[1]
+        return slot_bins, slot_pos, np.where(is_small, 0.0, u)
 
-        def by_column(idx: np.ndarray, weights: np.ndarray) -> np.ndarray:
-            """columns x lines: the side sum of `weights` over the bins whose p is column c."""
-            m = np.zeros((cols, BINS))
-            m[idx, np.arange(BINS)] = weights
-            return side_sum(m)
+    def _finite(self, hurt: np.ndarray, known: np.ndarray, merge: bool, rng: np.random.Generator) -> np.ndarray:
+        """Replicates x lines: the share that hurts on this side in one possible run, from `hurt` (replicates x bins,
+        the chance per undecided group) and the decided groups' `known` counts per bin.
 
-        def shares(idx: np.ndarray) -> np.ndarray:
-            # One replicate is one possible run. A bin holding few undecided groups has its count drawn whole
-            # (binomial: a queue of 40 undecided groups with a 0.3% chance each has one wrong merge 11% of the time,
-            # and a bound below one group would not hold); the bins holding many add up to a normal count, drawn
-            # with one z per replicate. Every line sums the same draws, so neighbouring lines agree.
-            total = np.zeros((replicates, BINS))
-            if len(slot_bins):
-                hit = rng.random((replicates, len(slot_bins))) < hurt[:, idx[slot_bins]]
-                running = np.zeros((replicates, len(slot_bins) + 1))
-                np.cumsum(hit, axis=1, out=running[:, 1:])
-                total += running[:, slot_pos]
-            if u_large.any():
-                w = by_column(idx, u_large)
-                total += np.einsum("rc,cl->rl", hurt, w)
-                total += z * np.sqrt(np.maximum(np.einsum("rc,cl->rl", hurt * (1 - hurt), w), 0.0))
-            total += known_sum
-            np.clip(total, known_sum, all_sum, out=total)
-            total /= denom
-            return total
+        A bin holding few undecided groups has its count drawn whole (binomial: a queue of 40 undecided groups with a
+        0.3% chance each has one wrong merge 11% of the time, and a bound below one group would not hold); the bins
+        holding many add up to a normal count, drawn with one z per replicate. Every line sums the same draws, so
+        neighbouring lines agree."""
+        slot_bins, slot_pos, u_large = self._slots(merge)
+        replicates = hurt.shape[0]
+        total = np.zeros((replicates, BINS))
+        if len(slot_bins):
+            hit = rng.random((replicates, len(slot_bins))) < hurt[:, slot_bins]
+            running = np.zeros((replicates, len(slot_bins) + 1))
+            np.cumsum(hit, axis=1, out=running[:, 1:])
+            total += running[:, slot_pos]
+        if u_large.any():
+            z = rng.standard_normal((replicates, 1))
+            total += side_sum(hurt * u_large, merge)
+            total += z * np.sqrt(np.maximum(side_sum(hurt * (1 - hurt) * u_large, merge), 0.0))
+        known_sum = side_sum(known, merge)
+        np.clip(total + known_sum, known_sum, side_sum(known + self.unknown, merge), out=total)
+        groups = side_sum(self.population, merge)
+        total /= np.where(groups > 0, groups, 1.0)
+        return total
 
-        worst, best = shares(worst_idx), shares(best_idx)
+    def _side(
+        self, blocks: _Blocks, known: np.ndarray, rng: np.random.Generator, replicates: int, merge: bool
+    ) -> dict[str, np.ndarray]:
+        """The model-free side. Per line: estimate, one-sided upper bound, two-sided interval of the share (merge: of
+        groups not one person at or above the line; reject: of duplicates below it)."""
+        p = blocks.draws(rng, replicates)  # replicates x columns (0, blocks..., 1)
+        u = self.unknown
+        # Merge side: the outcome that hurts is "not one person", worst with the lowest p the order allows; reject
+        # side: "duplicate", worst with the highest.
+        worst_idx, best_idx = (blocks.lo_idx, blocks.hi_idx) if merge else (blocks.hi_idx, blocks.lo_idx)
+        hurt = 1 - p if merge else p
+        groups = side_sum(self.population, merge)
+        denom = np.where(groups > 0, groups, 1.0)
+        worst = self._finite(hurt[:, worst_idx], known, merge, rng)
+        best = self._finite(hurt[:, best_idx], known, merge, rng)
         # Point estimate: the posterior mean, between two blocks on the straight line joining them.
         mean_p = p.mean(axis=0)
         lo_p, hi_p = mean_p[blocks.lo_idx], mean_p[blocks.hi_idx]
@@ -154,15 +158,57 @@ class Estimates:
         plain_p = plain[blocks.lo_idx] + blocks.t * (plain[blocks.hi_idx] - plain[blocks.lo_idx])
         plain_hurt = (1 - plain_p) if merge else plain_p
         return {
-            "estimate": side_sum(known + u * mid) / denom,
+            "estimate": side_sum(known + u * mid, merge) / denom,
             "upper": upper,
             "low": low,
             "high": high,
-            "plain": side_sum(known + u * plain_hurt) / denom,
+            "plain": side_sum(known + u * plain_hurt, merge) / denom,
+            "curve": np.zeros(BINS, dtype=bool),
             # Per column (0, blocks..., 1): the range of p the draws allow, for the calibration draw.
             "p_low": np.quantile(p, TWO_SIDED[0], axis=0),
             "p_high": np.quantile(p, TWO_SIDED[1], axis=0),
         }
+
+    def _curve_side(
+        self,
+        n_bin: np.ndarray,
+        k_bin: np.ndarray,
+        known: np.ndarray,
+        free: dict[str, np.ndarray],
+        rng: np.random.Generator,
+        replicates: int,
+        merge: bool,
+    ) -> dict[str, np.ndarray]:
+        """The curve's side where it passes its check, the model-free side (`free`) elsewhere; "curve" says where."""
+        key = k_bin.tobytes()
+        if key not in self._curves:  # without splits both outcomes are the same: one fit
+            self._curves[key] = Curve.fit(n_bin, k_bin, self.population, rng, replicates)
+        curve = self._curves[key]
+        p = curve.p
+        hurt = 1 - p if merge else p
+        hurt_bin = n_bin - k_bin if merge else k_bin
+        trusted = (
+            check(hurt, n_bin, hurt_bin, rng, merge)
+            & anchored(curve.centre, n_bin, self.population, merge)
+            & (n_bin.sum() > 0)
+        )
+        if not trusted.any():
+            out = dict(free)
+            out["curve"] = trusted
+            return out
+        shares = self._finite(hurt, known, merge, rng)
+        upper, high, low = _quantiles(shares, (ONE_SIDED, TWO_SIDED[1], TWO_SIDED[0]))
+        groups = side_sum(self.population, merge)
+        denom = np.where(groups > 0, groups, 1.0)
+        estimate = side_sum(known + self.unknown * hurt.mean(axis=0), merge) / denom
+        out = dict(free)
+        for name, value in (("estimate", estimate), ("upper", upper), ("low", low), ("high", high)):
+            out[name] = np.where(trusted, value, free[name])
+        out["plain"] = np.where(trusted, estimate, free["plain"])
+        out["curve"] = trusted
+        # Per bin: the range of p the curve's draws allow, for the calibration draw.
+        out["curve_low"], out["curve_high"] = curve.band
+        return out
 
     # Reading ----------------------------------------------------------------------------------------------------
 
@@ -183,6 +229,7 @@ class Estimates:
             float(side["low"][line]),
             float(side["high"][line]),
             groups,
+            "curve" if side["curve"][line] else "model-free",
         )
 
     def at(self, merge_min: int, reject_below: int) -> LineEstimate:
@@ -245,6 +292,7 @@ class Estimates:
                     "upper": float(data["upper"][line]),
                     "low": float(data["low"][line]),
                     "high": float(data["high"][line]),
+                    "curve": bool(data["curve"][line]),
                 }
             )
         return out

@@ -3,10 +3,8 @@ no AWS, no writes. Views import the area module (`from matches.selectors import 
 use are re-exported here so that `from matches.selectors import queue_groups` keeps working."""
 
 from matches.selectors.admin import (
-    band_rows,
     bulk_job_get,
     bulk_jobs_recent,
-    domain_evidence,
     evidence_pairs,
     heartbeats,
     is_in_qa_sample,
@@ -61,12 +59,10 @@ __all__ = [
     "agreement_by_steward",
     "audit_events",
     "audit_page",
-    "band_rows",
     "bulk_job_get",
     "bulk_jobs_recent",
     "decisions_for_export",
     "decisions_per_week",
-    "domain_evidence",
     "domains_overview",
     "events_for_export",
     "evidence_pairs",

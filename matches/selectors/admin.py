@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from matches import evidence as ev
+from matches import estimates as es
 from matches import roles
 from matches.models import (
     AuditEvent,
@@ -59,10 +59,6 @@ def evidence_pairs(*, domain: Domain) -> list[tuple[float, bool]]:
         for r in rows
         if r["action"] in COUNTING_ACTIONS and not r["bulk"]
     ]
-
-
-def domain_evidence(*, domain: Domain, target: float = ev.DEFAULT_TARGET) -> ev.Evidence:
-    return ev.evidence(evidence_pairs(domain=domain), target=target)
 
 
 # Threshold preview ---------------------------------------------------------------------------------------------------
@@ -185,29 +181,6 @@ def threshold_preview(*, domain: Domain, merge_min: Decimal, reject_below: Decim
     return Preview(run, before, after, score_chart(run=run, merge_min=merge_min, reject_below=reject_below))
 
 
-def band_rows(evidence: ev.Evidence, min_n: int = ev.MIN_DECISIONS) -> list[dict]:
-    """Bands top-down with what the evidence table draws: the interval as percentages, a class where a band clears."""
-    rows = []
-    for band in reversed(evidence.bands):
-        css = ""
-        if not band.n:
-            css = "empty-band"
-        elif band.n >= min_n and band.lower >= evidence.target:
-            css = "band-merge"
-        elif band.n >= min_n and band.upper <= (1 - evidence.target) + 1e-12:
-            css = "band-reject"
-        rows.append(
-            {
-                "band": band,
-                "css": css,
-                "left": round(band.lower * 100, 2),
-                "width": round(max(band.upper - band.lower, 0.005) * 100, 2),
-                "share": round((band.share or 0) * 100, 2),
-            }
-        )
-    return rows
-
-
 def policy_history(*, domain: Domain, limit: int = 50) -> QuerySet:
     return domain.threshold_policies.select_related("created_by").order_by("-created_at", "-id")[:limit]
 
@@ -281,7 +254,7 @@ def qa_result(sample: QASample) -> QAResult:
         decided += 1
         merged = r["action"] in MERGED_ACTIONS
         agreed += 1 if merged == (sample.queue == QASample.Queue.MERGE) else 0
-    lower, upper = ev.wilson(agreed, decided)
+    lower, upper = es.wilson(agreed, decided)
     return QAResult(sample, decided, agreed, lower, upper)
 
 

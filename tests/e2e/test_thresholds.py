@@ -80,6 +80,10 @@ def test_admin_moves_thresholds_and_sees_counts_and_chart_change(
     assert "cannot be higher than merge from" in page.locator("#preview .error").inner_text()
     page.fill("#merge_min", "0.9")
     expect(page.locator("#preview .error")).to_have_count(0)
+    # Each estimate says which method gave it, and the page says why in words.
+    method = page.locator("#estimate-method").inner_text()
+    assert "smooth curve" in method or "model-free bound" in method
+    assert page.locator('[data-e="proposed-merge"]').inner_text().rstrip().endswith(("smooth curve", "model-free"))
     screenshot(page, "thresholds")
 
     # Saving writes the policy in force.

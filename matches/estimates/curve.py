@@ -1,0 +1,189 @@
+"""The smooth curve: how the chance of an outcome rises with the score, borrowed across the whole score range.
+
+The model-free fit (isotonic blocks, model.py) assumes only that a higher score is not less likely to be a match. It
+is safe, but it cannot say much about a queue of hundreds of undecided groups from a few dozen decisions: to bound a
+share at 1% it needs about 300 unanimous decisions inside that queue. This module adds one assumption that lets a
+decision at 0.62 say something about the groups at 0.80: **the chance rises along an S-shaped curve in the score**.
+
+The curve. With x = logit(score) = ln(s / (1 - s)), the log-odds of the outcome is
+
+    logit p(x) = b_low * (x - c)   below the middle c,      b_high * (x - c)   above it,
+
+two logistic halves joined at the 50% point c, each with its own steepness (b_low, b_high > 0: never decreasing).
+A single logistic curve in logit(score) is the textbook calibration of a score (Platt scaling on the log-odds); the
+second slope lets the rise be gentle on one side of the middle and abrupt on the other, as it is when one kind of
+group is cut off at a score and the other is not. Three numbers, nothing fitted to any data set in advance.
+
+The priors (stated in docs/thresholds.md): the middle c uniform on logit scale over [-4, 4] (scores 0.018-0.982);
+each slope log-uniform over [0.1, 100] per unit of logit(score) (every order of magnitude of steepness as likely,
+from a chance rising over the whole score range to one rising within 0.01 of score, finer than lines are set). The
+posterior is computed exactly on a grid (161 x 20 x 20 points); the two halves' likelihoods separate given c, so the
+grid costs two small arrays, not one large one.
+
+**The check.** Where the curve and the decisions disagree, the curve is not used. For every line, the decisions on
+the queue's side are counted (merge: groups not one person at or above the line; reject: duplicates below it) and
+compared with what the fitted curve predicts for those same decisions (posterior predictive: each draw of the curve
+simulates the decisions again). If the observed count is larger than all but 5% of the simulated counts at that line
+at any line, the curve does not describe that side of the run, and the model-free bound is used for all of that
+side's lines (look-alikes seen at 0.90-0.94 discredit the curve above 0.94 too, however clean the few decisions
+there happen to be).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from matches.estimates.model import BINS, STRATUM_MILLI, _quantiles
+
+CENTRES = np.linspace(-4.0, 4.0, 161)  # logit(score) of the 50% point
+SLOPES = np.geomspace(0.1, 100.0, 20)  # per unit of logit(score)
+CHECK_LEVEL = 0.05  # a side whose observed count is beyond the 95th percentile of its predicted count fails the check
+_EDGE = 0.0005
+_S = np.clip((np.arange(BINS) + 0.5) / 1000, _EDGE, 1 - _EDGE)  # a bin's middle score (1.000: 0.9995)
+X = np.log(_S / (1 - _S))
+
+
+def _log_sigmoid(z: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -z)
+
+
+@dataclass
+class Curve:
+    """The posterior of the curve for one outcome (one person, or duplicate), as draws of (c, b_low, b_high)."""
+
+    centre: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def fit(
+        cls, n_bin: np.ndarray, k_bin: np.ndarray, population: np.ndarray, rng: np.random.Generator, replicates: int
+    ) -> Curve:
+        """Grid posterior from decisions per bin (n) and how many had the outcome (k); `replicates` draws. The
+        slopes' prior scale follows the spread of the run's scores (`population` per bin), see slope_prior."""
+        # Decisions pooled in 0.005-wide bins (at their mean logit score): the likelihood barely changes, the grid
+        # costs at most 201 columns.
+        group = np.arange(BINS) // 5
+        n = np.bincount(group, weights=n_bin)
+        k = np.bincount(group, weights=k_bin)
+        x_sum = np.bincount(group, weights=n_bin * X)
+        keep = n > 0
+        n, k, x = n[keep], k[keep], x_sum[keep] / n[keep]
+        # z[c, b, j] = b * (x_j - c); below[c, j] when decision bin j lies below the centre c.
+        d = x[None, :] - CENTRES[:, None]
+        z = SLOPES[None, :, None] * d[:, None, :]
+        log_p = _log_sigmoid(z)
+        ll = n * log_p - (n - k) * z  # log(1 - p) = log(p) - z
+        below = (d < 0)[:, None, :]
+        ll_low = np.where(below, ll, 0.0).sum(axis=2)  # centres x slopes
+        ll_high = np.where(below, 0.0, ll).sum(axis=2)
+        total = ll_low[:, :, None] + ll_high[:, None, :]  # centres x b_low x b_high
+        # Prior: half the mass on one slope for both halves (a single S-curve), half spread over every pair; each
+        # slope half-Cauchy (slope_prior).
+        log_prior = slope_prior(population)
+        same = np.eye(len(SLOPES), dtype=bool)[None]
+        pair = log_prior[:, None] + log_prior[None, :]
+        one = np.where(same[0], log_prior[:, None], -np.inf)
+        total = total + np.logaddexp(np.log(0.5) + pair, np.log(0.5) + one)[None]
+        w = np.exp(total - total.max()).ravel()
+        w /= w.sum()
+        pick = rng.choice(w.size, size=replicates, p=w)
+        ci, li, hi = np.unravel_index(pick, total.shape)
+        # Spread each draw within its grid cell, so that the draws are not stuck on the grid's points.
+        step_c = CENTRES[1] - CENTRES[0]
+        ratio = np.log(SLOPES[1] / SLOPES[0])
+        centre = CENTRES[ci] + rng.uniform(-step_c / 2, step_c / 2, replicates)
+        low = SLOPES[li] * np.exp(rng.uniform(-ratio / 2, ratio / 2, replicates))
+        high = SLOPES[hi] * np.exp(rng.uniform(-ratio / 2, ratio / 2, replicates))
+        return cls(centre, low, high)
+
+    @cached_property
+    def p(self) -> np.ndarray:
+        """Draws x bins: the chance of the outcome at each bin."""
+        d = X[None, :] - self.centre[:, None]
+        slope = np.where(d < 0, self.low[:, None], self.high[:, None])
+        return 1.0 / (1.0 + np.exp(np.minimum(-slope * d, 700.0)))
+
+    @cached_property
+    def band(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per bin, the 2.5% and 97.5% points of p over the draws."""
+        low, high = _quantiles(self.p, (0.025, 0.975))
+        return low, high
+
+
+def slope_prior(population: np.ndarray) -> np.ndarray:
+    """Log prior mass of each grid slope: half-Cauchy with scale 2.5 per two standard deviations of the run's
+    logit(score) (Gelman, Jakulin, Pittau & Su 2008, the default weakly informative prior for logistic regression,
+    made for exactly the case of a sample whose classes do not overlap: the steepest curve is then not preferred).
+    On the log-spaced grid a point's mass is density x slope."""
+    total = float(population.sum())
+    if total > 0:
+        mean = float((population * X).sum()) / total
+        sd = float(np.sqrt((population * (X - mean) ** 2).sum() / total))
+    else:
+        sd = 0.0
+    scale = 2.5 / (2 * max(sd, 0.1))
+    log_mass = np.log(SLOPES) - np.log1p((SLOPES / scale) ** 2)
+    return log_mass - np.logaddexp.reduce(log_mass)
+
+
+def side_sum(x: np.ndarray, merge: bool) -> np.ndarray:
+    """Per line, the sum over the bins on this side: at or above it (merge), below it (reject)."""
+    if merge:
+        return np.cumsum(x[..., ::-1], axis=-1)[..., ::-1]
+    out = np.zeros_like(x)
+    out[..., 1:] = np.cumsum(x, axis=-1)[..., :-1]
+    return out
+
+
+def check(
+    hurt: np.ndarray, n_bin: np.ndarray, hurt_bin: np.ndarray, rng: np.random.Generator, merge: bool
+) -> np.ndarray:
+    """Per line: True where the curve agrees with the decisions on this side (the same answer for every line).
+
+    `hurt` is draws x bins (the chance of the outcome that hurts this side), `hurt_bin` the decisions per bin that had
+    it. Each draw simulates the decisions again; a line fails when fewer than CHECK_LEVEL of the simulated counts on
+    its side reach the observed count."""
+    labelled = np.nonzero(n_bin > 0)[0]
+    if not len(labelled):
+        return np.ones(BINS, dtype=bool)
+    sim = np.zeros((hurt.shape[0], BINS))
+    chance = np.clip(hurt[:, labelled], 0.0, 1.0)
+    counts = n_bin[labelled].astype(np.int64)
+    single = counts == 1  # most bins hold one decision: a uniform draw is cheaper than a binomial
+    sim[:, labelled[single]] = rng.random((hurt.shape[0], int(single.sum()))) < chance[:, single]
+    if (~single).any():
+        sim[:, labelled[~single]] = rng.binomial(counts[~single], chance[:, ~single])
+    simulated = side_sum(sim, merge)
+    observed = side_sum(hurt_bin, merge)
+    tail = (simulated >= observed[None, :] - 1e-9).mean(axis=0)
+    fails = (tail < CHECK_LEVEL) & (observed > 0)
+    # One curve describes the whole side: where it fails at any line, it is not used for that side at all (look-alikes
+    # seen at 0.90-0.94 say the curve is wrong above 0.94 too, even if the few decisions there happen to be clean).
+    return np.full(BINS, not fails.any())
+
+
+def anchored(centre: np.ndarray, n_bin: np.ndarray, population: np.ndarray, merge: bool) -> np.ndarray:
+    """Per line: True where every populated 0.05 stratum from the curve's middle (its posterior median) to the
+    line, and every one beyond the line in its queue, holds a decision: the curve then interpolates between
+    decisions over the range it speaks for, rather than reaching across a range nobody has looked at (QA samples of
+    the outer queues only)."""
+    mid_score = 1 / (1 + np.exp(-float(np.median(centre))))
+    mid = min(max(int(mid_score * 1000), 0), BINS - 1)
+    edges = list(range(0, 1000, STRATUM_MILLI))
+    gap = np.zeros(BINS, dtype=bool)  # per bin: its stratum is populated and holds no decision
+    for lo in edges:
+        hi = min(lo + STRATUM_MILLI, BINS) if lo + STRATUM_MILLI < 1000 else BINS
+        if population[lo:hi].sum() > 0 and n_bin[lo:hi].sum() == 0:
+            gap[lo:hi] = True
+    lines = np.arange(BINS)
+    gaps_below = np.concatenate([[0], np.cumsum(gap)])  # gaps in bins < i
+    first, last = np.minimum(lines, mid), np.maximum(lines, mid)
+    if merge:  # from min(mid, line) to the top
+        count = gaps_below[BINS] - gaps_below[first]
+    else:  # from the bottom to max(mid, line)
+        count = gaps_below[last + 1]
+    return count == 0
