@@ -5,8 +5,8 @@ backoff, merges never blind-retry. botocore errors become MatchdeskAwsError subc
 
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,6 +47,8 @@ from matches.aws_errors import (  # noqa: F401 (callers import the error types a
     DomainLike,
     MatchdeskAwsError,
     Target,
+    _keep_raw_matches,
+    s3_location,
 )
 from matches.observability import counters
 
@@ -62,35 +64,27 @@ MAX_IDS_PER_CALL = 20  # BatchGetProfileIdList and ProfileIdToBeMergedList
 _client_lock = threading.Lock()
 
 
-@lru_cache(maxsize=64)
-def _client(region: str, endpoint_url: str, role_arn: str) -> CustomerProfilesClient:
-    config = Config(
+def _config(region: str, **extra: Any) -> Config:
+    """Explicit timeouts, botocore's retries off (RETRIES), Matchdesk named in the user agent."""
+    timeouts = settings.MATCHDESK
+    return Config(
         region_name=region,
-        connect_timeout=settings.MATCHDESK["AWS_CONNECT_TIMEOUT"],
-        read_timeout=settings.MATCHDESK["AWS_READ_TIMEOUT"],
+        connect_timeout=timeouts["AWS_CONNECT_TIMEOUT"],
+        read_timeout=timeouts["AWS_READ_TIMEOUT"],
         retries=RETRIES,
         user_agent_extra="matchdesk",
+        **extra,
     )
+
+
+@lru_cache(maxsize=64)
+def _client(region: str, endpoint_url: str, role_arn: str) -> CustomerProfilesClient:
+    config = _config(region)
     with _client_lock:  # boto3 sessions are not thread-safe to create; clients are safe to share
         session = boto3.Session(botocore_session=_botocore_session(role_arn))
         client = session.client(SERVICE, config=config, endpoint_url=endpoint_url or None)
         client.meta.events.register(f"before-parse.{SERVICE}.GetMatches", _keep_raw_matches)
         return client
-
-
-def _keep_raw_matches(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
-    """Hand GetMatches items to the caller exactly as received. botocore would coerce them to the model first
-    (a boolean score becomes 1.0, a string of ids a list of characters) or fail the whole page on one bad item;
-    the pull validates and quarantines each item itself."""
-    if response_dict.get("status_code") != 200:
-        return
-    try:
-        body = json.loads(response_dict.get("body") or b"{}")
-    except ValueError:
-        return  # botocore reports the unreadable page
-    if isinstance(body, dict) and "Matches" in body:
-        customized_response_dict["Matches"] = body.pop("Matches")
-        response_dict["body"] = json.dumps(body).encode()
 
 
 def _botocore_session(role_arn: str) -> botocore.session.Session:
@@ -288,6 +282,66 @@ def list_profile_history_records(
             break
         params["NextToken"] = token
     return records
+
+
+# S3 (the identity-resolution export) ---------------------------------------------------------------------------------
+
+S3_CHUNK = 1 << 20
+
+
+@lru_cache(maxsize=64)
+def _s3_client(region: str, endpoint_url: str, role_arn: str) -> Any:
+    # An S3 stand-in at an endpoint URL (moto's server) takes the bucket in the path, not in the host name.
+    config = _config(region, s3={"addressing_style": "path"} if endpoint_url else {})
+    with _client_lock:
+        session = boto3.Session(botocore_session=_botocore_session(role_arn))
+        return session.client("s3", config=config, endpoint_url=endpoint_url or None)
+
+
+def _s3(domain: DomainLike) -> Any:
+    target = Target.of(domain)
+    return _s3_client(target.region, settings.MATCHDESK.get("S3_ENDPOINT_URL") or "", target.role_arn)
+
+
+def _s3_call(domain: DomainLike, operation: str, call: Any) -> Any:
+    try:
+        return call(_s3(domain))
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation=f"S3 {operation}", domain=domain) from exc
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise AwsConfigError(f"S3 endpoint URL is not usable ({exc}); fix MATCHDESK_S3_ENDPOINT_URL.") from exc
+
+
+def s3_list_objects(domain: DomainLike, *, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under the prefix (ListObjectsV2, all pages): [{"Key", "Size"}], in key order."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = _s3_call(domain, "ListObjectsV2", lambda c: c.list_objects_v2(**params))
+        found.extend({"Key": o["Key"], "Size": int(o.get("Size", 0))} for o in page.get("Contents", []))
+        if not page.get("IsTruncated"):
+            return sorted(found, key=lambda o: o["Key"])
+        params["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def s3_object_chunks(domain: DomainLike, *, bucket: str, key: str) -> Iterator[bytes]:
+    """GetObject now; the object's bytes in chunks as they arrive. A failure mid-stream raises MatchdeskAwsError."""
+    body = _s3_call(domain, "GetObject", lambda c: c.get_object(Bucket=bucket, Key=key))["Body"]
+    return _body_chunks(domain, body)
+
+
+def _body_chunks(domain: DomainLike, body: Any) -> Iterator[bytes]:
+    try:
+        while True:
+            try:
+                chunk = body.read(S3_CHUNK)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, operation="S3 GetObject", domain=domain) from exc
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        body.close()
 
 
 # Search: the profile the engine missed (docs/architecture.md, "Search and manual groups") ---------------------------

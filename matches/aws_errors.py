@@ -3,6 +3,7 @@ aws.py re-exports all of it)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -147,3 +148,18 @@ SEARCH_KEYS: Final = ("_email", "_phone", "_fullName", "_account", "_profileId")
 SEARCH_MAX_KEYS = 5  # KeyName plus at most 4 AdditionalSearchKeys
 SEARCH_MAX_RESULTS = 100  # maxSize100
 VALUE_MAX = 255  # string1To255
+
+
+def _keep_raw_matches(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """Hand GetMatches items to the caller exactly as received. botocore would coerce them to the model first
+    (a boolean score becomes 1.0, a string of ids a list of characters) or fail the whole page on one bad item;
+    the pull validates and quarantines each item itself."""
+    if response_dict.get("status_code") != 200:
+        return
+    try:
+        body = json.loads(response_dict.get("body") or b"{}")
+    except ValueError:
+        return  # botocore reports the unreadable page
+    if isinstance(body, dict) and "Matches" in body:
+        customized_response_dict["Matches"] = body.pop("Matches")
+        response_dict["body"] = json.dumps(body).encode()

@@ -89,8 +89,8 @@ def is_service(path: str) -> bool:
 # The checkers: each returns the breaks it finds, as (file, what) pairs. -------------------------------------------
 
 
-# The AWS boundary: aws.py and its S3 half.
-AWS_MODULES = ("matches/aws.py", "matches/aws_s3.py")
+# The AWS boundary: aws.py alone.
+AWS_MODULES = ("matches/aws.py",)
 
 
 def boto_outside_aws(srcs: list[Source]) -> set[tuple[str, str]]:

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from django.db.models import Sum
 
-from matches import aws, aws_s3
+from matches import aws
 from matches.models import ExportObject, MatchGroup, MatchRun, QuarantinedMatch, RunScoreBin
 from matches.services import enqueue
 from matches.services.pulls import pull_domain
@@ -70,7 +70,7 @@ def s3_client(url: str):
 
 def location(domain) -> tuple[str, str]:
     job = aws.list_identity_resolution_jobs(domain)[0]
-    found = aws_s3.s3_location(aws.get_identity_resolution_job(domain, job_id=job["JobId"]).get("ExportingLocation"))
+    found = aws.s3_location(aws.get_identity_resolution_job(domain, job_id=job["JobId"]).get("ExportingLocation"))
     assert found is not None
     return found
 

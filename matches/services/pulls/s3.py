@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from matches import aws, aws_s3
+from matches import aws
 from matches.models import Domain, ExportObject, MatchRun, ResultsSource
 from matches.services import enqueue
 from matches.services.audit import audit_log
@@ -66,7 +66,7 @@ def s3_pull(*, domain: Domain, actor: User | None, job_id: str) -> PullResult | 
         return _resume(running, actor=actor) if running.source == ResultsSource.S3 else None
     completions_finish_locked(domain, actor=actor)
     job = _job(domain, job_id)
-    where = aws_s3.s3_location(job.get("ExportingLocation")) if job else None
+    where = aws.s3_location(job.get("ExportingLocation")) if job else None
     if job is None or where is None:
         log.info("%s: the job reports no ExportingLocation; pulling through GetMatches", domain.name)
         return None
@@ -76,7 +76,7 @@ def s3_pull(*, domain: Domain, actor: User | None, job_id: str) -> PullResult | 
             latest, latest.generated_at
         )
     bucket, prefix = where
-    objects = aws_read(domain, "S3", lambda: aws_s3.s3_list_objects(domain, bucket=bucket, prefix=prefix))
+    objects = aws_read(domain, "S3", lambda: aws.s3_list_objects(domain, bucket=bucket, prefix=prefix))
     first = aws_read(domain, "GetMatches", lambda: aws.get_matches(domain, max_results=1))
     run = _start(domain, actor=actor, job=job, location=f"s3://{bucket}/{prefix}", objects=objects, first=first)
     if not objects:
@@ -224,9 +224,7 @@ class _Reader:
                 attempt += 1
 
     def read(self, bucket: str) -> None:
-        chunks = aws_read(
-            self.domain, "S3", lambda: aws_s3.s3_object_chunks(self.domain, bucket=bucket, key=self.obj.key)
-        )
+        chunks = aws_read(self.domain, "S3", lambda: aws.s3_object_chunks(self.domain, bucket=bucket, key=self.obj.key))
         per = settings.MATCHDESK["S3_RECORDS_PER_TRANSACTION"]
         try:
             layout, records = s3_format.records(chunks)
