@@ -1,6 +1,7 @@
 """Real Chromium (Debian's package) driven by Playwright against pytest-django's live server."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,35 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, django_db_blocker):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
     context.close()
+    with django_db_blocker.unblock():
+        _wait_for_live_server_requests()
+
+
+def _wait_for_live_server_requests(timeout: float = 10.0) -> None:
+    """Closing the browser does not stop a request the live server is still answering (a poll, a decision).
+
+    pytest-django flushes the database with TRUNCATE right after this fixture; a request still inside its
+    transaction then deadlocks the flush and leaves the next test the rows of this one. Wait until no other
+    connection to the test database is in a statement or a transaction.
+    """
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
 
 
 @pytest.fixture
