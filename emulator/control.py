@@ -10,6 +10,7 @@ from typing import Any
 from emulator.bulk import SCENARIOS
 from emulator.export import export_options
 from emulator.faults import FaultConfig
+from emulator.rules import rule_settings_update
 from emulator.state import Emulator
 from emulator.store import JOB_STATUSES, Domain, build_domain
 
@@ -93,6 +94,8 @@ def create_domain(emu: Emulator, body: Any, **_: str) -> dict[str, Any]:
         exporting=exporting,
         export=export,
     )
+    if isinstance(body.get("rule_based"), dict):  # a RuleBasedMatchingRequest, as UpdateDomain takes it
+        rule_settings_update(dom, body["rule_based"])
     emu.domains[dom.name] = dom
     return {
         "name": dom.name,

@@ -19,7 +19,13 @@ AWS_OPERATIONS = (
     "GetAutoMergingPreview",
 )
 # Faults may name these too; the default set (`operations`) stays the eight above.
-KNOWN_OPERATIONS = (*AWS_OPERATIONS, "UpdateDomain", "ListProfileHistoryRecords", "GetProfileHistoryRecord")
+KNOWN_OPERATIONS = (
+    *AWS_OPERATIONS,
+    "UpdateDomain",
+    "ListProfileHistoryRecords",
+    "GetProfileHistoryRecord",
+    "ListRuleBasedMatches",
+)
 STATUS_ERRORS = {
     400: "BadRequestException",
     403: "AccessDeniedException",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.merge import field_source_ids, merge_profiles
+from emulator.rules import list_rule_based_matches, rule_settings, rule_settings_update
 from emulator.search import get_similar_profiles, search_profiles
 from emulator.state import Emulator
 from emulator.store import ApiError, BulkMatches, Domain
@@ -93,6 +94,7 @@ def get_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
             "AutoMerging": dom.auto_merging,
             **({"ExportingConfig": dom.exporting} if dom.exporting else {}),
         },
+        **({"RuleBasedMatching": rules} if (rules := rule_settings(dom)) is not None else {}),
         "CreatedAt": dom.created_at,
         "LastUpdatedAt": dom.updated_at,
         "Tags": {},
@@ -229,7 +231,8 @@ def get_auto_merging_preview(emu: Emulator, params: dict[str, Any]) -> dict[str,
 
 
 def update_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
-    """Only the Matching part (Enabled, JobSchedule, AutoMerging, ExportingConfig) changes anything here."""
+    """Only the Matching part (Enabled, JobSchedule, AutoMerging, ExportingConfig) and RuleBasedMatching change
+    anything here."""
     dom = _domain(emu, params)
     matching = params.get("Matching")
     if isinstance(matching, dict):
@@ -238,6 +241,8 @@ def update_domain(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
         dom.auto_merging = matching.get("AutoMerging") or dom.auto_merging
         if "ExportingConfig" in matching:
             dom.exporting = matching.get("ExportingConfig") or None
+    if isinstance(params.get("RuleBasedMatching"), dict):
+        rule_settings_update(dom, params["RuleBasedMatching"])
     dom.updated_at = float(int(time.time()))
     return get_domain(emu, {"DomainName": dom.name})
 
@@ -276,6 +281,7 @@ OPERATIONS: dict[str, Operation] = {
     "BatchGetProfile": batch_get_profile,
     "SearchProfiles": search_profiles,
     "GetSimilarProfiles": get_similar_profiles,
+    "ListRuleBasedMatches": list_rule_based_matches,
     "MergeProfiles": merge_profiles_op,
     "ListIdentityResolutionJobs": list_identity_resolution_jobs,
     "GetIdentityResolutionJob": get_identity_resolution_job,

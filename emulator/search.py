@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.matching import EMAIL_FIELDS, PHONE_FIELDS, normalise_email, normalise_phone
+from emulator.rules import rule_group
 from emulator.state import Emulator
 from emulator.store import ApiError, BulkMatches, Domain, ListMatches
 
@@ -123,21 +124,6 @@ def _ml_group(dom: Domain, emu: Emulator, key: str, value: str) -> dict[str, Any
     return None
 
 
-def _rule_group(dom: Domain, emu: Emulator, value: str) -> dict[str, Any] | None:
-    """Rule-based matching as a domain with two rules would do it: level 1 the same email, level 2 the same phone."""
-    prof = dom.get_profile(value, emu.generator)
-    if prof is None:
-        return None
-    for level, key in ((1, "_email"), (2, "_phone")):
-        mine = _values_of(key, prof)
-        if not mine:
-            continue
-        ids = [pid for pid, other in dom.profiles.items() if _values_of(key, other) & mine]
-        if len(ids) > 1:
-            return {"MatchId": f"rule{level}-{min(ids)}", "ProfileIds": ids, "RuleLevel": level}
-    return None
-
-
 def get_similar_profiles(emu: Emulator, params: dict[str, Any]) -> dict[str, Any]:
     from emulator.operations import _domain, _page_bounds, encode_token
 
@@ -151,10 +137,8 @@ def get_similar_profiles(emu: Emulator, params: dict[str, Any]) -> dict[str, Any
         if not dom.matching_enabled:
             raise ApiError("BadRequestException", f"Matching is not enabled for domain {dom.name}.")
         group = _ml_group(dom, emu, key, value)
-    elif key == "_profileId":
-        group = _rule_group(dom, emu, value)
     else:
-        group = None  # rule-based match ids are not kept between calls
+        group = rule_group(dom, key, value)
     if group is None:
         if key == "_matchId":
             raise ApiError("ResourceNotFoundException", f"Match {value} not found in domain {dom.name}.")

@@ -182,6 +182,8 @@ class Domain:
     export: dict[str, Any] | None = None
     # ListProfileHistoryRecords: records per profile id, oldest first; kept after the profile is gone
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # GetDomain's RuleBasedMatching as set by UpdateDomain or the control API (emulator/rules.py); None: never set
+    rule_based: dict[str, Any] | None = None
 
     # -- profiles -----------------------------------------------------------------------------------------------
     def get_profile(self, pid: str, generator: Generator) -> dict[str, Any] | None:
@@ -410,6 +412,7 @@ class Domain:
             "exporting": self.exporting,
             "export": self.export,
             "history": self.history,
+            "rule_based": self.rule_based,
         }
         if isinstance(self.matches, BulkMatches):
             state["bulk_matches"] = {
@@ -443,6 +446,7 @@ class Domain:
             exporting=state.get("exporting"),
             export=state.get("export"),
             history=state.get("history", {}),
+            rule_based=state.get("rule_based"),
         )
         if "bulk_groups" in state:
             dom.bulk = BulkGroups(
