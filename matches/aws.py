@@ -375,21 +375,25 @@ def search_profiles(
 def get_similar_profiles(
     domain: DomainLike,
     *,
-    profile_id: str,
+    profile_id: str = "",
+    match_id: str = "",
     match_type: str = "ML_BASED_MATCHING",
     max_results: int = 100,
     next_token: str | None = None,
 ) -> dict[str, Any]:
-    """One GetSimilarProfiles page for a profile: ProfileIds, MatchId, MatchType, ConfidenceScore or RuleLevel."""
-    if match_type not in ("ML_BASED_MATCHING", "RULE_BASED_MATCHING"):
-        raise ValueError("GetSimilarProfiles takes ML_BASED_MATCHING or RULE_BASED_MATCHING")
-    params: dict[str, Any] = {
-        "DomainName": domain.name,
-        "MatchType": match_type,
-        "SearchKey": "_profileId",
-        "SearchValue": profile_id,
-        "MaxResults": max_results,
-    }
-    if next_token:
-        params["NextToken"] = next_token
+    """One GetSimilarProfiles page for a profile (SearchKey `_profileId`) or a match id (`_matchId`, how a rule-based
+    MatchId is read): ProfileIds, MatchId, MatchType, ConfidenceScore (ML) or RuleLevel (rule-based)."""
+    if match_type not in ("ML_BASED_MATCHING", "RULE_BASED_MATCHING") or bool(profile_id) == bool(match_id):
+        raise ValueError("GetSimilarProfiles takes ML_ or RULE_BASED_MATCHING and a profile id or a match id")
+    key, value = ("_profileId", profile_id) if profile_id else ("_matchId", match_id)
+    params: dict[str, Any] = {"DomainName": domain.name, "MatchType": match_type, "SearchKey": key}
+    params |= {"SearchValue": value, "MaxResults": max_results, **({"NextToken": next_token} if next_token else {})}
     return _call(domain, "get_similar_profiles", **params)
+
+
+def list_rule_based_matches(
+    domain: DomainLike, *, next_token: str | None = None, max_results: int = 100
+) -> dict[str, Any]:
+    """One ListRuleBasedMatches page: MatchIds (ids only; GetSimilarProfiles by `_matchId` gives each one's set)."""
+    params = {"DomainName": domain.name, "MaxResults": max_results, **({"NextToken": next_token} if next_token else {})}
+    return _call(domain, "list_rule_based_matches", **params)

@@ -87,6 +87,10 @@ class Domain(models.Model):
     # "Pull now" was asked and no pull has started since: the hand-off sweep queues it again if its message was lost.
     pull_requested_at = models.DateTimeField(null=True, blank=True)
     results_source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
+    # Rule-based matches (docs/architecture.md, "Rule-based matches"): pulled after GetMatches; levels up to
+    # rule_merge_max_level wait in the merge queue, the others (all, when blank) in review.
+    rule_based_pull = models.BooleanField(default=False, db_default=False)
+    rule_merge_max_level = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(15)])
     # Calls per second per operation shared by all workers, over matches/ratelimit.py's defaults.
     aws_rates = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -226,6 +230,9 @@ class MatchRun(models.Model):
     source = models.CharField(max_length=16, choices=ResultsSource.choices, default=ResultsSource.GET_MATCHES)
     export_location = models.CharField(max_length=1100, blank=True, help_text="s3://bucket/prefix read")
     reconciliation = models.JSONField(default=dict, blank=True, help_text="Records read against AWS's counts")
+    rule_next_token = models.TextField(blank=True, help_text="Checkpoint of the ListRuleBasedMatches pages")
+    rule_pages = models.PositiveIntegerField(default=0, db_default=0)
+    rule_groups_stored = models.PositiveIntegerField(default=0, db_default=0)
     # Retention (services/retention.py): when the run's undecided groups moved to ArchivedGroup.
     groups_archived_at = models.DateTimeField(null=True, blank=True)
 
@@ -282,9 +289,13 @@ class MatchGroup(models.Model):
     match_id = models.CharField(max_length=255)
     profile_ids = ArrayField(models.CharField(max_length=32))
     profile_set_key = models.CharField(max_length=64)
-    # None for a manual group: it has no score, stays out of histograms and evidence, and waits in review.
+    # None for a manual or rule-based group: no score, out of histograms and the score evidence; queue_of places it.
     confidence_score = models.FloatField(null=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.AWS_ML, db_default=Source.AWS_ML)
+    rule_level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="RuleLevel (1 is the strictest)")
+    both_engines = models.BooleanField(
+        default=False, db_default=False, help_text="An ML group rule-based matching also proposes"
+    )
     replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
     size = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -311,9 +322,10 @@ class MatchGroup(models.Model):
                 condition=Q(confidence_score__gte=0) & Q(confidence_score__lte=1), name="group_score_range"
             ),
             models.CheckConstraint(
-                condition=Q(source="manual", confidence_score__isnull=True)
-                | (~Q(source="manual") & Q(confidence_score__isnull=False)),
-                name="group_score_unless_manual",
+                condition=Q(source="manual", confidence_score__isnull=True, rule_level__isnull=True)
+                | Q(source="rule_based", confidence_score__isnull=True, rule_level__gte=1, rule_level__lte=15)
+                | Q(source="aws_ml", confidence_score__isnull=False),
+                name="group_score_by_source",
             ),
         ]
         indexes = [
@@ -333,12 +345,16 @@ class MatchGroup(models.Model):
 
     @property
     def score_label(self) -> str:
-        return "manual" if self.confidence_score is None else f"{self.confidence_score:.3f}"
+        if self.confidence_score is None:
+            return f"rule level {self.rule_level}" if self.rule_level else "manual"
+        return f"{self.confidence_score:.3f}"
 
     def queue_of(self, policy: ThresholdPolicy | None) -> Queue | str:
-        """The group's queue under `policy`: a manual group (no score) is always reviewed."""
+        """The group's queue under `policy`: a rule-based group by its level (Domain.rule_merge_max_level), a manual
+        group always in review, any other by its score."""
         if self.confidence_score is None:
-            return Queue.REVIEW
+            top = policy.domain.rule_merge_max_level if policy and self.rule_level else None
+            return Queue.MERGE if top and self.rule_level and self.rule_level <= top else Queue.REVIEW
         return policy.queue_of(self.confidence_score) if policy else ""
 
     def read_status(self) -> str:

@@ -82,6 +82,8 @@ MERGE = "MergeProfiles"
 # Calls per second per domain when the domain sets none (AWS publishes no per-API rates for these operations).
 DEFAULT_RATES: dict[str, int] = {
     "GetMatches": 5,
+    "ListRuleBasedMatches": 5,
+    "GetSimilarProfiles": 10,  # the rule-based pull reads one match per call
     "BatchGetProfile": 10,
     "ListProfileHistoryRecords": 10,
     "GetIdentityResolutionJob": 5,

@@ -42,6 +42,8 @@ class PullProgress:
     quarantined: int
     potential_matches: int | None
     restarts: int
+    rule_pages: int = 0  # ListRuleBasedMatches pages stored (services/pulls/rules.py)
+    rule_groups_stored: int = 0
 
 
 @dataclass
@@ -57,6 +59,8 @@ class PullResult:
     quarantined: int = 0
     restarts: int = 0
     potential_matches: int | None = None
+    rule_pages: int = 0
+    rule_groups_stored: int = 0
     superseded_run_ids: list[int] = field(default_factory=list)
     superseded_groups: int = 0
     carried_over: int = 0
@@ -78,7 +82,9 @@ class PullResult:
         return (
             f"{self.domain}: run {self.run_id} completed{' (resumed)' if self.resumed else ''}: "
             f"{self.groups_stored} groups stored from {self.groups_seen} received in {self.pages} pages, "
-            f"{self.quarantined} quarantined, {self.restarts} restarts; carried over {self.carried_over}, "
+            f"{self.quarantined} quarantined, {self.restarts} restarts; "
+            + (f"{self.rule_groups_stored} rule-based in {self.rule_pages} pages; " if self.rule_pages else "")
+            + f"carried over {self.carried_over}, "
             f"approved {self.approved}, merged {self.merged}, stale {self.stale}; "
             f"{self.superseded_groups} open groups of the previous run superseded"
         )

@@ -35,6 +35,7 @@ from matches.services.pulls.results import (
     Restart,
     when,
 )
+from matches.services.pulls.rules import rule_matches_ingest
 from matches.services.pulls.store import lock_checkpoint, pages_ingest
 
 log = logging.getLogger(__name__)
@@ -172,16 +173,14 @@ class _Pull:
             raise
 
     def ingest(self, run: MatchRun, first: dict[str, Any] | None) -> None:
-        while True:
+        while not (run.pages and not run.next_token):  # else every page was stored before an interruption
             try:
-                if run.pages and not run.next_token:
-                    return  # every page was stored before an interruption; only completion is left
-                pages = self.pages_from(run.next_token or None, first)
-                pages_ingest(run=run, pages=pages, progress=self.progress)
-                return
+                pages_ingest(run=run, pages=self.pages_from(run.next_token or None, first), progress=self.progress)
             except Restart as restart:
                 first = None
                 self.restart(run, restart.reason)
+        if self.domain.rule_based_pull:  # then the rule-based matches, from their own checkpoint
+            rule_matches_ingest(run=run, domain=self.domain, progress=self.progress)
 
     def unchanged(self, latest: MatchRun | None, generation: datetime | None) -> PullResult:
         """Nothing new: the generation already pulled, or (no run yet) no identity-resolution results at all."""
@@ -251,7 +250,8 @@ class _Pull:
             RunScoreBin.objects.filter(run=run).delete()
             run.restarts += 1
             run.pages = run.groups_seen = run.groups_stored = run.quarantined = 0
-            run.next_token = ""
+            run.next_token = run.rule_next_token = ""
+            run.rule_pages = run.rule_groups_stored = 0
             run.heartbeat_at = timezone.now()
             run.save()
             audit_log(
@@ -354,8 +354,9 @@ def result_of(run: MatchRun, *, domain: Domain) -> PullResult:
         stale=int(totals.get(Status.STALE, 0)),
         potential_matches=run.potential_matches,
     )
-    for name in ("generated_at", "pages", "groups_seen", "groups_stored", "quarantined", "restarts"):
+    for name in ("generated_at", "pages", "groups_seen", "groups_stored", "quarantined", "restarts", "rule_pages"):
         setattr(result, name, getattr(run, name))
+    result.rule_groups_stored = run.rule_groups_stored
     return result
 
 

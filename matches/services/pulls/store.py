@@ -228,4 +228,6 @@ def progress_of(run: MatchRun) -> PullProgress:
         quarantined=run.quarantined,
         potential_matches=run.potential_matches,
         restarts=run.restarts,
+        rule_pages=run.rule_pages,
+        rule_groups_stored=run.rule_groups_stored,
     )
