@@ -83,6 +83,18 @@ class DomainForm(forms.Form):
         help_text="S3 export: read the job's ExportingLocation in parallel workers when the job reports one "
         "(otherwise GetMatches).",
     )
+    rule_based_pull = forms.BooleanField(
+        required=False,
+        label="Pull rule-based matches",
+        help_text="After GetMatches, page ListRuleBasedMatches too (the domain's RuleBasedMatching must be on).",
+    )
+    rule_merge_max_level = forms.IntegerField(
+        min_value=1,
+        max_value=15,
+        required=False,
+        label="Rule levels to the merge queue",
+        help_text="Rule-based groups up to this level wait in merge (1 is the strictest rule); blank: all in review.",
+    )
     aws_rates = RatesField(
         required=False,
         max_length=400,

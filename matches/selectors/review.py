@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -239,7 +239,7 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     order = ("-confidence_score", "-id") if desc != backwards else ("confidence_score", "id")
     # Only what a row shows: the arrays and search text stay in the database.
     columns = ["id", "match_id", "confidence_score", "size", "status", "display_names", "claimed_until"]
-    columns += ["first_seen_at"]  # the row's age
+    columns += ["first_seen_at", "both_engines"]  # the row's age, the both-engines mark
     columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
     # Drawn into a QA sample (marked in the list, score hidden): a subquery of the same statement, not a query.
     qs = qs.annotate(qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))))
@@ -277,22 +277,41 @@ def queue_next_candidates(
         .select_related("run__domain")
     )
     order = ("-confidence_score", "-id") if default_order(queue) == "desc" else ("confidence_score", "id")
+    # Groups without a score (outside every score range) wait ahead of the scores: manual and rule-based groups.
+    unscored = unscored_q(run=run, queue=queue)
     found = []
-    if queue == REVIEW:
-        # Manual groups (no score: outside every score range) wait in review, oldest first, ahead of the scores.
-        manual = MatchGroup.objects.filter(
-            claimable_q(actor), run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL
-        ).exclude(pk__in=exclude)
-        found = list(manual.select_related("run__domain").order_by("id")[:limit])
+    if unscored is not None:
+        first = MatchGroup.objects.filter(unscored, claimable_q(actor), run=run, status=Status.OPEN)
+        found = list(first.exclude(pk__in=exclude).select_related("run__domain").order_by("rule_level", "id")[:limit])
     return found + list(qs.order_by(*order)[: limit - len(found)]) if len(found) < limit else found
 
 
-def manual_open_groups(*, run: MatchRun | None, limit: int = PAGE_SIZE) -> list[MatchGroup]:
-    """The run's open manual groups (the review queue lists them above its scored groups), oldest first."""
-    if run is None:
+def unscored_q(*, run: MatchRun, queue: str) -> Q | None:
+    """The groups without a score a queue holds (MatchGroup.queue_of as a filter): in review the manual groups and
+    the rule-based ones above the domain's rule_merge_max_level, in merge the rule-based ones up to it."""
+    top = run.domain.rule_merge_max_level or 0
+    rule = Q(source=MatchGroup.Source.RULE_BASED)
+    if queue == REVIEW:
+        return Q(source=MatchGroup.Source.MANUAL) | (rule & Q(rule_level__gt=top))
+    if queue == MERGE and top:
+        return rule & Q(rule_level__lte=top)
+    return None
+
+
+def unscored_open_groups(*, run: MatchRun | None, queue: str, limit: int = PAGE_SIZE) -> list[MatchGroup]:
+    """A queue's open groups without a score (listed above its scored groups): strictest rule level first, then the
+    manual groups, oldest first."""
+    where = unscored_q(run=run, queue=queue) if run is not None else None
+    if where is None:
         return []
-    qs = MatchGroup.objects.filter(run=run, status=Status.OPEN, source=MatchGroup.Source.MANUAL)
-    return list(qs.only("pk", "size", "display_names", "match_id").order_by("id")[:limit])
+    qs = MatchGroup.objects.filter(where, run=run, status=Status.OPEN)
+    columns = ("pk", "size", "display_names", "match_id", "source", "rule_level")
+    return list(qs.only(*columns).order_by(F("rule_level").asc(nulls_last=True), "id")[:limit])
+
+
+def manual_open_groups(*, run: MatchRun | None, limit: int = PAGE_SIZE) -> list[MatchGroup]:
+    """The run's open groups without a score the review queue lists above its scored groups."""
+    return unscored_open_groups(run=run, queue=REVIEW, limit=limit)
 
 
 # The group page ------------------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ EDITABLE = (
     "approval_splits",
     "approval_bulk",
     "approval_all",
+    "rule_based_pull",
+    "rule_merge_max_level",
     "results_source",
     "aws_rates",
 )
@@ -117,4 +119,23 @@ def domain_test_connection(*, domain: Domain) -> dict:
         "auto_merging": bool(auto.get("Enabled")),
         "auto_min_score": auto.get("MinAllowedConfidenceScoreForMerging"),
         "profile_count": (response.get("Stats") or {}).get("ProfileCount"),
+        "rules": rule_settings_of(response),
+    }
+
+
+def rule_settings_of(response: dict) -> dict | None:
+    """GetDomain's RuleBasedMatching as the domain page lists it (None: the domain has none)."""
+    rules = response.get("RuleBasedMatching")
+    if not isinstance(rules, dict):
+        return None
+    conflict = rules.get("ConflictResolution") or {}
+    types = rules.get("AttributeTypesSelector") or {}
+    return {
+        "enabled": bool(rules.get("Enabled")),
+        "status": rules.get("Status") or "",
+        "rules": [", ".join(r.get("Rule") or []) for r in rules.get("MatchingRules") or []],
+        "max_merging": rules.get("MaxAllowedRuleLevelForMerging"),
+        "max_matching": rules.get("MaxAllowedRuleLevelForMatching"),
+        "conflict": " ".join(str(v) for v in (conflict.get("ConflictResolvingModel"), conflict.get("SourceName")) if v),
+        "attribute_model": types.get("AttributeMatchingModel") or "",
     }

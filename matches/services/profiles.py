@@ -167,6 +167,19 @@ def groups_hydrate(*, run: MatchRun, limit: int | None = None) -> HydrateResult:
         if limit is not None and result.groups >= limit:
             result.remaining = pending.exists()
             return result
+    # Groups without a score (rule-based; manual ones are formed hydrated) lie in no score range: a pass of their own.
+    unscored = pending.filter(confidence_score__isnull=True).only("pk", "profile_ids", "confidence_score", "status")
+    while limit is None or result.groups < limit:
+        size = HYDRATE_CHUNK if limit is None else min(HYDRATE_CHUNK, limit - result.groups)
+        groups = list(unscored.order_by("pk")[:size])
+        if not groups:
+            break
+        profiles = profiles_refresh(domain=domain, profile_ids=[p for g in groups for p in g.profile_ids])
+        result.profiles_fetched_for += len(profiles)
+        _fill_display(groups, profiles)
+        result.groups += len(groups)
+    if limit is not None and result.groups >= limit:
+        result.remaining = pending.exists()
     return result
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
 from matches.access import Request, get_domain_or_404, require_domain, require_perm, return_address
-from matches.models import Domain, MatchGroup, MatchRun, Queue, ThresholdPolicy
+from matches.models import Domain, MatchGroup, MatchRun, ThresholdPolicy
 from matches.selectors import estimates as estimate_reads
 from matches.selectors import review as review_reads
 from matches.selectors.assignments import overdue_cutoff
@@ -93,6 +93,8 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
     position = f"{start + 1:,}–{start + shown:,}" if shown else ""
     if position and total is not None:
         position += f" of {max(total, start + shown):,}"
+    first_page = unfiltered and not (filters.cursor or filters.before) and queue != review_reads.CARRIED
+    unscored = review_reads.unscored_open_groups(run=qc.run, queue=queue) if first_page else []
     context = {
         "domain": domain,
         "qc": qc,
@@ -109,10 +111,10 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "position": position,
         "first_url": f"?{base}",
         "carried": queue == review_reads.CARRIED,
-        # Manual groups have no score, so no place in the score order: review lists them above it, first page only.
-        "manual_groups": review_reads.manual_open_groups(run=qc.run)
-        if queue == Queue.REVIEW and unfiltered and not (filters.cursor or filters.before)
-        else [],
+        # Manual and rule-based groups have no score, so no place in the score order: their queue lists them above
+        # it, first page only (MatchGroup.queue_of says which queue).
+        "manual_groups": [g for g in unscored if g.source == MatchGroup.Source.MANUAL],
+        "rule_groups": [g for g in unscored if g.source == MatchGroup.Source.RULE_BASED],
         # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).
         "policy_line": None
         if blind(request, domain) or not qc.run

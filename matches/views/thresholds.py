@@ -19,6 +19,7 @@ from matches.access import Request, require_perm
 from matches.models import CalibrationSample, Domain
 from matches.selectors import admin as admin_reads
 from matches.selectors import estimates as estimate_reads
+from matches.selectors.rule_evidence import rule_evidence
 from matches.services import calibration, thresholds
 from matches.views.htmx import render_fragment
 
@@ -84,6 +85,7 @@ def _context(request: Request, domain: Domain, merge: Decimal, reject: Decimal, 
         "history": admin_reads.policy_history(domain=domain),
         "qa_results": admin_reads.qa_results(domain=domain),
         "calibration": estimate_reads.calibration_progress(domain=domain),
+        "rule_bands": rule_evidence(domain=domain),
         "merge_targets": MERGE_TARGETS,
         "reject_targets": REJECT_TARGETS,
         "include": _include(request),

@@ -1,0 +1,108 @@
+"""Rule-based groups on the pages: "rule level N" instead of a score (escaped, in the score's place), the both-engines
+mark, the queue a level lands in, the thresholds page's own band, and the domain page's RuleBasedMatching settings."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from matches.models import Decision, Domain, MatchGroup
+from matches.selectors.rule_evidence import rule_evidence
+from tests.factories import MatchGroupFactory, MatchRunFactory
+
+RULE = MatchGroup.Source.RULE_BASED
+
+
+@pytest.fixture
+def run(domain):
+    return MatchRunFactory(domain=domain)
+
+
+@pytest.fixture
+def rule_group(run):
+    return MatchGroupFactory(
+        run=run, source=RULE, confidence_score=None, rule_level=2, display_names="<b>Ann</b> · Ann L"
+    )
+
+
+@pytest.fixture
+def both(run):
+    return MatchGroupFactory(run=run, confidence_score=0.97, both_engines=True, rule_level=1)
+
+
+def test_the_group_page_shows_the_rule_level_instead_of_a_score(login, steward, rule_group):
+    html = login(steward).get(reverse("group", args=[rule_group.pk])).content.decode()
+    assert '<span class="score-big" id="rule-level"' in html and "rule level</span> 2" in html
+    assert "review queue" in html and 'title="ConfidenceScore"' not in html and "manual-tag" not in html
+
+
+def test_the_group_page_marks_a_group_both_engines_propose(login, steward, both, rule_group):
+    client = login(steward)
+    html = client.get(reverse("group", args=[both.pk])).content.decode()
+    assert 'id="both-engines"' in html and "ML + rules · rule level 1" in html and "0.970" in html
+    assert 'id="both-engines"' not in client.get(reverse("group", args=[rule_group.pk])).content.decode()
+    # Blind review hides the rule level and the mark as it hides the score.
+    client.post(reverse("blind-review-toggle"), {"next": "/"})
+    blind = client.get(reverse("group", args=[both.pk])).content.decode()
+    assert 'id="both-engines"' not in blind and "rule level" not in blind
+
+
+def test_rule_groups_wait_in_review_until_the_admin_sends_their_level_to_merge(login, steward, domain, rule_group):
+    client = login(steward)
+    review = client.get(reverse("queue", args=[domain.name, "review"])).content.decode()
+    assert 'id="rule-groups"' in review and reverse("group", args=[rule_group.pk]) in review
+    assert "rule level 2" in review and "&lt;b&gt;Ann&lt;/b&gt;" in review and "<b>Ann</b>" not in review
+    assert 'id="rule-groups"' not in client.get(reverse("queue", args=[domain.name, "merge"])).content.decode()
+    Domain.objects.filter(pk=domain.pk).update(rule_merge_max_level=2)
+    merge = client.get(reverse("queue", args=[domain.name, "merge"])).content.decode()
+    assert 'id="rule-groups"' in merge and reverse("group", args=[rule_group.pk]) in merge
+    assert 'id="rule-groups"' not in client.get(reverse("queue", args=[domain.name, "review"])).content.decode()
+
+
+def test_the_merge_queue_row_of_a_both_engines_group_carries_the_mark(login, steward, domain, both):
+    from matches.services.groups import bins_add
+
+    bins_add(run=both.run, scores=[0.97])
+    html = login(steward).get(reverse("queue", args=[domain.name, "merge"])).content.decode()
+    assert f'id="group-{both.pk}"' in html and "ML + rules" in html
+
+
+def test_rule_decisions_are_their_own_band_per_level_and_both_engines(login, admin, steward, domain, run, both):
+    groups = [MatchGroupFactory(run=run, source=RULE, confidence_score=None, rule_level=2) for _ in range(3)]
+    for group, action in zip(groups, ["merge", "reject", "merge"], strict=True):
+        Decision.objects.create(group=group, action=action, actor=steward, bucket="review")
+    Decision.objects.create(group=both, action="merge", actor=steward, bucket="merge", confidence_score=0.97)
+    bands = rule_evidence(domain=domain)
+    assert [(b.label, b.decided, b.merged) for b in bands] == [("rule level 2", 3, 2), ("ML + rules", 1, 1)]
+    assert bands[0].text == "2 of 3 merged (67%; 95% 21%–94%)"
+    html = login(admin).get(reverse("admin-thresholds", args=[domain.name])).content.decode()
+    assert 'id="rule-evidence"' in html and "2 of 3 merged" in html
+
+
+def test_the_domain_page_shows_the_rule_based_matching_settings(login, admin):
+    from emulator.testing import EmulatorControl, EmulatorThread
+
+    rules = {
+        "Enabled": True,
+        "MatchingRules": [{"Rule": ["EmailAddress"]}, {"Rule": ["PhoneNumber", "Attributes.<b>tier"]}],
+        "MaxAllowedRuleLevelForMerging": 1,
+        "MaxAllowedRuleLevelForMatching": 2,
+        "ConflictResolution": {"ConflictResolvingModel": "SOURCE", "SourceName": "crm"},
+        "AttributeTypesSelector": {"AttributeMatchingModel": "ONE_TO_ONE"},
+    }
+    with EmulatorThread() as emu:
+        EmulatorControl(emu.url).create_domain("rules", customers=5, rule_based=rules)
+        EmulatorControl(emu.url).create_domain("plain", customers=5)
+        Domain.objects.create(name="rules", endpoint_url=emu.url)
+        Domain.objects.create(name="plain", endpoint_url=emu.url)
+        client = login(admin)
+        html = client.post(reverse("admin-domain-test", args=["rules"]), HTTP_HX_REQUEST="true").content.decode()
+        plain = client.post(reverse("admin-domain-test", args=["plain"]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="rule-based"' in html and "status ACTIVE" in html
+    assert "level 1: EmailAddress" in html and "level 2: PhoneNumber, Attributes.&lt;b&gt;tier" in html
+    assert "<b>tier" not in html
+    assert "<dt>Max rule level for matching</dt><dd>2</dd>" in html
+    assert "<dt>Max rule level for merging (AWS)</dt><dd>1</dd>" in html
+    assert "SOURCE crm" in html and "ONE_TO_ONE" in html
+    assert 'tick "Pull rule-based matches"' in html
+    assert "Not configured for this domain." in plain
