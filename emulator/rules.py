@@ -10,6 +10,7 @@ match at most, at the strictest level that holds it. Match ids are stable while 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from itertools import product
 from typing import Any
 
@@ -62,6 +63,18 @@ def _values(attribute: str, prof: dict[str, Any]) -> set[str]:
     return set()
 
 
+def _finder(parent: dict[str, str]) -> Callable[[str], str]:
+    """Union-find's find over `parent` (path halving); an unseen id becomes its own root."""
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    return find
+
+
 def rule_groups(dom: Domain) -> list[dict[str, Any]]:
     """Every rule-based match of the domain: MatchId, ProfileIds (domain order), RuleLevel; level order."""
     settings = _enabled(dom)
@@ -72,13 +85,7 @@ def rule_groups(dom: Domain) -> list[dict[str, Any]]:
     order = {pid: i for i, pid in enumerate(dom.profiles)}
     for level, rule in enumerate(rules[:top], start=1):
         parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            while parent.setdefault(x, x) != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
+        find = _finder(parent)
         first_with: dict[tuple[str, ...], str] = {}
         for pid, prof in dom.profiles.items():
             if pid in matched:

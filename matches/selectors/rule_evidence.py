@@ -51,7 +51,7 @@ def rule_evidence(*, domain: Domain) -> list[RuleBand]:
     for action, level, both in rows:
         if action not in COUNTING:
             continue
-        key: int | str = BOTH if both else int(level)
+        key: int | str = BOTH if both or level is None else int(level)
         decided[key] += 1
         merged[key] += action == Decision.Action.MERGE
     levels = sorted(k for k in decided if isinstance(k, int))

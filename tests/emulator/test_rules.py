@@ -15,7 +15,11 @@ PEOPLE = [
     {"ProfileId": D, "FirstName": "Bobby", "MobilePhoneNumber": "(206) 555-0177"},
     {"ProfileId": E, "FirstName": "Eve", "EmailAddress": "eve@example.com"},
 ]
-RULES = {"Enabled": True, "MaxAllowedRuleLevelForMerging": 1, "ConflictResolution": {"ConflictResolvingModel": "RECENCY"}}
+RULES = {
+    "Enabled": True,
+    "MaxAllowedRuleLevelForMerging": 1,
+    "ConflictResolution": {"ConflictResolvingModel": "RECENCY"},
+}
 
 
 @pytest.fixture

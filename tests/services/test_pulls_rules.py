@@ -64,7 +64,9 @@ def assert_complete(run_id: int) -> None:
 
 def test_rule_matches_are_stored_exactly_once_under_throttling_and_500s(emu, ruled, monkeypatch):
     monkeypatch.setattr(rules, "MAX_RESULTS", 20)
-    emu.set_faults(seed=5, throttle_rate=0.2, error_rate=0.05, operations=["ListRuleBasedMatches", "GetSimilarProfiles"])
+    emu.set_faults(
+        seed=5, throttle_rate=0.2, error_rate=0.05, operations=["ListRuleBasedMatches", "GetSimilarProfiles"]
+    )
 
     result = pull_domain(domain=ruled)
 

@@ -55,7 +55,7 @@ def match_resolve(domain: Domain, match_id: str) -> dict[str, Any]:
         page = _read(
             domain,
             "GetSimilarProfiles",
-            lambda t=token: aws.get_similar_profiles(  # type: ignore[misc]
+            lambda t=token: aws.get_similar_profiles(
                 domain, match_id=match_id, match_type="RULE_BASED_MATCHING", next_token=t
             ),
         )
