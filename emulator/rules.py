@@ -76,8 +76,18 @@ def _finder(parent: dict[str, str]) -> Callable[[str], str]:
 
 
 def rule_groups(dom: Domain) -> list[dict[str, Any]]:
-    """Every rule-based match of the domain: MatchId, ProfileIds (domain order), RuleLevel; level order."""
+    """Every rule-based match of the domain: MatchId, ProfileIds (domain order), RuleLevel; level order. Kept while
+    the settings and the profile objects stay the same (a merge or an upload replaces a profile's object)."""
     settings = _enabled(dom)
+    key = (repr(settings), hash(tuple((pid, id(p)) for pid, p in dom.profiles.items())))
+    cached = getattr(dom, "_rule_cache", None)
+    if cached is None or cached[0] != key:
+        cached = (key, _match(dom, settings))
+        dom._rule_cache = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
+def _match(dom: Domain, settings: dict[str, Any]) -> list[dict[str, Any]]:
     rules = settings.get("MatchingRules") or DEFAULT_RULES
     top = int(settings.get("MaxAllowedRuleLevelForMatching") or len(rules))
     matched: set[str] = set()
