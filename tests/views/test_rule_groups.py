@@ -106,3 +106,33 @@ def test_the_domain_page_shows_the_rule_based_matching_settings(login, admin):
     assert "SOURCE crm" in html and "ONE_TO_ONE" in html
     assert 'tick "Pull rule-based matches"' in html
     assert "Not configured for this domain." in plain
+
+
+def test_a_rule_group_is_decided_like_any_other_and_bucketed_by_its_level(domain, steward, run):
+    from matches.services.decisions import group_merge_approve, group_reject
+    from tests.factories import ProfileFactory
+
+    groups = [MatchGroupFactory(run=run, source=RULE, confidence_score=None, rule_level=1) for _ in range(2)]
+    for g in groups:
+        for pid in g.profile_ids:
+            ProfileFactory(domain=domain, profile_id=pid)
+    Domain.objects.filter(pk=domain.pk).update(rule_merge_max_level=1)
+    merged = group_merge_approve(group=groups[0], actor=steward, main_profile_id=groups[0].profile_ids[0])
+    rejected = group_reject(group=groups[1], actor=steward, reason="different people")
+    assert (merged.confidence_score, merged.bucket) == (None, "merge")  # level 1 waits in merge here
+    assert rejected.bucket == "merge" and MatchGroup.objects.get(pk=groups[1].pk).status == "rejected"
+    assert [(b.label, b.decided, b.merged) for b in rule_evidence(domain=domain)] == [("rule level 1", 2, 1)]
+
+
+def test_next_serves_a_queue_s_rule_groups_before_its_scores(domain, steward, run, rule_group):
+    from matches.selectors.review import queue_next_candidates
+
+    scored = MatchGroupFactory(run=run, confidence_score=0.8)
+    policy = domain.policy()
+    found = queue_next_candidates(run=run, policy=policy, queue="review", actor=steward, exclude=[])
+    assert [g.pk for g in found] == [rule_group.pk, scored.pk]
+    assert queue_next_candidates(run=run, policy=policy, queue="merge", actor=steward, exclude=[]) == []
+    Domain.objects.filter(pk=domain.pk).update(rule_merge_max_level=3)
+    run.domain.refresh_from_db()
+    found = queue_next_candidates(run=run, policy=policy, queue="merge", actor=steward, exclude=[])
+    assert [g.pk for g in found] == [rule_group.pk]
