@@ -144,6 +144,8 @@ def test_a_refused_rule_token_restarts_the_rule_pages_only(emu, ruled, monkeypat
     assert result.restarts == 1 and emu.calls("GetMatches") == []
     assert MatchRun.objects.get(pk=result.run_id).groups_stored == 2  # the ML groups were kept
     assert AuditEvent.objects.filter(action="pull.resumed", object_id=str(result.run_id)).exists()
+    restarted = AuditEvent.objects.get(action="pull.restarted", object_id=str(result.run_id))
+    assert restarted.details["part"] == "rule_based" and "NextToken" in restarted.details["reason"]
 
 
 def test_without_the_option_no_rule_based_call_is_made(emu, ruled):

@@ -136,3 +136,12 @@ def test_next_serves_a_queue_s_rule_groups_before_its_scores(domain, steward, ru
     run.domain.refresh_from_db()
     found = queue_next_candidates(run=run, policy=policy, queue="merge", actor=steward, exclude=[])
     assert [g.pk for g in found] == [rule_group.pk]
+
+
+def test_the_run_page_counts_the_rule_based_pages(login, admin, domain):
+    running = MatchRunFactory(
+        domain=domain, status="running", rule_pages=3, rule_groups_stored=250, rule_next_token="t"
+    )
+    html = login(admin).get(reverse("admin-run", args=[running.pk])).content.decode()
+    assert "250 stored from 3 ListRuleBasedMatches pages · more to read" in html
+    assert "250 rule-based in 3 pages" in html

@@ -15,12 +15,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
 from matches import aws
 from matches.aws import AwsBadRequest
 from matches.models import PROFILE_ID_RE, Domain, MatchGroup, MatchRun, QuarantinedMatch, profile_set_key
+from matches.services.audit import audit_log
 from matches.services.pulls.results import ProgressCallback, PullFailed, PullLost
 from matches.services.pulls.store import progress_of
 from matches.services.pulls.validate import raw_plain
@@ -128,8 +130,9 @@ def rule_page_store(*, run: MatchRun, items: list[dict[str, Any]], next_token: s
     return stored
 
 
-def rule_restart(*, run: MatchRun, reason: str) -> None:
-    """ListRuleBasedMatches refused the saved token: drop what the rule pages stored and page again from the start."""
+def rule_restart(*, run: MatchRun, reason: str, actor: User | None = None) -> None:
+    """ListRuleBasedMatches refused the saved token: drop what the rule pages stored and page again from the start
+    (audited `pull.restarted`, with `part` rule_based)."""
     if run.restarts >= MAX_RULE_RESTARTS:
         raise PullFailed(f"Gave up on the rule-based pages after {run.restarts} restarts; the last: {reason}")
     with transaction.atomic():
@@ -140,10 +143,20 @@ def rule_restart(*, run: MatchRun, reason: str) -> None:
         run.rule_pages = run.rule_groups_stored = 0
         run.rule_next_token = ""
         run.save(update_fields=["restarts", "rule_pages", "rule_groups_stored", "rule_next_token"])
+        audit_log(
+            actor=actor,
+            action="pull.restarted",
+            object_type="run",
+            object_id=run.pk,
+            domain=run.domain,
+            details={"reason": reason, "restarts": run.restarts, "part": "rule_based"},
+        )
     log.warning("%s: restarting the rule-based pages of run %s: %s", run.domain.name, run.pk, reason)
 
 
-def rule_matches_ingest(*, run: MatchRun, domain: Domain, progress: ProgressCallback | None = None) -> None:
+def rule_matches_ingest(
+    *, run: MatchRun, domain: Domain, progress: ProgressCallback | None = None, actor: User | None = None
+) -> None:
     """Page ListRuleBasedMatches from the run's checkpoint to the end (nothing left: returns at once)."""
     while not (run.rule_pages and not run.rule_next_token):
         token = run.rule_next_token or None
@@ -155,7 +168,8 @@ def rule_matches_ingest(*, run: MatchRun, domain: Domain, progress: ProgressCall
             )
         except AwsBadRequest as exc:
             if token and "token" in (exc.aws_message or exc.message).lower():
-                rule_restart(run=run, reason=f"the NextToken was refused ({exc.aws_message or exc.message})")
+                refused = exc.aws_message or exc.message
+                rule_restart(run=run, reason=f"the NextToken was refused ({refused})", actor=actor)
                 continue
             raise
         items = [match_resolve(domain, str(m)) for m in page.get("MatchIds") or []]

@@ -180,7 +180,7 @@ class _Pull:
                 first = None
                 self.restart(run, restart.reason)
         if self.domain.rule_based_pull:  # then the rule-based matches, from their own checkpoint
-            rule_matches_ingest(run=run, domain=self.domain, progress=self.progress)
+            rule_matches_ingest(run=run, domain=self.domain, progress=self.progress, actor=self.actor)
 
     def unchanged(self, latest: MatchRun | None, generation: datetime | None) -> PullResult:
         """Nothing new: the generation already pulled, or (no run yet) no identity-resolution results at all."""
