@@ -31,9 +31,12 @@ FLOOR_SIZE_CHANGE = 0.30  # change in the number of groups
 WEEKLY_JOB_QUOTA = 3  # AWS: identity resolution runs at most three times a week per domain
 SWEEP_LIMIT = 5  # drifts computed per sweep (each may take seconds at 10M groups)
 
+# Drift is the ML job's: rule-based groups (docs/architecture.md, "Rule-based matches") stay out of it.
 _PAIR_SQL = """
-WITH a AS (SELECT profile_set_key, confidence_score FROM matches_matchgroup WHERE run_id = %(prev)s),
-     b AS (SELECT profile_set_key, confidence_score FROM matches_matchgroup WHERE run_id = %(cur)s)
+WITH a AS (SELECT profile_set_key, confidence_score FROM matches_matchgroup
+           WHERE run_id = %(prev)s AND source <> 'rule_based'),
+     b AS (SELECT profile_set_key, confidence_score FROM matches_matchgroup
+           WHERE run_id = %(cur)s AND source <> 'rule_based')
 SELECT count(*) FILTER (WHERE a.profile_set_key IS NOT NULL AND b.profile_set_key IS NOT NULL),
        count(*) FILTER (WHERE a.profile_set_key IS NULL),
        count(*) FILTER (WHERE b.profile_set_key IS NULL),
@@ -48,10 +51,10 @@ FROM a FULL OUTER JOIN b USING (profile_set_key)
 _BINS_SQL = """
 SELECT width_bucket(b.confidence_score - a.confidence_score, -1.0, 1.0, %(bins)s) AS bucket, count(*)
 FROM matches_matchgroup a JOIN matches_matchgroup b USING (profile_set_key)
-WHERE a.run_id = %(prev)s AND b.run_id = %(cur)s
+WHERE a.run_id = %(prev)s AND b.run_id = %(cur)s AND a.source <> 'rule_based' AND b.source <> 'rule_based'
 GROUP BY bucket
 """
-_ONE_RUN_SQL = "SELECT count(*) FROM matches_matchgroup WHERE run_id = %(cur)s"
+_ONE_RUN_SQL = "SELECT count(*) FROM matches_matchgroup WHERE run_id = %(cur)s AND source <> 'rule_based'"
 
 
 def previous_run(run: MatchRun) -> MatchRun | None:

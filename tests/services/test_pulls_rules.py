@@ -173,3 +173,18 @@ def test_rule_groups_wait_in_review_unless_the_admin_sends_low_levels_to_merge(e
     assert profile_set_key(both.profile_ids) not in set(
         MatchGroup.objects.filter(run_id=result.run_id, source="rule_based").values_list("profile_set_key", flat=True)
     )
+
+
+def test_drift_leaves_rule_based_groups_out(db):
+    from matches.services import drift as drift_service
+    from tests.factories import MatchGroupFactory, MatchRunFactory
+
+    domain = DomainFactory(endpoint_url="http://127.0.0.1:9")
+    old = MatchRunFactory(domain=domain)
+    ml = MatchGroupFactory(run=old, confidence_score=0.8)
+    new = MatchRunFactory(domain=domain)
+    MatchGroupFactory(run=new, profile_ids=ml.profile_ids, confidence_score=0.8)
+    for _ in range(5):  # the domain turned the rule-based pull on: five sets no ML run held
+        MatchGroupFactory(run=new, source="rule_based", confidence_score=None, rule_level=1)
+    drift = drift_service.run_drift_compute(run=new)
+    assert (drift.previous_id, drift.groups, drift.persisted, drift.appeared, drift.vanished) == (old.pk, 1, 1, 0, 0)
