@@ -326,6 +326,9 @@ class MatchGroup(models.Model):
             GinIndex(fields=["match_id"], name="group_match_id_trgm", opclasses=["gin_trgm_ops"]),
             # Overdue counts: a run's open groups first seen before the deadline.
             models.Index(fields=["run", "status", "first_seen_at"], name="group_age"),
+            # Manual groups (no score, so outside group_queue's score ranges), oldest first: the review queue lists
+            # them above its scores and "next" serves them first. Partial: only the rare manual rows are in it.
+            models.Index(fields=["run", "status", "id"], name="group_manual", condition=Q(source="manual")),
         ]
 
     def __str__(self) -> str:
