@@ -54,6 +54,8 @@ class QueueContext:
     run: MatchRun | None
     policy: ThresholdPolicy | None
     counts: QueueCounts
+    # The run has an open manual group (the review queue's list of them is asked only then).
+    has_manual: bool = True
 
 
 def _context_of(domain: Domain) -> QueueContext:
@@ -64,14 +66,16 @@ def _context_of(domain: Domain) -> QueueContext:
             pk=domain._policy_id, domain=domain, merge_min=domain._merge_min, reject_below=domain._reject_below
         )
     counts = queue_counts(run=run, policy=policy)
-    return QueueContext(domain=domain, run=run, policy=policy, counts=counts)
+    return QueueContext(domain=domain, run=run, policy=policy, counts=counts, has_manual=bool(domain._has_manual))
 
 
 # The domain with its latest completed run and the policy in force (the same choice as Domain.latest_completed_run()
 # and Domain.policy()), one statement written once (two lateral joins): every queue page and group page
-# asks it, and compiling the annotated ORM query cost more CPU than the query itself (issue 18).
+# asks it, and compiling the annotated ORM query cost more CPU than the query itself (issue 18). Whether the run has
+# an open manual group comes with it (the partial index group_manual): most runs have none, and the list is skipped.
 _CONTEXT_SQL = f"""
-    SELECT d.*, r.id AS _run_id, p.id AS _policy_id, p.merge_min AS _merge_min, p.reject_below AS _reject_below
+    SELECT d.*, r.id AS _run_id, p.id AS _policy_id, p.merge_min AS _merge_min, p.reject_below AS _reject_below,
+           EXISTS (SELECT 1 FROM "{_TABLE}" g WHERE g.run_id = r.id AND g.status = %s AND g.source = %s) AS _has_manual
     FROM "{Domain._meta.db_table}" d
     LEFT JOIN LATERAL (
         SELECT id FROM "{MatchRun._meta.db_table}" WHERE domain_id = d.id AND status = %s
@@ -86,7 +90,8 @@ _CONTEXT_SQL = f"""
 
 
 def _context_row(column: str, value: object) -> Domain | None:
-    rows = list(Domain.objects.raw(_CONTEXT_SQL.format(column=column), [MatchRun.Status.COMPLETED.value, value]))
+    params = [Status.OPEN.value, MatchGroup.Source.MANUAL.value, MatchRun.Status.COMPLETED.value, value]
+    rows = list(Domain.objects.raw(_CONTEXT_SQL.format(column=column), params))
     return rows[0] if rows else None
 
 

@@ -111,7 +111,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "carried": queue == review_reads.CARRIED,
         # Manual groups have no score, so no place in the score order: review lists them above it, first page only.
         "manual_groups": review_reads.manual_open_groups(run=qc.run)
-        if queue == Queue.REVIEW and unfiltered and not (filters.cursor or filters.before)
+        if queue == Queue.REVIEW and unfiltered and qc.has_manual and not (filters.cursor or filters.before)
         else [],
         # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).
         "policy_line": None
