@@ -1,8 +1,10 @@
 """Benchmark of the steward's pages with 1,000,000 groups in the run: queue page, group page and a decision POST,
 each beside a minimal Django view (login + permission check, nothing else) measured in the same run, in-process
-with Django's test Client. Targets (p95): queue <= 50 ms, group <= 80 ms, decision <= 60 ms.
+with Django's test Client. Targets (p95, issue 18 item 3): the queue's first page <= 3x the minimal view and the
+group page <= 5x, both measured in the same run (so a loaded machine moves both); search by name <= 50 ms. The other
+cases keep their absolute targets: queue pages <= 50 ms, decision <= 60 ms.
 
-    python -m bench review [--groups 1000000] [--iterations 200] [--rebuild]
+    python -m bench review [--groups 1000000] [--iterations 200] [--rebuild] [--save PATH] [--baseline PATH]
 
 The data goes into a separate database (<DATABASE_URL name>_bench), built once with INSERT ... SELECT
 generate_series and reused by later runs unless --rebuild.
@@ -11,11 +13,13 @@ generate_series and reused by later runs unless --rebuild.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from django.http import HttpResponse
 from django.urls import include, path
@@ -24,6 +28,21 @@ from bench import figures
 
 BENCH_DOMAIN = "bench"
 TARGETS_MS = {"queue": 50.0, "group": 80.0, "decision": 60.0}
+# Per case, beside the minimal view's p95 (a ratio) or in ms; a case not named here takes its kind's TARGETS_MS.
+RATIO_TARGETS = {"queue: first page": 3.0, "group page (opened from the queue)": 5.0}
+CASE_TARGETS_MS = {"queue: search by name": 50.0}
+
+
+def _target(label: str, base_p95: float) -> tuple[float, str] | None:
+    """(the p95 to stay under, how the target reads) for a case; None for the minimal view itself."""
+    if label == "minimal view":
+        return None
+    if label in RATIO_TARGETS:
+        ratio = RATIO_TARGETS[label]
+        return ratio * base_p95, f"<= {ratio:g}x minimal"
+    kind = "queue" if label.startswith("queue") else "group" if label.startswith("group") else "decision"
+    ms = CASE_TARGETS_MS.get(label, TARGETS_MS[kind])
+    return ms, f"<= {ms:.0f} ms"
 
 
 def _minimal(request):
@@ -204,6 +223,24 @@ def _measure(fn: Callable[[int], object], iterations: int, warmup: int = 10) -> 
     return wall, cpu
 
 
+def _measure_interleaved(
+    cases: dict[str, Callable[[int], object]], iterations: int, warmup: int = 10
+) -> dict[str, tuple[list[float], list[float]]]:
+    """As _measure, for every case in turn within each iteration: on a shared machine the load drifts over a run,
+    and a case measured minutes after the minimal view would be compared with another machine's baseline."""
+    for i in range(warmup):
+        for fn in cases.values():
+            fn(i)
+    out: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in cases}
+    for i in range(warmup, warmup + iterations):
+        for label, fn in cases.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn(i)
+            out[label][0].append((time.perf_counter() - t0) * 1000)
+            out[label][1].append((time.process_time() - c0) * 1000)
+    return out
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
@@ -224,6 +261,8 @@ def run(args: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=1_000_000)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the bench data even if present")
+    parser.add_argument("--save", metavar="PATH", help="write this run's figures (JSON) to compare a later run with")
+    parser.add_argument("--baseline", metavar="PATH", help="a --save file: its p95 and ratio printed beside each case")
     opts = parser.parse_args(list(args or []) if not isinstance(args, argparse.Namespace) else [])
     if isinstance(args, argparse.Namespace):
         opts = argparse.Namespace(**{**vars(opts), **vars(args)})
@@ -294,33 +333,43 @@ def run(args: list[str] | None = None) -> int:
         if response.status_code != 302:
             raise SystemExit(f"decision on {pk}: HTTP {response.status_code}")
 
-    results = {}
-    for label, fn in cases.items():
-        results[label] = _summary(_measure(fn, n))
+    results = {label: _summary(measured) for label, measured in _measure_interleaved(cases, n).items()}
     # A decision POST (half merges, half rejects), each on a fresh group; the timing excludes the lookup of the ids.
     results["decision POST (merge/reject)"] = _summary(_measure(decide, min(n, 900), warmup=5))
     connection.close()
 
     base = results["minimal view"]
+    if opts.save:
+        Path(opts.save).write_text(json.dumps({"groups": opts.groups, "results": results}, indent=2), encoding="utf-8")
+    before = json.loads(Path(opts.baseline).read_text(encoding="utf-8"))["results"] if opts.baseline else {}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReview pages, {opts.groups:,} groups in the run, {n} iterations each (ms); load average {load:.1f}")
-    print(f"{'case':38} {'p50':>7} {'p95':>7} {'p95-min':>8} {'cpu p50':>8}  target (p95)")
+    head = f"{'case':38} {'p50':>7} {'p95':>7} {'p95-min':>8} {'x min':>6} {'cpu p50':>8} {'x min':>6}"
+    print(head + (f"  {'before: p95':>11} {'x min':>6}" if before else "") + "  target (p95)")
     worst = 0
     for label, r in results.items():
-        kind = "queue" if label.startswith("queue") else "group" if label.startswith("group") else "decision"
-        target = TARGETS_MS.get(kind) if label != "minimal view" else None
-        ok = "" if target is None else ("ok" if r["p95"] <= target else "MISSED")
+        target = _target(label, base["p95"])
+        ok = "" if target is None else ("ok" if r["p95"] <= target[0] else "MISSED")
         if ok == "MISSED":
             worst = 1
-        tail = f"<= {target:.0f} {ok}" if target else ""
+        ratio, cpu_ratio = r["p95"] / base["p95"], r["cpu50"] / base["cpu50"]
+        tail = f"{target[1]} ({target[0]:.1f} ms) {ok}" if target else ""
+        if before:
+            was = before.get(label)
+            was_base = before.get("minimal view", {}).get("p95")
+            beside = f"{was['p95']:11.1f} {was['p95'] / was_base:6.1f}" if was and was_base else f"{'-':>11} {'':6}"
+            tail = f"{beside}  {tail}"
         figures.record(
             "review",
             f"{label} p95, {opts.groups:,} groups",
-            f"{r['p95']:.1f} ms ({r['p95'] / base['p95']:.1f}x minimal)" if target else f"{r['p95']:.1f} ms",
-            f"<= {target:.0f} ms" if target else "",
+            f"{r['p95']:.1f} ms ({ratio:.1f}x minimal)" if target else f"{r['p95']:.1f} ms",
+            target[1] if target else "",
             None if target is None else ok == "ok",
         )
-        print(f"{label:38} {r['p50']:7.1f} {r['p95']:7.1f} {r['p95'] - base['p95']:8.1f} {r['cpu50']:8.1f}  {tail}")
+        print(
+            f"{label:38} {r['p50']:7.1f} {r['p95']:7.1f} {r['p95'] - base['p95']:8.1f} {ratio:6.1f} {r['cpu50']:8.1f} "
+            f"{cpu_ratio:6.1f}  {tail}".rstrip()
+        )
     return worst
 
 

@@ -56,9 +56,12 @@ def get_domain_or_404(request: HttpRequest, name: str) -> Domain:
     return domain
 
 
-def get_group_or_404(request: HttpRequest, pk: int, *, for_decision: bool = False) -> MatchGroup:
+def get_group_or_404(
+    request: HttpRequest, pk: int, *, for_decision: bool = False, queryset: QuerySet[MatchGroup] | None = None
+) -> MatchGroup:
     # as_read: an open group of a superseded run shows as superseded before its row is rewritten.
-    group = get_object_or_404(MatchGroup.objects.select_related("run__domain", "claimed_by"), pk=pk).as_read()
+    qs = MatchGroup.objects.select_related("run__domain", "claimed_by") if queryset is None else queryset
+    group = get_object_or_404(qs, pk=pk).as_read()
     if for_decision and not request.user.has_perm(roles.DECIDE):
         raise PermissionDenied("Your role cannot claim or decide groups.")
     if not request.user.has_perm(roles.VIEW_QUEUES):

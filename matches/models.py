@@ -338,6 +338,11 @@ class MatchGroup(models.Model):
             GinIndex(fields=["match_id"], name="group_match_id_trgm", opclasses=["gin_trgm_ops"]),
             # Overdue counts: a run's open groups first seen before the deadline.
             models.Index(fields=["run", "status", "first_seen_at"], name="group_age"),
+            # Groups without a score (manual, rule-based: outside group_queue's score ranges): their queues list them
+            # above the scores and "next" serves them first. Partial: only those rare rows are in it.
+            models.Index(
+                fields=["run", "status", "id"], name="group_unscored", condition=Q(confidence_score__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -77,7 +77,8 @@ def pending_merges_touching(
 
 def group_overlaps(group: MatchGroup) -> list[Decision]:
     """For an open group: the pending merges of other groups that share one of its profiles."""
-    if group.status != MatchGroup.Status.OPEN:
+    # No candidate in the group's own statement (review.group_page_queryset): nothing to filter here.
+    if group.status != MatchGroup.Status.OPEN or getattr(group, "page_overlap_candidates", None) is False:
         return []
     return pending_merges_touching(
         domain_id=group.run.domain_id, profile_ids=set(group.profile_ids), exclude_group_id=group.pk

@@ -259,6 +259,9 @@ def calibration_progress(*, domain: Domain, limit: int = 10) -> list[SampleProgr
 
 def sampled_as(group: MatchGroup) -> tuple[bool, bool]:
     """(in a QA sample, in an open calibration sample), in one query: either way a steward reviews it blind."""
+    read = vars(group)
+    if "page_qa_sampled" in read:  # read with the group (review.group_page_queryset)
+        return bool(read["page_qa_sampled"]), bool(read["page_calibration_sampled"])
     row = (
         MatchGroup.objects.filter(pk=group.pk)
         .annotate(

@@ -16,11 +16,13 @@ from django.http import Http404
 from django.utils import timezone
 
 from matches.models import (
+    CalibrationItem,
     Comment,
     Decision,
     Domain,
     MatchGroup,
     MatchRun,
+    MergeJob,
     Profile,
     QASampleItem,
     Queue,
@@ -52,6 +54,8 @@ class QueueContext:
     run: MatchRun | None
     policy: ThresholdPolicy | None
     counts: QueueCounts
+    # The run has an open group without a score, manual or rule-based (the queues' lists of them are asked only then).
+    has_unscored: bool = True
 
 
 def _context_of(domain: Domain) -> QueueContext:
@@ -62,14 +66,18 @@ def _context_of(domain: Domain) -> QueueContext:
             pk=domain._policy_id, domain=domain, merge_min=domain._merge_min, reject_below=domain._reject_below
         )
     counts = queue_counts(run=run, policy=policy)
-    return QueueContext(domain=domain, run=run, policy=policy, counts=counts)
+    return QueueContext(domain=domain, run=run, policy=policy, counts=counts, has_unscored=bool(domain._has_unscored))
 
 
 # The domain with its latest completed run and the policy in force (the same choice as Domain.latest_completed_run()
 # and Domain.policy()), one statement written once (two lateral joins): every queue page and group page
-# asks it, and compiling the annotated ORM query cost more CPU than the query itself (issue 18).
+# asks it, and compiling the annotated ORM query cost more CPU than the query itself (issue 18). Whether the run has
+# an open group without a score comes with it (the partial index group_unscored): most runs have none, and the
+# lists of manual and rule-based groups are skipped.
 _CONTEXT_SQL = f"""
-    SELECT d.*, r.id AS _run_id, p.id AS _policy_id, p.merge_min AS _merge_min, p.reject_below AS _reject_below
+    SELECT d.*, r.id AS _run_id, p.id AS _policy_id, p.merge_min AS _merge_min, p.reject_below AS _reject_below,
+           EXISTS (SELECT 1 FROM "{_TABLE}" g WHERE g.run_id = r.id AND g.status = %s AND g.confidence_score IS NULL)
+           AS _has_unscored
     FROM "{Domain._meta.db_table}" d
     LEFT JOIN LATERAL (
         SELECT id FROM "{MatchRun._meta.db_table}" WHERE domain_id = d.id AND status = %s
@@ -84,7 +92,8 @@ _CONTEXT_SQL = f"""
 
 
 def _context_row(column: str, value: object) -> Domain | None:
-    rows = list(Domain.objects.raw(_CONTEXT_SQL.format(column=column), [MatchRun.Status.COMPLETED.value, value]))
+    params = [Status.OPEN.value, MatchRun.Status.COMPLETED.value, value]
+    rows = list(Domain.objects.raw(_CONTEXT_SQL.format(column=column), params))
     return rows[0] if rows else None
 
 
@@ -291,10 +300,11 @@ def unscored_q(*, run: MatchRun, queue: str) -> Q | None:
     the rule-based ones above the domain's rule_merge_max_level, in merge the rule-based ones up to it."""
     top = run.domain.rule_merge_max_level or 0
     rule = Q(source=MatchGroup.Source.RULE_BASED)
+    unscored = Q(confidence_score__isnull=True)  # true of both kinds; lets Postgres use the partial group_unscored
     if queue == REVIEW:
-        return Q(source=MatchGroup.Source.MANUAL) | (rule & Q(rule_level__gt=top))
+        return unscored & (Q(source=MatchGroup.Source.MANUAL) | (rule & Q(rule_level__gt=top)))
     if queue == MERGE and top:
-        return rule & Q(rule_level__lte=top)
+        return unscored & rule & Q(rule_level__lte=top)
     return None
 
 
@@ -307,11 +317,6 @@ def unscored_open_groups(*, run: MatchRun | None, queue: str, limit: int = PAGE_
     qs = MatchGroup.objects.filter(where, run=run, status=Status.OPEN)
     columns = ("pk", "size", "display_names", "match_id", "source", "rule_level")
     return list(qs.only(*columns).order_by(F("rule_level").asc(nulls_last=True), "id")[:limit])
-
-
-def manual_open_groups(*, run: MatchRun | None, limit: int = PAGE_SIZE) -> list[MatchGroup]:
-    """The run's open groups without a score the review queue lists above its scored groups."""
-    return unscored_open_groups(run=run, queue=REVIEW, limit=limit)
 
 
 # The group page ------------------------------------------------------------------------------------------------------
@@ -337,7 +342,35 @@ class Column:
         return full or str(a.get("BusinessName") or "").strip()
 
 
+def group_page_queryset() -> QuerySet[MatchGroup]:
+    """The group as its page reads it (access.get_group_or_404's queryset), with four answers in the same statement
+    that would otherwise be four queries: has it decisions, comments, a sample holding it, and may another group's
+    pending merge share one of its profiles. A False skips that read (group_decisions, group_comments,
+    estimates.sampled_as, approvals.group_overlaps); a group fetched without them is read as before."""
+    pending = MergeJob.objects.filter(
+        status__in=MergeJob.ACTIVE,
+        decision__group__run__domain_id=OuterRef("run__domain_id"),
+        decision__group__profile_ids__overlap=OuterRef("profile_ids"),
+    ).exclude(decision__group_id=OuterRef("pk"))
+    return MatchGroup.objects.select_related("run__domain", "claimed_by").annotate(
+        page_has_decisions=Exists(Decision.objects.filter(group_id=OuterRef("pk"))),
+        page_has_comments=Exists(Comment.objects.filter(group_id=OuterRef("pk"))),
+        page_qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))),
+        page_calibration_sampled=Exists(
+            CalibrationItem.objects.filter(group_id=OuterRef("pk"), sample__closed_at__isnull=True)
+        ),
+        page_overlap_candidates=Exists(pending),
+    )
+
+
+def known_none(group: MatchGroup, flag: str) -> bool:
+    """group_page_queryset's `flag` is on `group` and says there is none."""
+    return getattr(group, flag, None) is False
+
+
 def group_decisions(group: MatchGroup) -> list[Decision]:
+    if known_none(group, "page_has_decisions"):
+        return []
     return list(
         Decision.objects.filter(group=group)
         .select_related("actor", "merge_job", "reverts", "approval__requested_by", "approval__decided_by")
@@ -346,6 +379,8 @@ def group_decisions(group: MatchGroup) -> list[Decision]:
 
 
 def group_comments(group: MatchGroup) -> list[Comment]:
+    if known_none(group, "page_has_comments"):
+        return []
     return list(Comment.objects.filter(group=group).select_related("author").order_by("created_at", "id"))
 
 

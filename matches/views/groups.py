@@ -132,7 +132,7 @@ def _render_empty_panel(request: Request, domain: Domain, queue: str) -> HttpRes
 def page(request: Request, pk: int) -> HttpResponse:
     """Opening a group only reads it: work is claimed by "next" or the Claim button (issue 13: a claim taken by
     browsing kept colleagues' "next" away from a group nobody was working on)."""
-    group = get_group_or_404(request, pk)
+    group = get_group_or_404(request, pk, queryset=review_reads.group_page_queryset())
     queue = queues.queue_param(request.GET.get("queue"))
     return render_page(request, GROUP_TEMPLATE, _group_context(request, group, queue=queue))
 

@@ -94,7 +94,8 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
     if position and total is not None:
         position += f" of {max(total, start + shown):,}"
     first_page = unfiltered and not (filters.cursor or filters.before) and queue != review_reads.CARRIED
-    unscored = review_reads.unscored_open_groups(run=qc.run, queue=queue) if first_page else []
+    # Most runs hold no group without a score: the context row says so, and the list is not asked for then.
+    unscored = review_reads.unscored_open_groups(run=qc.run, queue=queue) if first_page and qc.has_unscored else []
     context = {
         "domain": domain,
         "qc": qc,

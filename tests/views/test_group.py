@@ -493,11 +493,45 @@ def test_group_page_queries_do_not_grow_with_profiles(login, steward, run, n, dj
     client = login(steward)
     client.get(group_url(group))
     client.post(reverse("group-comment", args=[group.pk]), {"body": "first look"})
-    # 14 = 12 + the session, read from Postgres since sessions left the Redis cache (issue 14), + the pending merges
-    # this group overlaps (issue 15, item 4): both constant in the number of profiles.
-    with django_assert_max_num_queries(14):
+    # 11: the session, the user and their permissions (4), the group, its profiles, the domain's context and counts,
+    # the steward's last decision, this comment, the roles for the layout. Whether the group has decisions, a sample
+    # or pending merges on its profiles comes with the group's own statement (review.group_page_queryset): a group
+    # without them asks nothing more. Constant in the number of profiles.
+    with django_assert_max_num_queries(11):
         response = client.get(group_url(group))
     assert response.content.decode().count('name="main"') == n
+
+
+def test_the_group_page_still_reads_what_the_group_has(
+    login, steward, steward2, admin, run, django_assert_max_num_queries
+):
+    """The page skips the reads its group's statement says are empty; when they are not, each is read and shown."""
+    from matches.models import CalibrationItem, CalibrationSample
+
+    group = make_group(run, [{"FirstName": "Ann"}, {"FirstName": "Anne"}], score=0.912)
+    client = login(steward)
+    client.get(group_url(group))
+    with django_assert_max_num_queries(10):
+        fresh = client.get(group_url(group)).content.decode()
+    assert "No decision yet." in fresh and "No comment yet." in fresh
+    assert "0.912" in fresh and "group-overlaps" not in fresh and "Calibration sample · blind" not in fresh
+    # Another group's pending merge on one of its profiles, a decision (merged, then undone), a comment, a sample.
+    other = MatchGroupFactory(run=run, profile_ids=sorted([group.profile_ids[0], hex_id(next(_serial))]))
+    group_merge_approve(group=other, actor=steward2, main_profile_id=group.profile_ids[0])
+    mine = group_merge_approve(group=group, actor=steward, main_profile_id=group.profile_ids[0])
+    from matches.services.decisions import decision_undo
+
+    decision_undo(decision=mine, actor=steward, reason="look again")
+    Comment.objects.create(group=group, author=steward, body="a second look")
+    sample = CalibrationSample.objects.create(domain=run.domain, run=run, budget=10, seed=1, created_by=admin)
+    CalibrationItem.objects.create(sample=sample, group=group)
+    # 13: the fresh page's 10, and the decisions, the comments and the pending merges this group overlaps.
+    with django_assert_max_num_queries(13):
+        full = client.get(group_url(group)).content.decode()
+    assert "No decision yet." not in full and "look again" in full
+    assert "a second look" in full and "No comment yet." not in full
+    assert 'id="group-overlaps"' in full and f"group {other.match_id}" in full
+    assert "Calibration sample · blind" in full and "0.912" not in full
 
 
 def test_a_group_drawn_into_a_qa_sample_is_decided_blind(login, steward, auditor, run, admin):
