@@ -10,12 +10,14 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matches import roles
 from matches.models import Assignment, AssignmentItem, Domain, MatchGroup
 from matches.selectors.assignments import open_assigned_keys
 from matches.services.audit import audit_log
+from matches.services.notifications import work_assigned
 
 COUNT_MAX = 1000
 ASSIGNED = "assignment.created"
@@ -106,6 +108,15 @@ def assignment_create(
                 "run_id": run.pk,
                 "group_ids": [pk for pk, _ in groups],
             },
+        )
+        work_assigned(
+            users=[assignee],
+            domain=domain,
+            summary=f"{len(groups)} {queue} group{'s' if len(groups) != 1 else ''} of {domain.name} assigned to you",
+            url=reverse("my-work"),
+            assignment_id=assignment.pk,
+            groups=len(groups),
+            assigned_by=actor.get_username(),
         )
     return assignment
 
