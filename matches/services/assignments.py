@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from matches import roles
+from matches.access import can_see_domain
 from matches.models import Assignment, AssignmentItem, Domain, MatchGroup
 from matches.selectors.assignments import open_assigned_keys
 from matches.services.audit import audit_log
@@ -50,6 +51,8 @@ def assignment_create(
     _require_admin(actor)
     if not assignee.is_active or not assignee.has_perm(roles.DECIDE):
         raise AssignmentRefused(f"{assignee.get_username()} cannot decide groups: assign work to a steward.")
+    if not can_see_domain(assignee, domain.pk):
+        raise AssignmentRefused(f"{assignee.get_username()} has no access to {domain.name}.")
     if queue not in Assignment.Queue.values:
         raise AssignmentRefused("Choose the merge, review or reject queue.")
     if not 1 <= count <= COUNT_MAX:
