@@ -796,4 +796,4 @@ from matches.notify_models import (  # noqa: E402, F401
     WebhookEndpoint,
 )
 from matches.s3_models import ExportObject  # noqa: E402, F401
-from matches.workflow_models import Assignment, AssignmentItem, Judgement, KnownAnswer  # noqa: E402, F401
+from matches.workflow_models import Assignment, AssignmentItem, Judgement, KnownAnswer, OverdueNotice  # noqa: E402, F401

@@ -244,3 +244,14 @@ def run_retention_task() -> str:
     from matches.services.retention import retention_apply
 
     return retention_apply().line()
+
+
+# Review deadlines (docs/architecture.md, "Notifications") ----------------------------------------------------------
+
+
+@shared_task(ignore_result=True, time_limit=600, soft_time_limit=540, expires=600)
+def overdue_sweep_task() -> str:
+    """Beat, every 15 minutes: tell assignees and admins of the groups newly past their domain's review deadline."""
+    from matches.services.overdue import overdue_notices_send
+
+    return overdue_notices_send().line()

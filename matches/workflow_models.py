@@ -139,3 +139,25 @@ class Judgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.pk} of group {self.group_id}"
+
+
+class OverdueNotice(models.Model):
+    """A profile set the overdue sweep told of: its open group passed the domain's review deadline and the assignees
+    and admins were notified (docs/architecture.md, "Notifications"). One row per set and domain, written in the
+    sweep's transaction with the notifications, so a second sweep tells nobody of it again (a set carried over into
+    a later run keeps its row: it is the same overdue work)."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="overdue_notices")
+    profile_set_key = models.CharField(max_length=64)
+    group_id_told = models.BigIntegerField(help_text="The group told of (no foreign key: retention may archive it)")
+    run_id_told = models.BigIntegerField()
+    first_seen_at = models.DateTimeField()
+    notified_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "profile_set_key"], name="overdue_notice_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"overdue notice {self.profile_set_key} ({self.domain_id})"

@@ -104,10 +104,13 @@ def _work_list(assignment: Assignment, now: datetime) -> WorkList:
     return work
 
 
-def my_work(*, actor: User) -> list[WorkList]:
-    """The steward's open assignments, newest first."""
+def my_work(*, actor: User, domain_ids: frozenset[int] | None = None) -> list[WorkList]:
+    """The steward's open assignments, newest first; of `domain_ids` only when given (the steward's access:
+    access.limited_domain_ids; an assignment made before their access was narrowed stays out of sight)."""
     now = timezone.now()
     qs = Assignment.objects.filter(assignee=actor, closed_at__isnull=True).select_related("domain", "created_by")
+    if domain_ids is not None:
+        qs = qs.filter(domain_id__in=domain_ids)
     return [_work_list(a, now) for a in qs.order_by("-created_at")[:50]]
 
 

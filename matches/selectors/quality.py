@@ -116,11 +116,16 @@ def second_review_candidates(*, actor: User, run: MatchRun) -> list[Decision]:
 # Disagreements and the reports --------------------------------------------------------------------------------------
 
 
-def disagreements(*, domain: str = "", settled: bool = False) -> QuerySet[Judgement]:
-    """Judgements that disagree: waiting for an admin, or (settled) already kept or taken back."""
+def disagreements(
+    *, domain: str = "", settled: bool = False, domains: tuple[str, ...] | None = None
+) -> QuerySet[Judgement]:
+    """Judgements that disagree: waiting for an admin, or (settled) already kept or taken back; of `domains` only
+    when given (the reader's access: access.visible_domain_names)."""
     qs = Judgement.objects.filter(agrees=False).select_related(
         "domain", "group", "reference__actor", "reference__merge_job", "actor", "resolved_by"
     )
+    if domains is not None:
+        qs = qs.filter(domain__name__in=domains)
     if domain:
         qs = qs.filter(domain__name=domain)
     if settled:
@@ -157,6 +162,8 @@ class Agreement:
 
 def _answered(f: ReportFilters) -> QuerySet[Judgement]:
     qs = Judgement.objects.filter(answered_at__isnull=False)
+    if f.domains is not None:
+        qs = qs.filter(domain__name__in=f.domains)
     if f.domain:
         qs = qs.filter(domain__name=f.domain)
     if f.date_from:
@@ -237,9 +244,10 @@ def steward_error_rates(*, domain: Domain | None = None) -> dict[int, ErrorRate]
     }
 
 
-def overdue_by_domain(*, domain: str = "") -> list[dict]:
-    """Per domain with a review deadline: its open groups past it in its completed run (the reports page), in one
-    query (a domain has one completed run; the others are superseded)."""
+def overdue_by_domain(*, domain: str = "", domains: tuple[str, ...] | None = None) -> list[dict]:
+    """Per domain with a review deadline (of `domains` only when given: the reader's access): its open groups past
+    it in its completed run (the reports page), in one query (a domain has one completed run; the others are
+    superseded)."""
     cutoff = ExpressionWrapper(
         Now() - OuterRef("review_deadline_days") * timedelta(days=1), output_field=DateTimeField()
     )
@@ -256,6 +264,8 @@ def overdue_by_domain(*, domain: str = "") -> list[dict]:
         .values("n")
     )
     qs = Domain.objects.filter(review_deadline_days__isnull=False).annotate(overdue=Subquery(overdue)).order_by("name")
+    if domains is not None:
+        qs = qs.filter(name__in=domains)
     if domain:
         qs = qs.filter(name=domain)
     return [{"domain": d, "days": d.review_deadline_days, "overdue": d.overdue or 0} for d in qs]

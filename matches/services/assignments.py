@@ -10,12 +10,15 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matches import roles
+from matches.access import can_see_domain
 from matches.models import Assignment, AssignmentItem, Domain, MatchGroup
 from matches.selectors.assignments import open_assigned_keys
 from matches.services.audit import audit_log
+from matches.services.notifications import work_assigned
 
 COUNT_MAX = 1000
 ASSIGNED = "assignment.created"
@@ -48,6 +51,8 @@ def assignment_create(
     _require_admin(actor)
     if not assignee.is_active or not assignee.has_perm(roles.DECIDE):
         raise AssignmentRefused(f"{assignee.get_username()} cannot decide groups: assign work to a steward.")
+    if not can_see_domain(assignee, domain.pk):
+        raise AssignmentRefused(f"{assignee.get_username()} has no access to {domain.name}.")
     if queue not in Assignment.Queue.values:
         raise AssignmentRefused("Choose the merge, review or reject queue.")
     if not 1 <= count <= COUNT_MAX:
@@ -106,6 +111,15 @@ def assignment_create(
                 "run_id": run.pk,
                 "group_ids": [pk for pk, _ in groups],
             },
+        )
+        work_assigned(
+            users=[assignee],
+            domain=domain,
+            summary=f"{len(groups)} {queue} group{'s' if len(groups) != 1 else ''} of {domain.name} assigned to you",
+            url=reverse("my-work"),
+            assignment_id=assignment.pk,
+            groups=len(groups),
+            assigned_by=actor.get_username(),
         )
     return assignment
 

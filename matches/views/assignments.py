@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import roles
-from matches.access import Request, get_domain_or_404, require_perm
+from matches.access import Request, get_domain_or_404, limited_domain_ids, require_perm
 from matches.forms.workflow import AssignmentForm, DeadlineForm
 from matches.models import Assignment, Domain
 from matches.selectors import assignments as assignment_reads
@@ -22,7 +22,7 @@ TEMPLATE = "matches/admin/assignments.html"
 @require_GET
 @require_perm(roles.DECIDE)
 def my_work(request: Request) -> HttpResponse:
-    lists = assignment_reads.my_work(actor=request.user)
+    lists = assignment_reads.my_work(actor=request.user, domain_ids=limited_domain_ids(request.user))
     return render(request, "matches/review/my_work.html", {"lists": lists})
 
 

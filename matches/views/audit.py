@@ -265,6 +265,6 @@ def reports(request: Request) -> HttpResponse:
             "approvals": report_reads.approval_report(f),
             # Reviewer quality and overdue groups (docs/architecture.md, "Reviewer quality", "Assignment and age").
             "quality": quality_reads.steward_quality(f),
-            "overdue": quality_reads.overdue_by_domain(domain=f.domain),
+            "overdue": quality_reads.overdue_by_domain(domain=f.domain, domains=f.domains),
         },
     )

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from matches import compare, roles
-from matches.access import Request, get_domain_or_404, require_perm
+from matches.access import Request, get_domain_or_404, require_domain, require_perm, visible_domain_names
 from matches.forms.workflow import KnownAnswerForm, QualityRatesForm, ResolveForm
 from matches.models import Judgement, KnownAnswer, MatchGroup, Profile
 from matches.selectors import quality as quality_reads
@@ -27,6 +27,7 @@ def _own_judgement(request: Request, pk: int) -> Judgement:
     )
     if judgement.actor_id != request.user.pk:
         raise Http404("No such item.")
+    require_domain(request.user, judgement.domain_id)  # served before the steward's access was narrowed
     return judgement
 
 
@@ -102,13 +103,16 @@ def judgement_answer(request: Request, pk: int) -> HttpResponse:
 @require_perm(roles.VIEW_AUDIT)
 def disagreements(request: Request) -> HttpResponse:
     domain = request.GET.get("domain", "")[:64]
-    waiting = list(quality_reads.disagreements(domain=domain))
+    names = visible_domain_names(request.user)
+    if domain and names is not None and domain not in names:
+        raise Http404("No such domain.")
+    waiting = list(quality_reads.disagreements(domain=domain, domains=names))
     for item in waiting:
         job = getattr(item.reference, "merge_job", None)
         item.can_take_back = item.reference.action == "reject" or (job is not None and job.status in job.NOT_STARTED)
     context = {
         "waiting": waiting,
-        "settled": quality_reads.disagreements(domain=domain, settled=True),
+        "settled": quality_reads.disagreements(domain=domain, settled=True, domains=names),
         "can_settle": request.user.has_perm(roles.ADMINISTER),
         "domain_filter": domain,
     }

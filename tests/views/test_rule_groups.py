@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from matches.models import Decision, Domain, MatchGroup
+from matches.models import Decision, Domain, MatchGroup, ThresholdPolicy
 from matches.selectors.rule_evidence import rule_evidence
-from tests.factories import MatchGroupFactory, MatchRunFactory
+from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory
 
 RULE = MatchGroup.Source.RULE_BASED
 
@@ -145,3 +145,18 @@ def test_the_run_page_counts_the_rule_based_pages(login, admin, domain):
     html = login(admin).get(reverse("admin-run", args=[running.pk])).content.decode()
     assert "250 stored from 3 ListRuleBasedMatches pages · more to read" in html
     assert "250 rule-based in 3 pages" in html
+
+
+def test_the_queue_counts_hold_rule_groups_where_their_level_puts_them(db):
+    from matches.selectors.counts import queue_counts
+
+    domain = DomainFactory(rule_merge_max_level=1)
+    run = MatchRunFactory(domain=domain)
+    policy = ThresholdPolicy.objects.create(domain=domain, merge_min="0.950", reject_below="0.600")
+    for level in (1, 1, 2, 3):
+        MatchGroupFactory(run=run, source=MatchGroup.Source.RULE_BASED, rule_level=level, confidence_score=None)
+    decided = MatchGroupFactory(run=run, source=MatchGroup.Source.RULE_BASED, rule_level=1, confidence_score=None)
+    MatchGroup.objects.filter(pk=decided.pk).update(status=MatchGroup.Status.REJECTED)
+    counts = queue_counts(run=run, policy=policy)
+    assert (counts.merge, counts.review, counts.reject) == (2, 2, 0)
+    assert queue_counts(run=run, policy=policy, field="total").merge == 3

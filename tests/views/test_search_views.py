@@ -150,3 +150,35 @@ def test_a_reopened_by_change_group_names_the_fields(login, domain, steward):
     html = login(steward).get(reverse("group", args=[carried.pk])).content.decode()
     assert 'id="group-changed"' in html and "email addresses" in html and "matchdesk-system" in html
     assert Profile.objects.filter(profile_id=ids[0]).exists()
+
+
+def _tab_counts(html: str) -> dict[str, int]:
+    import re
+
+    return {q: int(n) for q, n in re.findall(r'id="count-(merge|review|reject)">(\d+)<', html)}
+
+
+def test_an_open_manual_group_counts_in_the_review_tab_where_the_queue_lists_it(login, world, steward):
+    from matches.selectors.counts import queue_counts
+    from matches.services.groups import bins_add
+    from matches.services.search import manual_group_create
+
+    domain, group = world["domain"], world["group"]
+    bins_add(run=group.run, scores=[0.9])  # the AWS group's score in the histogram, as a pull leaves it
+    client = login(steward)
+    queue = reverse("queue", args=[domain.name, "review"])
+    before = _tab_counts(client.get(queue).content.decode())
+    c, d = world["ids"][2:]
+    manual = manual_group_create(domain=domain, actor=steward, profile_ids=[c, d])
+    html = client.get(queue).content.decode()
+    assert 'id="manual-groups"' in html and reverse("group", args=[manual.pk]) in html
+    after = _tab_counts(html)
+    assert after == {**before, "review": before["review"] + 1}
+    # The same count on the home page and in the counts every reader shares (API, metrics).
+    counts = queue_counts(run=group.run, policy=domain.policy())
+    assert (counts.merge, counts.review, counts.reject) == (after["merge"], after["review"], after["reject"])
+    home = client.get(reverse("home")).content.decode()
+    assert f'<a href="{queue}">{after["review"]}</a>' in home
+    # Decided, it leaves the queue and the count.
+    decisions.group_reject(group=manual, actor=steward, reason="not one person")
+    assert _tab_counts(client.get(queue).content.decode()) == before
