@@ -225,7 +225,10 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
         return QueuePage([], None, filters)
     qs = MatchGroup.objects.filter(run=run)
     if queue == CARRIED:
-        qs = qs.filter(status=Status.CARRIED_OVER).select_related("linked_decision__actor")
+        # Keyset on the score: a carried-over rule-based group (no score) is found by search, not in this list.
+        qs = qs.filter(status=Status.CARRIED_OVER, confidence_score__isnull=False).select_related(
+            "linked_decision__actor"
+        )
     else:
         qs = qs.filter(policy.score_q(queue), status=Status.OPEN)
     if filters.min_score is not None:

@@ -3,6 +3,7 @@ GetSimilarProfiles; exactly once under throttling, 5xx and an interrupted pull; 
 
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import pytest
@@ -188,3 +189,25 @@ def test_drift_leaves_rule_based_groups_out(db):
         MatchGroupFactory(run=new, source="rule_based", confidence_score=None, rule_level=1)
     drift = drift_service.run_drift_compute(run=new)
     assert (drift.previous_id, drift.groups, drift.persisted, drift.appeared, drift.vanished) == (old.pk, 1, 1, 0, 0)
+
+
+def test_a_decided_rule_group_carries_over_to_the_next_run(emu, ruled, steward, monkeypatch):
+    from matches.services import decisions
+
+    first = pull_domain(domain=ruled)
+    phone = MatchGroup.objects.filter(run_id=first.run_id, source=MatchGroup.Source.RULE_BASED, rule_level=2)
+    rejected, left_open = list(phone.order_by("id")[:2])
+    decisions.group_reject(group=rejected, actor=steward)
+    emu.set_matches(ruled.name, [match(1, base=9000)], generation=generation(8))
+    # Small batches: the scored groups take one batch, the rule-based ones several, behind their own checkpoint.
+    monkeypatch.setattr(importlib.import_module("matches.services.pulls.carry_over"), "CARRY_OVER_BATCH", 50)
+
+    second = pull_domain(domain=ruled)
+
+    again = MatchGroup.objects.get(run_id=second.run_id, profile_set_key=rejected.profile_set_key)
+    assert (again.source, again.status, again.linked_decision.group_id) == ("rule_based", "carried_over", rejected.pk)
+    still = MatchGroup.objects.get(run_id=second.run_id, profile_set_key=left_open.profile_set_key)
+    assert still.status == "open"
+    run = MatchRun.objects.get(pk=second.run_id)
+    assert run.status == "completed" and run.completion["carried_over"] == 1
+    assert run.completion["batches"] >= 3  # one scored batch, then 130 rule-based groups 50 at a time

@@ -3,7 +3,8 @@ earlier decisions carry over to the new groups in batches after that.
 
 1. The completion transaction (`runs_step_down`, called from `run`) touches run rows only: the domain's completed runs
    become `superseded` and the new run `carrying_over`. Its cost does not grow with the runs' groups.
-2. Carry-over (`run_carry_over`) walks the new run's open groups in keyset order (score, id) on the queue index,
+2. Carry-over (`run_carry_over`) walks the new run's open groups in keyset order (score, id) on the queue index, then
+   its groups without a score (rule-based) by id,
    CARRY_OVER_BATCH at a time, each batch one durable transaction that re-reads the run under FOR UPDATE, applies
    `carry_over` to the batch, and moves the checkpoint (`MatchRun.carry_over_cursor`, the totals in
    `MatchRun.completion`) past it: a killed worker resumes after the last committed batch, and no batch counts twice.
@@ -199,6 +200,10 @@ def encode_position(score: float, pk: int) -> str:
     return f"{float(score)!r}_{pk}"
 
 
+# After the scored groups, the run's groups without a score (rule-based) are walked by id; their checkpoint says so.
+_UNSCORED = "unscored_"
+
+
 def _decode_position(value: str) -> tuple[float, int] | None:
     if not value:
         return None
@@ -206,17 +211,24 @@ def _decode_position(value: str) -> tuple[float, int] | None:
     return float(score), int(pk)
 
 
-def _next_batch(run: MatchRun, size: int) -> list[tuple[int, float]]:
-    """The next `size` open groups of the run after its checkpoint, in (score, id) order (the queue index). A run
-    being carried over holds only pulled groups; a manual one (no score) is never carried over from here."""
-    qs = MatchGroup.objects.filter(run=run, status=Status.OPEN, confidence_score__isnull=False)
-    after = _decode_position(run.carry_over_cursor)
-    if after is not None:
-        qs = qs.extra(where=[f'("{_GROUP_TABLE}"."confidence_score", "{_GROUP_TABLE}"."id") > (%s, %s)'], params=after)
-    return cast(
-        list[tuple[int, float]],
-        list(qs.order_by("confidence_score", "id").values_list("pk", "confidence_score")[:size]),
-    )
+def _next_batch(run: MatchRun, size: int) -> list[tuple[int, str]]:
+    """The next `size` open groups of the run after its checkpoint with the checkpoint each would leave: the scored
+    ones in (score, id) order (the queue index), then those without a score (rule-based; a run being carried over
+    holds no manual group) in id order (the partial index group_unscored)."""
+    open_groups = MatchGroup.objects.filter(run=run, status=Status.OPEN)
+    position = run.carry_over_cursor
+    if not position.startswith(_UNSCORED):
+        qs = open_groups.filter(confidence_score__isnull=False)
+        after = _decode_position(position)
+        if after is not None:
+            where = f'("{_GROUP_TABLE}"."confidence_score", "{_GROUP_TABLE}"."id") > (%s, %s)'
+            qs = qs.extra(where=[where], params=after)
+        scored = qs.order_by("confidence_score", "id").values_list("pk", "confidence_score")[:size]
+        if rows := [(pk, encode_position(cast(float, score), pk)) for pk, score in scored]:
+            return rows
+        position = f"{_UNSCORED}0"
+    unscored = open_groups.filter(confidence_score__isnull=True, pk__gt=int(position.removeprefix(_UNSCORED)))
+    return [(pk, f"{_UNSCORED}{pk}") for pk in unscored.order_by("id").values_list("pk", flat=True)[:size]]
 
 
 def carry_over_step(*, run_id: int, actor: User | None = None, batch: int | None = None) -> MatchRun:
@@ -232,7 +244,7 @@ def carry_over_step(*, run_id: int, actor: User | None = None, batch: int | None
             for name in COUNTED:
                 totals[name] += counts[name]
             totals["batches"] = totals.get("batches", 0) + 1
-            run.carry_over_cursor = encode_position(rows[-1][1], rows[-1][0])
+            run.carry_over_cursor = rows[-1][1]
             run.completion = totals
             run.heartbeat_at = timezone.now()
             run.save(update_fields=["carry_over_cursor", "completion", "heartbeat_at"])
