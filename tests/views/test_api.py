@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from matches.models import AuditEvent, Decision, MatchRun, MergeJob, RunScoreBin
+from matches.models import AuditEvent, Decision, Domain, MatchGroup, MatchRun, MergeJob, RunScoreBin
 from matches.services import api_tokens, decisions
 from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, ProfileFactory, UserFactory
 
@@ -163,6 +163,16 @@ def test_a_group_answers_with_its_profiles_and_decisions(steward, open_group):
     assert [p["profile_id"] for p in body["profiles"]] == list(open_group.profile_ids)
     assert body["profiles"][0]["attributes"]["FirstName"] == "Ann"
     assert body["queue"] == "review" and body["decisions"] == []
+    assert (body["source"], body["rule_level"], body["both_engines"]) == ("aws_ml", None, False)
+
+
+def test_a_rule_based_group_answers_its_rule_level_and_queue(steward, domain):
+    run = MatchRunFactory(domain=domain)
+    Domain.objects.filter(pk=domain.pk).update(rule_merge_max_level=1)
+    group = MatchGroupFactory(run=run, source=MatchGroup.Source.RULE_BASED, rule_level=1, confidence_score=None)
+    body = Client().get(f"{API}/groups/{group.pk}", headers=bearer(steward)).json()
+    assert (body["source"], body["rule_level"], body["confidence_score"]) == ("rule_based", 1, None)
+    assert body["queue"] == "merge"
 
 
 def test_runs_come_in_keyset_pages_with_progress(steward, domain):

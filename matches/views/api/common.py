@@ -115,6 +115,8 @@ def group_out(group: MatchGroup, policy: ThresholdPolicy | None) -> dict[str, An
         "confidence_score": group.confidence_score,
         "queue": group.queue_of(policy) or None,
         "source": group.source,
+        "rule_level": group.rule_level,
+        "both_engines": group.both_engines,
         "size": group.size,
         "status": group.status,
         "status_reason": group.status_reason,

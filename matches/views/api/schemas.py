@@ -67,9 +67,15 @@ class GroupOut(Schema):
     match_id: str
     run_id: int
     domain: str
-    confidence_score: float | None = Field(description="null for a manual group (a steward formed it; no score)")
+    confidence_score: float | None = Field(
+        description="null for a manual group (a steward formed it) and a rule-based one (AWS gives it a rule level)"
+    )
     queue: str | None
     source: str = Field(description="aws_ml, rule_based or manual")
+    rule_level: int | None = Field(
+        description="the rule that matched (1 is the strictest): rule-based groups, and ML groups both engines propose"
+    )
+    both_engines: bool = Field(description="an ML group whose profile set AWS's rule-based matching also proposes")
     size: int
     status: str
     status_reason: str
