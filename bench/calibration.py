@@ -29,6 +29,7 @@ from matches import estimates as es
 POLICY = (950, 600)  # the default policy in force: merge >= 0.950, reject < 0.600
 HOWS = ("calibration", "topdown", "qa", "mix")
 ROUNDS = 2
+NEEDS = True  # later rounds first serve the lines' model-free needs (the app's draw); --no-needs measures without
 
 
 @dataclass
@@ -113,7 +114,7 @@ def calibration_draw(world: World, budget: int, rng: random.Random, decided: Seq
     available = hist.copy()
     for i in decided_set:
         available[world.bins[i]] -= 1
-    strata = es.allocate(hist, budget, estimates=estimates, available=available)
+    strata = es.allocate(hist, budget, estimates=estimates, available=available, use_needs=NEEDS)
     candidates: dict[int, list[int]] = {}
     for i in range(world.size):
         if i not in decided_set:
@@ -313,7 +314,12 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, action="append", choices=(600, 5000), help="sizes (default: both)")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--budget", type=int, action="append", help="budgets (default: 50/100/200 at 600, 100/200/400)")
+    parser.add_argument(
+        "--no-needs", action="store_true", help="experiment: later rounds by uncertainty only, not the lines' needs"
+    )
     args = parser.parse_args(argv)
+    global NEEDS
+    NEEDS = not args.no_needs
     if args.quick:
         args.seeds, args.repetitions = 1, 50
     hows = args.how or list(HOWS)
@@ -326,6 +332,7 @@ def run(argv: list[str] | None = None) -> int:
     print(
         f"scenario {args.scenario}; targets: wrong merges <= {_pct(args.merge_target)}, missed duplicates <= "
         f"{_pct(args.reject_target)}; {args.repetitions} repetitions per world, {args.seeds} worlds per size"
+        + ("" if NEEDS else "; later rounds without the lines' needs (experiment)")
     )
     failed = False
     for customers, budgets in plan.items():

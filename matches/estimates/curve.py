@@ -15,8 +15,8 @@ second slope lets the rise be gentle on one side of the middle and abrupt on the
 group is cut off at a score and the other is not. Three numbers, nothing fitted to any data set in advance.
 
 The priors (stated in docs/thresholds.md): the middle c uniform on logit scale over [-4, 4] (scores 0.018-0.982);
-each slope log-uniform over [0.1, 100] per unit of logit(score) (every order of magnitude of steepness as likely,
-from a chance rising over the whole score range to one rising within 0.01 of score, finer than lines are set). The
+each slope on [0.1, 100] per unit of logit(score) (from a chance rising over the whole score range to one rising
+within 0.01 of score, finer than lines are set), weighted half-Cauchy (slope_prior); half the mass on one slope. The
 posterior is computed exactly on a grid (161 x 20 x 20 points); the two halves' likelihoods separate given c, so the
 grid costs two small arrays, not one large one.
 
