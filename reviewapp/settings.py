@@ -80,7 +80,16 @@ TEMPLATES = [
                 "matches.context_processors.sign_in",
             ],
         },
-    }
+    },
+    # Plain text (the body of a notification email): nothing here is HTML, so nothing is HTML-escaped ("&" stays
+    # "&"). Only templates_text/ is in it, rendered with using="text"; every page is rendered by the engine above.
+    {
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates_text"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 AUTHENTICATION_BACKENDS = [

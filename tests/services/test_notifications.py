@@ -71,6 +71,15 @@ def test_a_new_run_is_mailed_to_everyone_with_a_role_through_a_real_smtp_listene
     assert (row.attempts, row.last_error, row.attempt_log[0]["ok"]) == (1, "", True)
 
 
+def test_a_plain_text_mail_says_what_happened_verbatim_not_html_escaped(smtp_inbox, people, domain):
+    summary = 'Merge failed: "Ann & Bob <ann@example.com>" (O\'Neil)'
+    rows = notifications.notify(kind=Kind.RUN_COMPLETED, domain=domain, context={"summary": summary, "url": "/"})
+    deliver_all(rows)
+    body = smtp_inbox.wait_for(3)[0].message.get_content()
+    assert body.splitlines()[0] == summary
+    assert "&amp;" not in body and "&lt;" not in body and "&#x27;" not in body
+
+
 def test_a_person_who_turned_a_kind_off_gets_nothing(smtp_inbox, people, domain):
     assert preferences_set(actor=people["steward"], email={Kind.RUN_COMPLETED: False}) == {Kind.RUN_COMPLETED: False}
     event = AuditEvent.objects.get(action="notification.preferences_changed")

@@ -111,6 +111,7 @@ def _mail(delivery: NotificationDelivery) -> str:
             "facts": sorted((k, v) for k, v in payload.get("data", {}).items() if not isinstance(v, dict | list)),
             "settings_url": settings.NOTIFY["BASE_URL"].rstrip("/") + "/account/notifications/",
         },
+        using="text",  # plain text: not HTML-escaped (settings.TEMPLATES)
     )
     message = EmailMessage(
         subject=delivery.subject,
