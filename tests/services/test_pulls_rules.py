@@ -211,3 +211,16 @@ def test_a_decided_rule_group_carries_over_to_the_next_run(emu, ruled, steward, 
     run = MatchRun.objects.get(pk=second.run_id)
     assert run.status == "completed" and run.completion["carried_over"] == 1
     assert run.completion["batches"] >= 3  # one scored batch, then 130 rule-based groups 50 at a time
+
+
+def test_a_rule_page_is_stored_in_statements_that_do_not_grow_with_it(db, django_assert_max_num_queries):
+    from tests.factories import MatchRunFactory
+
+    run = MatchRunFactory(status=MatchRun.Status.RUNNING)
+    items = [{"MatchId": f"rule-{i}", "ProfileIds": [pid(f"q{i}a"), pid(f"q{i}b")], "RuleLevel": 2} for i in range(100)]
+    with django_assert_max_num_queries(8):
+        assert rules.rule_page_store(run=run, items=items, next_token="t2") == 100
+    # The same page again (fetched again after a crash before the next checkpoint): nothing stored twice.
+    run.refresh_from_db()
+    assert rules.rule_page_store(run=run, items=items, next_token="t2") == 0
+    assert MatchGroup.objects.filter(run=run, source=MatchGroup.Source.RULE_BASED).count() == 100

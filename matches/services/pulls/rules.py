@@ -95,6 +95,7 @@ def rule_page_store(*, run: MatchRun, items: list[dict[str, Any]], next_token: s
     stored = 0
     with transaction.atomic():
         _lock(run)
+        clean_matches: dict[str, RuleMatch] = {}
         for item in items:
             clean, reason = rule_validate(item)
             if clean is None:
@@ -103,25 +104,33 @@ def rule_page_store(*, run: MatchRun, items: list[dict[str, Any]], next_token: s
                     run=run, raw_hash=digest, defaults={"raw": item, "reason": reason, "page": run.rule_pages + 1}
                 )
                 run.quarantined += made
-                continue
-            key = profile_set_key(list(clean.profile_ids))
-            marked = MatchGroup.objects.filter(run=run, source=Source.AWS_ML, profile_set_key=key).update(
-                both_engines=True, rule_level=clean.rule_level
-            )
-            if not marked:
-                _, made = MatchGroup.objects.get_or_create(
-                    run=run,
-                    match_id=clean.match_id,
-                    defaults={
-                        "profile_ids": list(clean.profile_ids),
-                        "profile_set_key": key,
-                        "size": len(clean.profile_ids),
-                        "source": Source.RULE_BASED,
-                        "rule_level": clean.rule_level,
-                    },
+            else:
+                clean_matches.setdefault(clean.match_id, clean)
+        # A page in a constant number of statements (the run's row lock keeps another pull out meanwhile): which ML
+        # groups share a set, which match ids are stored already (a page fetched again after a crash), then one insert.
+        keys = {m.match_id: profile_set_key(list(m.profile_ids)) for m in clean_matches.values()}
+        ml = MatchGroup.objects.filter(run=run, source=Source.AWS_ML, profile_set_key__in=set(keys.values()))
+        ml_keys = set(ml.values_list("profile_set_key", flat=True))
+        known = MatchGroup.objects.filter(run=run, match_id__in=[m for m, key in keys.items() if key not in ml_keys])
+        stored_ids = set(known.values_list("match_id", flat=True))
+        new = []
+        for match in clean_matches.values():
+            key = keys[match.match_id]
+            if key in ml_keys:  # both engines propose it: rare, one update each
+                stored += ml.filter(profile_set_key=key).update(both_engines=True, rule_level=match.rule_level)
+            elif match.match_id not in stored_ids:
+                new.append(
+                    MatchGroup(
+                        run=run,
+                        match_id=match.match_id,
+                        profile_ids=list(match.profile_ids),
+                        profile_set_key=key,
+                        size=len(match.profile_ids),
+                        source=Source.RULE_BASED,
+                        rule_level=match.rule_level,
+                    )
                 )
-                marked = int(made)
-            stored += marked
+        stored += len(MatchGroup.objects.bulk_create(new))
         run.rule_pages += 1
         run.rule_groups_stored += stored
         run.rule_next_token = next_token
