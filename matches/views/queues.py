@@ -24,6 +24,7 @@ from matches.selectors.assignments import overdue_cutoff
 from matches.services import work
 from matches.templatetags.match_tags import match_short
 from matches.views.htmx import render_page
+from matches.views.queue_rows import queue_rows
 
 QUEUE_TEMPLATE = "matches/review/queue.html"
 PAGE_SIZE = review_reads.PAGE_SIZE
@@ -96,13 +97,16 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
     first_page = unfiltered and not (filters.cursor or filters.before) and queue != review_reads.CARRIED
     # Most runs hold no group without a score: the context row says so, and the list is not asked for then.
     unscored = review_reads.unscored_open_groups(run=qc.run, queue=queue) if first_page and qc.has_unscored else []
+    is_blind = blind(request, domain)
     context = {
         "domain": domain,
         "qc": qc,
         "queue": queue,
         "page": page,
         "filters": filters,
-        "blind": blind(request, domain),
+        "blind": is_blind,
+        # Score-ordered rows built in Python (views/queue_rows.py); the carried-over queue's in the template.
+        "rows_html": "" if queue == review_reads.CARRIED else queue_rows(page.rows, blind=is_blind),
         "next_url": f"?{base}&{urlencode({'after': page.next_cursor, 'start': start + shown})}"
         if page.next_cursor
         else "",
@@ -118,7 +122,7 @@ def queue(request: Request, name: str, queue: str) -> HttpResponse:
         "rule_groups": [g for g in unscored if g.source == MatchGroup.Source.RULE_BASED],
         # The policy's estimates, one line (not in blind review: a steward decides on the evidence alone).
         "policy_line": None
-        if blind(request, domain) or not qc.run
+        if is_blind or not qc.run
         else estimate_reads.policy_line(domain=domain, run=qc.run, policy=qc.policy),
     }
     return render_page(request, QUEUE_TEMPLATE, context, partial="queue-table", target="queue-table")

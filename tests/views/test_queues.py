@@ -256,6 +256,26 @@ def test_customer_names_in_the_queue_are_escaped(login, steward, run):
     assert "&lt;img src=x onerror=alert(1)&gt; Lee" in page
 
 
+def test_every_value_of_a_queue_row_is_escaped(login, steward, run):
+    """The score-ordered rows are built in Python (views/queue_rows.py): each customer- or user-supplied value is
+    escaped there as a template would, and the tags still render as markup."""
+    from matches.services.decisions import group_claim
+
+    evil = UserFactory(username='<b id="u">eve</b>')
+    evil.groups.add(*steward.groups.all())
+    (group,) = make_groups(
+        run, [0.7], display_names="<script>alert(1)</script> & Lee", match_id='m"><img src=x>', both_engines=True
+    )
+    group_claim(group=group, actor=evil)
+    page = login(steward).get(queue_url("review")).content.decode()
+    row = page.split(f'<tr data-row id="group-{group.pk}">')[1].split("</tr>")[0]
+    assert "<script>" not in row and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Lee" in row
+    assert '<b id="u">' not in row and "&lt;b id=&quot;u&quot;&gt;eve&lt;/b&gt;" in row
+    assert "<img src=x>" not in page and 'title="MatchId m&quot;&gt;&lt;img src=x&gt;"' in row
+    assert '<span class="tag both-engines"' in row and "0.700" in row
+    assert f'<a data-open href="/groups/{group.pk}/?queue=review">' in row
+
+
 def test_blind_review_hides_scores(login, steward, mixed, domain):
     client = login(steward)
     assert "0.900" in client.get(queue_url("review")).content.decode()
