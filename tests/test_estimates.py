@@ -266,8 +266,17 @@ def test_the_curve_borrows_strength_where_the_model_free_bound_cannot():
     assert share.upper < free_share.upper
     exact = sum(not t for s, t in zip(scores, truth, strict=True) if s >= 0.75) / sum(s >= 0.75 for s in scores)
     assert share.upper >= exact
-    # From 150 decisions the curve can vouch for a 1% merge line far below where the order alone allows one.
-    assert smooth.suggest_merge_min(0.01) < (free.suggest_merge_min(0.01) or 1001) - 100
+    # From 150 decisions the curve can vouch for a 1% merge line far below where the order alone allows one (the
+    # median over six runs: the curve's line moves with the luck of the draw, the order's stays near the top).
+    gains = []
+    for seed in range(21, 27):
+        rng = random.Random(seed)
+        scores, truth = _logistic_world(rng)
+        labels = [es.Label(scores[i], truth[i], truth[i]) for i in rng.sample(range(len(scores)), 150)]
+        curve_line = es.Estimates(hist_of(scores), labels).suggest_merge_min(0.01) or 1001
+        order_line = es.Estimates(hist_of(scores), labels, smooth=False).suggest_merge_min(0.01) or 1001
+        gains.append(order_line - curve_line)
+    assert sorted(gains)[3] >= 100, gains
 
 
 def test_look_alikes_at_the_top_fail_the_check_and_fall_back():

@@ -24,10 +24,11 @@ to an admin; in short:
    bin are predicted (their expected count plus the binomial spread of the actual count), so the interval is for the
    run's real share, and it shrinks to nothing when every group is decided.
 
-6. **The smooth curve** (curve.py). Where the decisions agree with it, a two-half logistic curve in logit(score)
-   borrows strength across the score range (a decision at 0.62 informs the groups at 0.80), fitted on a grid with
-   stated priors; where it fails its posterior predictive check, or would reach across a populated stratum nobody
-   decided, the model-free bound above is used instead. Every Share says which method gave it.
+6. **The smooth curve** (curve.py). Where the decisions agree with it, a two-half logistic curve (in logit(score) or in
+   the score itself, weighed by the decisions) borrows strength across the score range (a decision at 0.62 informs
+   the groups at 0.80), fitted on a grid with stated priors; where it fails its posterior predictive check, or would
+   reach across a populated stratum nobody decided, the model-free bound above is used instead. Every Share
+   says which method gave it.
 
 A *wrong merge* is a group whose profiles are not all one person (a split counts against the merge side); a *real
 duplicate* is a group with at least two profiles of one person (merge or split). Shares are over every group of the

@@ -5,20 +5,24 @@ is safe, but it cannot say much about a queue of hundreds of undecided groups fr
 share at 1% it needs about 300 unanimous decisions inside that queue. This module adds one assumption that lets a
 decision at 0.62 say something about the groups at 0.80: **the chance rises along an S-shaped curve in the score**.
 
-The curve. With x = logit(score) = ln(s / (1 - s)), the log-odds of the outcome is
+The curve. With x the score's position on a scale, the log-odds of the outcome is
 
     logit p(x) = b_low * (x - c)   below the middle c,      b_high * (x - c)   above it,
 
 two logistic halves joined at the 50% point c, each with its own steepness (b_low, b_high > 0: never decreasing).
-A single logistic curve in logit(score) is the textbook calibration of a score (Platt scaling on the log-odds); the
-second slope lets the rise be gentle on one side of the middle and abrupt on the other, as it is when one kind of
-group is cut off at a score and the other is not. Three numbers, nothing fitted to any data set in advance.
+Two scales are allowed, with half the prior mass each (LINKS): x = logit(score) = ln(s / (1 - s)), where a single
+logistic curve is the textbook calibration of a score (Platt scaling on the log-odds), and x = the score itself,
+where the chance approaches 0 and 1 more slowly at the ends (a score whose top and bottom are not as sure as
+their log-odds says). The second slope lets the rise be gentle on one side of the middle and abrupt on the other, as
+it is when one kind of group is cut off at a score and the other is not. Four numbers (scale, middle, two slopes),
+nothing fitted to any data set in advance; the posterior weighs the two scales by how well each explains the
+decisions, and draws from both.
 
-The priors (stated in docs/thresholds.md): the middle c uniform on logit scale over [-4, 4] (scores 0.018-0.982);
+The priors (stated in docs/thresholds.md): the middle uniform on logit scale over [-4, 4] (scores 0.018-0.982);
 each slope on [0.1, 100] per unit of logit(score) (from a chance rising over the whole score range to one rising
-within 0.01 of score, finer than lines are set), weighted half-Cauchy (slope_prior); half the mass on one slope. The
-posterior is computed exactly on a grid (161 x 20 x 20 points); the two halves' likelihoods separate given c, so the
-grid costs two small arrays, not one large one.
+within 0.01 of score, finer than lines are set), or on [0.4, 1000] per unit of score, weighted half-Cauchy
+(slope_prior); half the mass on one slope. The posterior is computed exactly on two grids (2 x 161 x 20 x 20
+points); the two halves' likelihoods separate given c, so a grid costs two small arrays, not one large one.
 
 **The check.** Where the curve and the decisions disagree, the curve is not used. For every line, the decisions on
 the queue's side are counted (merge: groups not one person at or above the line; reject: duplicates below it) and
@@ -46,17 +50,38 @@ _S = np.clip((np.arange(BINS) + 0.5) / 1000, _EDGE, 1 - _EDGE)  # a bin's middle
 X = np.log(_S / (1 - _S))
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(np.minimum(-z, 700.0)))
+
+
 def _log_sigmoid(z: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -z)
 
 
+@dataclass(frozen=True)
+class Link:
+    """One scale the curve is S-shaped on: `x` per bin (the bin's position on that scale), the grid of middles (on
+    that scale) and of slopes (per unit of it)."""
+
+    x: np.ndarray
+    centres: np.ndarray
+    slopes: np.ndarray
+
+
+# logit(score), and the score itself: the same 161 middles (the score link's are the same scores), slopes from a
+# rise over the whole score range to one within 0.001 of score. Equal prior mass on each.
+LINKS = (Link(X, CENTRES, SLOPES), Link(_S, _sigmoid(CENTRES), np.geomspace(0.4, 1000.0, 20)))
+
+
 @dataclass
 class Curve:
-    """The posterior of the curve for one outcome (one person, or duplicate), as draws of (c, b_low, b_high)."""
+    """The posterior of the curve for one outcome (one person, or duplicate), as draws of (link, c, b_low, b_high).
+    `centre` is always the logit of the 50% score, whichever scale the draw's curve is S-shaped on."""
 
     centre: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    link: np.ndarray
 
     @classmethod
     def fit(
@@ -64,48 +89,43 @@ class Curve:
     ) -> Curve:
         """Grid posterior from decisions per bin (n) and how many had the outcome (k); `replicates` draws. The
         slopes' prior scale follows the spread of the run's scores (`population` per bin), see slope_prior."""
-        # Decisions pooled in 0.005-wide bins (at their mean logit score): the likelihood barely changes, the grid
+        # Decisions pooled in 0.005-wide bins (at their mean position): the likelihood barely changes, the grid
         # costs at most 201 columns.
         group = np.arange(BINS) // 5
         n = np.bincount(group, weights=n_bin)
         k = np.bincount(group, weights=k_bin)
-        x_sum = np.bincount(group, weights=n_bin * X)
         keep = n > 0
-        n, k, x = n[keep], k[keep], x_sum[keep] / n[keep]
-        # z[c, b, j] = b * (x_j - c); below[c, j] when decision bin j lies below the centre c.
-        d = x[None, :] - CENTRES[:, None]
-        z = SLOPES[None, :, None] * d[:, None, :]
-        log_p = _log_sigmoid(z)
-        ll = n * log_p - (n - k) * z  # log(1 - p) = log(p) - z
-        below = (d < 0)[:, None, :]
-        ll_low = np.where(below, ll, 0.0).sum(axis=2)  # centres x slopes
-        ll_high = np.where(below, 0.0, ll).sum(axis=2)
-        total = ll_low[:, :, None] + ll_high[:, None, :]  # centres x b_low x b_high
-        # Prior: half the mass on one slope for both halves (a single S-curve), half spread over every pair; each
-        # slope half-Cauchy (slope_prior).
-        log_prior = slope_prior(population)
-        same = np.eye(len(SLOPES), dtype=bool)[None]
-        pair = log_prior[:, None] + log_prior[None, :]
-        one = np.where(same[0], log_prior[:, None], -np.inf)
-        total = total + np.logaddexp(np.log(0.5) + pair, np.log(0.5) + one)[None]
-        w = np.exp(total - total.max()).ravel()
+        grids = []
+        for link in LINKS:
+            x = np.bincount(group, weights=n_bin * link.x)[keep] / n[keep]
+            grids.append(_log_posterior(link, n[keep], k[keep], x, population))
+        flat = np.concatenate([g.ravel() for g in grids])
+        w = np.exp(flat - flat.max())
         w /= w.sum()
         pick = rng.choice(w.size, size=replicates, p=w)
-        ci, li, hi = np.unravel_index(pick, total.shape)
-        # Spread each draw within its grid cell, so that the draws are not stuck on the grid's points.
-        step_c = CENTRES[1] - CENTRES[0]
-        ratio = np.log(SLOPES[1] / SLOPES[0])
-        centre = CENTRES[ci] + rng.uniform(-step_c / 2, step_c / 2, replicates)
-        low = SLOPES[li] * np.exp(rng.uniform(-ratio / 2, ratio / 2, replicates))
-        high = SLOPES[hi] * np.exp(rng.uniform(-ratio / 2, ratio / 2, replicates))
-        return cls(centre, low, high)
+        which = (pick >= grids[0].size).astype(np.int64)
+        centre, low, high = np.empty(replicates), np.empty(replicates), np.empty(replicates)
+        for i, (link, grid) in enumerate(zip(LINKS, grids, strict=True)):
+            mine = which == i
+            ci, li, hi = np.unravel_index(pick[mine] - i * grids[0].size, grid.shape)
+            # Spread each draw within its grid cell (on logit scale for the middle), so that the draws are not stuck
+            # on the grid's points.
+            size = int(mine.sum())
+            step_c = CENTRES[1] - CENTRES[0]
+            ratio = np.log(link.slopes[1] / link.slopes[0])
+            centre[mine] = CENTRES[ci] + rng.uniform(-step_c / 2, step_c / 2, size)
+            low[mine] = link.slopes[li] * np.exp(rng.uniform(-ratio / 2, ratio / 2, size))
+            high[mine] = link.slopes[hi] * np.exp(rng.uniform(-ratio / 2, ratio / 2, size))
+        return cls(centre, low, high, which)
 
     @cached_property
     def p(self) -> np.ndarray:
-        """Draws x bins: the chance of the outcome at each bin."""
-        d = X[None, :] - self.centre[:, None]
+        """Draws x bins: the chance of the outcome at each bin, each draw on its own scale."""
+        on_score = (self.link == 1)[:, None]
+        pivot = np.where(on_score[:, 0], _sigmoid(self.centre), self.centre)
+        d = np.where(on_score, _S[None, :], X[None, :]) - pivot[:, None]
         slope = np.where(d < 0, self.low[:, None], self.high[:, None])
-        return 1.0 / (1.0 + np.exp(np.minimum(-slope * d, 700.0)))
+        return _sigmoid(slope * d)
 
     @cached_property
     def band(self) -> tuple[np.ndarray, np.ndarray]:
@@ -114,19 +134,41 @@ class Curve:
         return low, high
 
 
-def slope_prior(population: np.ndarray) -> np.ndarray:
-    """Log prior mass of each grid slope: half-Cauchy with scale 2.5 per two standard deviations of the run's
-    logit(score) (Gelman, Jakulin, Pittau & Su 2008, the default weakly informative prior for logistic regression,
-    made for exactly the case of a sample whose classes do not overlap: the steepest curve is then not preferred).
-    On the log-spaced grid a point's mass is density x slope."""
+def _log_posterior(link: Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """Log posterior mass (unnormalised) on the link's grid, centres x b_low x b_high, from n decisions at positions
+    x of which k had the outcome. The two halves' likelihoods separate given the middle."""
+    # z[c, b, j] = b * (x_j - c); below[c, j] when decision bin j lies below the centre c.
+    d = x[None, :] - link.centres[:, None]
+    z = link.slopes[None, :, None] * d[:, None, :]
+    log_p = _log_sigmoid(z)
+    ll = n * log_p - (n - k) * z  # log(1 - p) = log(p) - z
+    below = (d < 0)[:, None, :]
+    ll_low = np.where(below, ll, 0.0).sum(axis=2)  # centres x slopes
+    ll_high = np.where(below, 0.0, ll).sum(axis=2)
+    total = ll_low[:, :, None] + ll_high[:, None, :]  # centres x b_low x b_high
+    # Prior: half the mass on one slope for both halves (a single S-curve), half spread over every pair; each
+    # slope half-Cauchy (slope_prior). The prior sums to one per middle, so each link carries the same mass.
+    log_prior = slope_prior(population, link)
+    same = np.eye(len(link.slopes), dtype=bool)
+    pair = log_prior[:, None] + log_prior[None, :]
+    one = np.where(same, log_prior[:, None], -np.inf)
+    return total + np.logaddexp(np.log(0.5) + pair, np.log(0.5) + one)[None]
+
+
+def slope_prior(population: np.ndarray, link: Link = LINKS[0]) -> np.ndarray:
+    """Log prior mass of each of the link's grid slopes: half-Cauchy with scale 2.5 per two standard deviations of
+    the run's positions on that scale (Gelman, Jakulin, Pittau & Su 2008, the default weakly informative prior for
+    logistic regression, made for exactly the case of a sample whose classes do not overlap: the steepest curve is
+    then not preferred). On the log-spaced grid a point's mass is density x slope."""
     total = float(population.sum())
     if total > 0:
-        mean = float((population * X).sum()) / total
-        sd = float(np.sqrt((population * (X - mean) ** 2).sum() / total))
+        mean = float((population * link.x).sum()) / total
+        sd = float(np.sqrt((population * (link.x - mean) ** 2).sum() / total))
     else:
         sd = 0.0
-    scale = 2.5 / (2 * max(sd, 0.1))
-    log_mass = np.log(SLOPES) - np.log1p((SLOPES / scale) ** 2)
+    floor = 0.1 * SLOPES[0] / link.slopes[0]  # 0.1 of logit(score); the same share of the score link's range
+    scale = 2.5 / (2 * max(sd, floor))
+    log_mass = np.log(link.slopes) - np.log1p((link.slopes / scale) ** 2)
     return log_mass - np.logaddexp.reduce(log_mass)
 
 
