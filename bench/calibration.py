@@ -303,6 +303,8 @@ def _line(x: float | None) -> str:
 
 
 def run(argv: list[str] | None = None) -> int:
+    from bench.ceiling import ceiling  # it reads a World
+
     parser = argparse.ArgumentParser(prog="python -m bench calibration", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="worlds (emulator seeds) per size")
     parser.add_argument("--repetitions", type=int, default=200, help="draws per world and budget")
@@ -346,6 +348,16 @@ def run(argv: list[str] | None = None) -> int:
                 f"{_pct(world.wrong_share(POLICY[0]), 2)}, missed {_pct(world.missed_share(POLICY[1]), 2)}, review "
                 f"{_pct(world.review_share(*POLICY))}"
             )
+            for budget in budgets:
+                limit = ceiling(world, budget, args.merge_target, args.reject_target)
+                if limit:
+                    print(
+                        f"  limit for any method, {budget} decisions (bench/ceiling.py): merge <= "
+                        f"{_line(limit.t_max)} and reject >= {_line(limit.r_min)} to be within 10 points; "
+                        f"{limit.merge_changed} of {limit.merge_pool} and {limit.reject_changed} of "
+                        f"{limit.reject_pool} groups changed fool it with chance S = {limit.fooled:.3f}, so its "
+                        f"unsafe rate here is >= {_pct(limit.unsafe_at_least)}"
+                    )
             print(
                 f"{'how':>11} {'budget':>6} {'merge':>6} {'sugg':>5} {'wrong':>6} {'held':>6} {'within':>6} "
                 f"{'reject':>6} {'sugg':>5} {'missed':>6} {'held':>6} {'within':>6} {'review':>6} {'Δtruth':>6} "
