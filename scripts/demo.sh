@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Bring Matchdesk up on its embedded default: the emulator with demo data, demo users, a first pull,
-# then web, worker and beat in the background, each under scripts/supervise.py, which starts it again whenever it
-# exits (a killed worker is back within seconds; the log says when and why). The web runs as production runs it:
-# gunicorn (gunicorn.conf.py) with static files collected and served by WhiteNoise. Logs in var/log, pids in var/run;
-# `make stop` stops them all.
+# Bring Matchdesk up on its embedded default: the emulator with demo data, a local mailbox, an OpenID provider for
+# single sign-on (scripts/oidc_provider.mjs) and a webhook receiver (scripts/webhook_receiver.py), what an enterprise
+# wires up; demo users, a webhook endpoint, a first pull, then web, worker and beat in the background, each under
+# scripts/supervise.py, which starts it again whenever it exits (a killed worker is back within seconds; the log says
+# when and why). The web runs as production runs it: gunicorn (gunicorn.conf.py) with static files collected and
+# served by WhiteNoise. Logs in var/log, pids in var/run; `make stop` stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
 EMULATOR_PORT="${EMULATOR_PORT:-8765}"
 MAIL_PORT="${MAIL_PORT:-8025}"
+OIDC_PORT="${OIDC_PORT:-8767}"
+WEBHOOK_PORT="${WEBHOOK_PORT:-8768}"
 DEMO_DOMAIN="${DEMO_DOMAIN:-demo}"
 mkdir -p var/log var/run
 
@@ -66,9 +69,42 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+echo "== identity provider (OpenID Connect on :$OIDC_PORT: the npm oidc-provider, for the demo only)"
+# Single sign-on as a company wires it (README, "In production: single sign-on"): a provider whose users carry the
+# role groups and the domains claim, and Matchdesk's OIDC_* settings read from its discovery document. Local passwords
+# stay on.
+bash scripts/ensure_oidc_provider.sh
+SSO_LOGINS=$("$PY" scripts/demo_sso_users.py var/oidc-users.json "$DEMO_DOMAIN")
+start oidc env OIDC_PORT="$OIDC_PORT" OIDC_USERS_FILE=var/oidc-users.json \
+  OIDC_REDIRECT_URIS="http://127.0.0.1:$PORT/oidc/callback/,http://localhost:$PORT/oidc/callback/" \
+  OIDC_POST_LOGOUT_URIS="http://127.0.0.1:$PORT/login/,http://localhost:$PORT/login/" \
+  node scripts/oidc_provider.mjs
+wait_http "http://127.0.0.1:$OIDC_PORT/ready" "the identity provider"
+OIDC_SETTINGS=$("$PY" - "http://127.0.0.1:$OIDC_PORT" <<'PYEOF'
+import json, sys, urllib.request
+found = json.load(urllib.request.urlopen(sys.argv[1] + "/.well-known/openid-configuration", timeout=5))
+for name, key in [("ISSUER", "issuer"), ("AUTHORIZATION_ENDPOINT", "authorization_endpoint"),
+                  ("TOKEN_ENDPOINT", "token_endpoint"), ("USER_ENDPOINT", "userinfo_endpoint"),
+                  ("JWKS_ENDPOINT", "jwks_uri"), ("LOGOUT_ENDPOINT", "end_session_endpoint")]:
+    print(f"OIDC_OP_{name}={found[key]}")
+PYEOF
+)
+while IFS='=' read -r name value; do export "$name=$value"; done <<<"$OIDC_SETTINGS"
+# The provider's static client: its secret is public (scripts/oidc_provider.mjs), fit for this demo only.
+export SSO_ENABLED=true OIDC_RP_CLIENT_ID=matchdesk OIDC_RP_CLIENT_SECRET=matchdesk-test-secret
+
 echo "== demo domain and users"
 "$PY" manage.py add_domain "$DEMO_DOMAIN" --region us-east-1 --endpoint-url "http://127.0.0.1:$EMULATOR_PORT"
 LOGINS=$("$PY" manage.py seed_demo_users)
+
+echo "== webhook receiver on :$WEBHOOK_PORT (deliveries in var/webhooks)"
+# An endpoint for every event, with a new secret at each start (the admin's add_webhook, as on Admin -> Webhooks)
+# and a test delivery; the receiver checks each delivery's signature and timestamp with that secret.
+WEBHOOK_SECRET=$("$PY" manage.py add_webhook "demo receiver" --url "http://127.0.0.1:$WEBHOOK_PORT/" --actor admin \
+  --send-test)
+WEBHOOK_SECRET="$WEBHOOK_SECRET" start webhooks "$PY" scripts/webhook_receiver.py --port "$WEBHOOK_PORT" \
+  --dir var/webhooks
+wait_http "http://127.0.0.1:$WEBHOOK_PORT/" "the webhook receiver"
 
 echo "== first pull of $DEMO_DOMAIN"
 "$PY" manage.py pull_matches "$DEMO_DOMAIN"
@@ -97,6 +133,12 @@ cat <<MSG
 Matchdesk is running: open http://127.0.0.1:$PORT/ and log in.
 $LOGINS
 
+Single sign-on: "Log in with single sign-on" on the login page, then sign in at the demo's identity provider
+(http://127.0.0.1:$OIDC_PORT; client matchdesk, secret matchdesk-test-secret: for this demo only) as
+$SSO_LOGINS
+
 Mail (notifications): var/mail/new/, one file a message (a Maildir; choose what you get on Notifications).
+Webhooks: the endpoint "demo receiver" (Admin -> Webhooks) posts every event to http://127.0.0.1:$WEBHOOK_PORT/,
+which checks each signature and writes what it accepts to var/webhooks/, one file a delivery.
 Logs: var/log/   Stop everything: make stop
 MSG

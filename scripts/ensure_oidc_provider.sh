@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The single sign-on tests (tests/sso/) run a real OpenID provider: the npm `oidc-provider` package (pinned in
-# package.json / package-lock.json) under Node, from node_modules/ (git ignores it), as scripts/ensure_axe.sh does.
+# `make demo` and the single sign-on tests (tests/sso/) run a real OpenID provider, scripts/oidc_provider.mjs: the npm
+# `oidc-provider` package (pinned in package.json / package-lock.json) under Node, from node_modules/ (git ignores
+# it), as scripts/ensure_axe.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f node_modules/oidc-provider/package.json ] && [ -f node_modules/jose/package.json ] && exit 0
@@ -14,5 +15,5 @@ if ! command -v npm >/dev/null; then
     exit 1
   fi
 fi
-echo "installing oidc-provider for the single sign-on tests (npm ci)"
+echo "installing oidc-provider for single sign-on (the demo's identity provider and the tests'; npm ci)"
 npm ci --no-audit --no-fund --silent

@@ -1,8 +1,8 @@
 """A real OpenID provider for the single sign-on tests (tests/sso/, tests/e2e/test_sso_login.py):
-tests/sso/oidc_provider.mjs (the npm `oidc-provider` package, installed by scripts/ensure_oidc_provider.sh) in its own
-Node process, its users in a JSON file a test rewrites, and Matchdesk's settings pointed at it. Nothing of the
-protocol is mocked: the browser or a `requests` session follows every redirect between pytest-django's live server
-and the provider."""
+scripts/oidc_provider.mjs (the npm `oidc-provider` package, installed by scripts/ensure_oidc_provider.sh; `make demo`
+runs the same script) in its own Node process, its users in a JSON file a test rewrites, and Matchdesk's settings
+pointed at it. Nothing of the protocol is mocked: the browser or a `requests` session follows every redirect between
+pytest-django's live server and the provider."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = Path(__file__).with_name("sso") / "oidc_provider.mjs"
+SCRIPT = ROOT / "scripts" / "oidc_provider.mjs"
 CLIENT_ID = "matchdesk"
 CLIENT_SECRET = "matchdesk-test-secret"
 
@@ -125,15 +125,16 @@ def form_of(response: requests.Response, index: int = 0) -> tuple[str, dict[str,
 
 
 def sso_login(
-    live_server, login: str, session: requests.Session | None = None
+    live_server, login: str, session: requests.Session | None = None, password: str = "any"
 ) -> tuple[requests.Session, requests.Response]:
     """Log in through the provider as a browser would, following every redirect: Matchdesk's /oidc/login/, the
-    provider's sign-in form (any password for a known login), the callback. Returns the session and the last page."""
+    provider's sign-in form (any password for a known login without one in the users file), the callback. Returns the
+    session and the last page."""
     session = session or requests.Session()
     response = session.get(f"{live_server.url}/oidc/login/", timeout=10)
     if 'name="login"' in response.text:  # the provider's own sign-in (skipped while its session lasts)
         action, fields = form_of(response)
-        response = session.post(action, data={**fields, "login": login, "password": "any"}, timeout=10)
+        response = session.post(action, data={**fields, "login": login, "password": password}, timeout=10)
     return session, response
 
 

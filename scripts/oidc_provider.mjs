@@ -1,19 +1,25 @@
-// A real OpenID Connect provider for the single sign-on tests (tests/sso/): the npm `oidc-provider` package, in its
-// own process, on 127.0.0.1. Nothing here is served by Matchdesk.
+// A real OpenID Connect provider on 127.0.0.1: the npm `oidc-provider` package (scripts/ensure_oidc_provider.sh
+// installs it) in its own process. `make demo` runs it as the demo's identity provider (scripts/demo.sh), and the
+// single sign-on tests start one per session (tests/oidc_fixtures.py). Nothing here is served by Matchdesk, and it
+// is no provider for production: its client secret and cookie key are fixed and public.
 //
-// Environment: OIDC_PORT, OIDC_USERS_FILE (JSON {"<login>": {"email", "groups": [...], "domains": [...]}}, re-read at
-// every sign-in, so a test changes a user's groups by rewriting it), OIDC_REDIRECT_URIS and OIDC_POST_LOGOUT_URIS
-// (comma-separated). The static client is "matchdesk" / "matchdesk-test-secret". Its development sign-in form takes
-// any password for a login listed in the users file. /wrong-jwks serves a different RSA key under the provider's key
-// id: a relying party pointed there holds the provider's genuine tokens for signed with the wrong key.
+// Environment: OIDC_PORT (8767 by default, the demo's), OIDC_USERS_FILE (JSON {"<login>": {"email", "groups": [...],
+// "domains": [...], "password"}}, re-read at every sign-in, so a test changes a user's groups by rewriting it),
+// OIDC_REDIRECT_URIS and OIDC_POST_LOGOUT_URIS (comma-separated). The static client is "matchdesk" /
+// "matchdesk-test-secret". Its development sign-in form takes the user's "password" when the users file gives one
+// (the demo's), and any password for a login without one (the tests'). /wrong-jwks serves a different RSA key under
+// the provider's key id: a relying party pointed there holds the provider's genuine tokens for signed with the wrong
+// key.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
-const port = Number(process.env.OIDC_PORT);
+const port = Number(process.env.OIDC_PORT || 8767);
 const usersFile = process.env.OIDC_USERS_FILE;
+if (!usersFile) throw new Error('OIDC_USERS_FILE is required: the JSON file of the provider\'s users');
 const list = (name) => (process.env[name] || '').split(',').filter(Boolean);
 const issuer = `http://127.0.0.1:${port}`;
 const KID = 'matchdesk-test';
@@ -79,7 +85,23 @@ const provider = new Provider(issuer, {
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
 const callback = provider.callback();
-const server = http.createServer((req, res) => {
+const digest = (text) => crypto.createHash('sha256').update(String(text)).digest();
+
+// The development sign-in form posts `login` and `password` to /interaction/<uid>. A user with a password in the users
+// file must give it: a wrong one shows the form again, and no one is signed in. The body read here is handed on to the
+// provider, whose parser takes an already-read body (req.body) in place of the stream.
+async function passwordRefused(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  req.body = Buffer.concat(chunks);
+  const form = new URLSearchParams(req.body.toString());
+  if (form.get('prompt') !== 'login') return false;
+  const user = users()[form.get('login') || ''];
+  if (!user || user.password === undefined) return false;
+  return !crypto.timingSafeEqual(digest(user.password), digest(form.get('password') || ''));
+}
+
+const server = http.createServer(async (req, res) => {
   if (req.url === '/wrong-jwks') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: [wrongJwk] }));
@@ -90,7 +112,26 @@ const server = http.createServer((req, res) => {
     res.end('ok');
     return;
   }
+  if (req.method === 'POST' && /^\/interaction\/[^/?]+$/.test(req.url)) {
+    try {
+      if (await passwordRefused(req)) {
+        console.log('sign-in refused: wrong password');
+        res.writeHead(303, { location: req.url });
+        res.end();
+        return;
+      }
+    } catch (err) {
+      console.error('sign-in form', err);
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end('bad sign-in form');
+      return;
+    }
+  }
   callback(req, res);
 });
 server.listen(port, '127.0.0.1', () => console.log(`oidc provider listening on ${issuer}`));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Stop at once: a browser's keep-alive connection would hold server.close() open (`make stop` waits for the process).
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
