@@ -343,6 +343,7 @@ class MatchGroup(models.Model):
             models.Index(
                 fields=["run", "status", "id"], name="group_unscored", condition=Q(confidence_score__isnull=True)
             ),
+            models.Index(fields=["run"], name="group_linked", condition=Q(linked_decision__isnull=False)),
         ]
 
     def __str__(self) -> str:
