@@ -83,6 +83,15 @@ def test_the_policy_line_reads_like_the_issue_asks(steward, domain):
     assert line.reject_upper > 0.5
 
 
+def test_the_policy_line_claims_no_estimate_before_any_decision(domain):
+    run_with_scores(domain, [0.96, 0.7, 0.2])
+    line = estimate_reads.policy_line(domain=domain)
+    assert line.decisions == 0 and line.merge_estimate > 0  # the prior's middle, not evidence
+    assert line.merge_text == "merge queue: share of wrong merges not known yet"
+    assert line.reject_text == "reject queue: share of real duplicates not known yet"
+    assert line.source_text == "no decisions in this run yet"
+
+
 def test_tradeoff_chart_draws_both_curves_and_the_lines(steward, domain):
     run, groups = run_with_scores(domain, [i / 100 for i in range(100)])
     for g in groups[::3]:

@@ -190,16 +190,23 @@ class PolicyLine:
     reject_upper: float
     decisions: int
 
+    # With no decision the estimate is the prior's middle (50%), which reads as a finding: say there is none.
     @property
     def merge_text(self) -> str:
+        if not self.decisions:
+            return "merge queue: share of wrong merges not known yet"
         return f"merge queue: est. {_pct(self.merge_estimate)} wrong, 95% ≤ {_pct(self.merge_upper)}"
 
     @property
     def reject_text(self) -> str:
+        if not self.decisions:
+            return "reject queue: share of real duplicates not known yet"
         return f"reject queue: est. {_pct(self.reject_estimate)} real duplicates, 95% ≤ {_pct(self.reject_upper)}"
 
     @property
     def source_text(self) -> str:
+        if not self.decisions:
+            return "no decisions in this run yet"
         return f"from {self.decisions} decision{'s' if self.decisions != 1 else ''}"
 
 
