@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from matches.words import SEARCH_WORDS
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
@@ -344,6 +346,7 @@ class MatchGroup(models.Model):
                 fields=["run", "status", "id"], name="group_unscored", condition=Q(confidence_score__isnull=True)
             ),
             models.Index(fields=["run"], name="group_linked", condition=Q(linked_decision__isnull=False)),
+            GinIndex(SEARCH_WORDS, name="group_search_words"),  # the queue search's words (matches/words.py)
         ]
 
     def __str__(self) -> str:
@@ -778,9 +781,6 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(secret: str) -> str:
         return hashlib.sha256(secret.encode()).hexdigest()
-
-
-# Four-eyes approval ----------------------------------------------------------------------------------------------
 
 
 # Models kept in modules of their own so this file stays under its limit; Django finds them through here.

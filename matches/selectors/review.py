@@ -6,7 +6,6 @@ call AWS and write the Profile cache."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -28,6 +27,7 @@ from matches.models import (
     Queue,
     ThresholdPolicy,
 )
+from matches.selectors import queue_search
 from matches.selectors.counts import QueueCounts, queue_counts
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ CARRIED = "carried"  # a tab of the queue page, not a queue: groups carried over
 QUEUES = tuple(Queue)
 TABS = (*QUEUES, CARRIED)
 PAGE_SIZE = 50
-_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
-# A match id shown short (its start, an ellipsis, its distinctive end), and what could be part of a match id.
-_MATCH_SHORT = re.compile(r"^([0-9A-Za-z-]+)(?:…|\.\.\.)([0-9A-Za-z-]+)$")
-_MATCH_PART = re.compile(r"^[0-9A-Za-z-]{4,}$")
 _TABLE = MatchGroup._meta.db_table
 
 Status = MatchGroup.Status
@@ -188,29 +184,6 @@ def parse_filters(params: QueryDict, queue: str) -> QueueFilters:
     return filters
 
 
-def _search(qs: QuerySet, text: str) -> QuerySet:
-    """Profile id, name, email or match id. An exact 32-hex id is looked up in profile_ids (GIN, exact) and as a
-    match id; a match id as the pages show it short (`684d1a…3d4e5f6071`) by its start and end; anything else is a
-    substring of search_text by ILIKE (not Django's UPPER(..) LIKE) so that the trigram GIN index serves it, or of
-    the match id (its own trigram index) when it could be part of one."""
-    lowered = text.lower()
-    if _HEX_ID.match(lowered):
-        # The planner misjudges array containment and would walk the queue index over the whole run; the ids of the
-        # few groups holding this profile come first, from the GIN index alone, then the queue filters apply.
-        # (A long hex string as an ILIKE substring is a poor trigram query: 16 letters make few distinct trigrams.)
-        holding = list(MatchGroup.objects.filter(profile_ids__contains=[lowered]).values_list("pk", flat=True)[:1000])
-        return qs.filter(Q(pk__in=holding) | Q(match_id=text))
-    short = _MATCH_SHORT.match(text)
-    if short:
-        return qs.filter(match_id__startswith=short[1], match_id__endswith=short[2])
-    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if _MATCH_PART.match(text):
-        return qs.extra(
-            where=[f'("{_TABLE}"."search_text" ILIKE %s OR "{_TABLE}"."match_id" LIKE %s)'], params=[pattern, pattern]
-        )
-    return qs.extra(where=[f'"{_TABLE}"."search_text" ILIKE %s'], params=[pattern])
-
-
 @dataclass
 class QueuePage:
     rows: list[MatchGroup]
@@ -236,7 +209,7 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     if filters.max_score is not None:
         qs = qs.filter(confidence_score__lte=filters.max_score)
     if filters.q:
-        qs = _search(qs, filters.q)
+        qs = queue_search.search(qs, filters.q, run_id=run.pk)
     desc = filters.order == "desc"
     # Paging backwards walks the other direction from the cursor, then turns the rows round.
     backwards = filters.before is not None and filters.cursor is None

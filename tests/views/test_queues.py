@@ -226,10 +226,113 @@ def test_search_queries_do_not_grow_with_matches(login, steward, run, n, kind, d
     q = "lee" if kind == "name" else ids[-1]
     client.get(queue_url("review", q=q))  # warm the session and the policy line's cache
     # 8: the session, the user and their permissions (4), the domain's context, the counts, the page, the roles for
-    # the layout; a profile id asks one more (the groups holding it, from the GIN index first).
-    with django_assert_max_num_queries(8 if kind == "name" else 9):
+    # the layout; both kinds ask one more: the groups holding the profile id (GIN on profile_ids) or the words
+    # (the words index), before the page.
+    with django_assert_max_num_queries(9):
         response = client.get(queue_url("review", q=q))
     assert len(row_ids(response)) == (n if kind == "name" else 1)
+
+
+@pytest.fixture
+def named(run):
+    """Groups whose names share `lee` at a word's start, inside a word, and in an email's parts."""
+    texts = {
+        "lee": f"ann lee ann.lee@example.com {hex_id(1)}",
+        "leeds": f"bob leeds {hex_id(2)}",
+        "ashlee": f"ashlee smith ashlee@example.com {hex_id(3)}",
+        "grace": f"grace hopper grace@navy.mil {hex_id(4)}",
+        "hyphen": f"mary-jane watson mj_w+news@daily.bugle.com {hex_id(5)}",
+    }
+    groups = {
+        key: MatchGroupFactory(run=run, confidence_score=0.7 + i / 100, search_text=text)
+        for i, (key, text) in enumerate(texts.items())
+    }
+    bins_add(run=run, scores=[g.confidence_score for g in groups.values()])
+    return groups
+
+
+@pytest.mark.parametrize(
+    "query,found",
+    [
+        ("lee", {"lee", "leeds"}),  # at a word's start, never inside one ("Ashlee")
+        ("LEE", {"lee", "leeds"}),
+        ("leeds", {"leeds"}),
+        ("shlee", set()),
+        ("ann lee", {"lee"}),  # every word, in any order
+        ("lee ann", {"lee"}),
+        ("lee bob", {"leeds"}),  # "bob leeds"
+        ("lee hopper", set()),
+        ("navy", {"grace"}),  # the parts of an email
+        ("mil", {"grace"}),
+        ("grace@navy.mil", {"grace"}),
+        ("ann.lee@exa", {"lee"}),
+        ("jane", {"hyphen"}),  # hyphenated, underscored, plussed and dotted parts
+        ("mary-jane", {"hyphen"}),
+        ("news", {"hyphen"}),
+        ("bugle", {"hyphen"}),
+        ("w", {"hyphen"}),  # one letter: "watson" and the "w" of mj_w
+        (hex_id(2)[:10], {"leeds"}),  # the start of a profile id
+    ],
+)
+def test_search_finds_words_by_their_start(login, steward, named, query, found):
+    ids = row_ids(login(steward).get(queue_url("review", q=query)))
+    assert set(ids) == {named[key].pk for key in found}
+
+
+@pytest.mark.parametrize(
+    "query,found",
+    [
+        ("a & b | !c:*", set()),  # tsquery operators are not operators here: words a, b, c, which no group has
+        ("lee:*", {"lee", "leeds"}),
+        ("lee | ashlee", set()),  # both words, not either
+        ("!lee", {"lee", "leeds"}),
+        ("(lee)", {"lee", "leeds"}),
+        ("'lee'", {"lee", "leeds"}),
+        ('"lee', {"lee", "leeds"}),
+        ("lee\\", {"lee", "leeds"}),
+        ("\\'", set()),  # only punctuation: no word, so nothing (not every group)
+        ("&|!:*()", set()),
+        ("%", set()),
+        ("_", set()),
+    ],
+)
+def test_search_syntax_in_the_term_is_only_text(login, steward, named, query, found):
+    response = login(steward).get(queue_url("review", q=query))
+    assert response.status_code == 200
+    assert set(row_ids(response)) == {named[key].pk for key in found}
+
+
+def test_a_word_in_more_groups_than_the_cap_is_searched_as_a_substring(login, steward, named, monkeypatch):
+    from matches.selectors import queue_search
+
+    client = login(steward)
+    assert set(row_ids(client.get(queue_url("review", q="lee")))) == {named["lee"].pk, named["leeds"].pk}
+    monkeypatch.setattr(queue_search, "WORDS_CAP", 1)
+    # Above the cap, the trigram plan: a substring, so "Ashlee" is found too; the queue's order still holds.
+    ids = row_ids(client.get(queue_url("review", q="lee")))
+    assert ids == [named["ashlee"].pk, named["leeds"].pk, named["lee"].pk]
+    # A word below the cap still takes the words index.
+    assert row_ids(client.get(queue_url("review", q="navy"))) == [named["grace"].pk]
+
+
+def test_the_words_lookup_reads_the_words_index(run, named):
+    """The query's expression is the index's (matches/words.py): with scans other than a bitmap priced out, Postgres
+    answers it from group_search_words (the only index on it), and finds the words."""
+    from django.contrib.postgres.search import SearchQuery
+    from django.db import connection, transaction
+
+    from matches.selectors.queue_search import words_query
+    from matches.words import SEARCH_WORDS, prefix_tsquery
+
+    tsquery = prefix_tsquery("Lee")
+    words = SearchQuery(tsquery, config="simple", search_type="raw")
+    alone = MatchGroup.objects.alias(words=SEARCH_WORDS).filter(words=words).values_list("pk", flat=True)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("SET LOCAL enable_indexscan = off")
+        plan = alone.explain()
+    assert "Bitmap Index Scan on group_search_words" in plan
+    assert set(words_query(run_id=run.pk, tsquery=tsquery)) == set(alone) == {named["lee"].pk, named["leeds"].pk}
 
 
 def test_manual_groups_are_listed_only_when_the_run_has_one(login, steward, run, django_assert_max_num_queries):

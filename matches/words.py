@@ -1,0 +1,42 @@
+"""The words of a group's search text, as the queue search indexes them (docs/scaling.md, "Search by name").
+
+search_text holds each member's lowercased name, emails and profile id. Postgres's text-search parser keeps an email,
+a host name or a dotted or hyphenated run whole (`grace@navy.mil` is one token), so these characters become spaces
+first: every part of an email or a dotted name is a word of its own. The expression is IMMUTABLE (translate,
+coalesce, to_tsvector with a named configuration), and the index (MatchGroup's `group_search_words`) and the query
+(selectors/queue_search.py) compile this one object, so the two texts are the same and the planner matches them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.postgres.search import SearchVectorField
+from django.db.models import F, Func, Value
+from django.db.models.functions import Coalesce
+
+# Split into words like a space; `'` and the other punctuation the parser already splits on.
+PUNCTUATION = "@._-+/"
+
+SEARCH_WORDS = Func(
+    Value("simple"),
+    Func(
+        Coalesce(F("search_text"), Value("")),
+        Value(PUNCTUATION),
+        Value(" " * len(PUNCTUATION)),
+        function="translate",
+    ),
+    function="to_tsvector",
+    output_field=SearchVectorField(),
+)
+
+# Letters and digits (any script): what the parser keeps of a typed term. `_` is punctuation here, as in the index.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def prefix_tsquery(text: str) -> str:
+    """A tsquery finding every typed word at a word's start: `Ann Lee` -> `'ann':* & 'lee':*`; '' when the text has
+    no letter or digit. The words hold only letters and digits, so no tsquery syntax (quotes, `&`, `|`, `!`, `:`,
+    parentheses, backslashes) can reach Postgres from what was typed."""
+    words = dict.fromkeys(_WORD.findall(text.lower()))
+    return " & ".join(f"'{w}':*" for w in words)
