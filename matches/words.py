@@ -34,9 +34,13 @@ SEARCH_WORDS = Func(
 _WORD = re.compile(r"[^\W_]+")
 
 
-def prefix_tsquery(text: str) -> str:
-    """A tsquery finding every typed word at a word's start: `Ann Lee` -> `'ann':* & 'lee':*`; '' when the text has
-    no letter or digit. The words hold only letters and digits, so no tsquery syntax (quotes, `&`, `|`, `!`, `:`,
-    parentheses, backslashes) can reach Postgres from what was typed."""
-    words = dict.fromkeys(_WORD.findall(text.lower()))
+def words_of(text: str) -> list[str]:
+    """A typed term's distinct words, lowercased: letters and digits only (`Ann O'Neil-Lee`: ann, o, neil, lee)."""
+    return list(dict.fromkeys(_WORD.findall(text.lower())))
+
+
+def prefix_tsquery(words: list[str]) -> str:
+    """A tsquery finding every word at a word's start: [ann, lee] -> `'ann':* & 'lee':*`. The words (words_of) hold
+    only letters and digits, so no tsquery syntax (quotes, `&`, `|`, `!`, `:`, parentheses, backslashes) can reach
+    Postgres from what was typed."""
     return " & ".join(f"'{w}':*" for w in words)

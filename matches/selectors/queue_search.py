@@ -2,21 +2,28 @@
 
 Words are found at a word's start: `lee` finds "Lee" and "Leeds" but not "Ashlee", `navy` finds grace@navy.mil,
 `ann lee` needs both words (in any order, in any member). The ids of the run's groups holding every word come first,
-from the words index `group_search_words` alone (a query of their own, capped at WORDS_CAP), and the queue filters
-then apply to those ids: inside the queue query Postgres would estimate any prefix search at 2% of the table and pick
-a plan that reads the whole queue. A word common enough to be in more of the run's groups than the cap is searched
-as a substring instead, as before the words index (the trigram index walks the queue fast for such a word, and then
-"lee" also finds "Ashlee")."""
+from the words index `group_search_words` (a query of their own, capped at WORDS_CAP), and the queue filters then
+apply to those ids: inside the queue query Postgres would estimate any prefix search at 2% of the table and pick a
+plan that reads the whole queue.
+
+A common word is not looked up in the words index: its posting lists are as long as the table, and the index gathers
+all of them before the first id comes back (190 ms for `ann` at 1,000,000 groups). A word is common when the index's
+statistics (ANALYZE's most common words) put it in more groups than the cap, or when the lookup finds more than the
+cap. Then the common words are searched as substrings (the trigram index, whose plan walks the queue fast for such a
+word, the search as it was before the words index: "lee" also finds "Ashlee" there); rare words beside them still
+go through the words index, the common ones checked at a word's start on the few groups it finds."""
 
 from __future__ import annotations
 
 import re
+import time
 
 from django.contrib.postgres.search import SearchQuery
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from matches.models import MatchGroup
-from matches.words import SEARCH_WORDS, prefix_tsquery
+from matches.words import SEARCH_WORDS, prefix_tsquery, words_of
 
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 # A match id shown short (its start, an ellipsis, its distinctive end), and what could be part of a match id.
@@ -25,23 +32,63 @@ _MATCH_PART = re.compile(r"^[0-9A-Za-z-]{4,}$")
 _TABLE = MatchGroup._meta.db_table
 # More groups than this holding the words: the substring search serves the term (its plan is fast for common words).
 WORDS_CAP = 2000
+STATS_SECONDS = 300
+_INDEX = "group_search_words"
+# The index's most common words and their share of the rows (ANALYZE keeps them for an expression index too).
+_STATS_SQL = """
+    SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples
+    FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
+    WHERE s.schemaname = current_schema() AND s.tablename = %s
+"""
+_stats: tuple[float, dict[str, float]] | None = None
 
 
-def words_query(*, run_id: int, tsquery: str) -> QuerySet:
-    """The ids of the run's groups whose search text has a word starting with each word of `tsquery`."""
-    words = SearchQuery(tsquery, config="simple", search_type="raw")
-    return (
-        MatchGroup.objects.filter(run_id=run_id)
-        .alias(words=SEARCH_WORDS)
-        .filter(words=words)
-        .values_list("pk", flat=True)
-    )
+def common_words() -> dict[str, float]:
+    """About how many groups hold each of the index's most common words, read at most every STATS_SECONDS (per
+    process: the statistics change only at ANALYZE). Empty before the first ANALYZE."""
+    global _stats
+    if _stats is None or time.monotonic() - _stats[0] > STATS_SECONDS:
+        with connection.cursor() as cur:
+            cur.execute(_STATS_SQL, [_INDEX])
+            row = cur.fetchone()
+        words, freqs, rows = row if row and row[0] else ([], [], 0)
+        _stats = (time.monotonic(), {w: f * max(rows, 0) for w, f in zip(words, freqs or [], strict=False)})
+    return _stats[1]
 
 
-def words_holding(*, run_id: int, tsquery: str, cap: int) -> list[int] | None:
-    """words_query's ids, or None when there are more than `cap`."""
-    ids = list(words_query(run_id=run_id, tsquery=tsquery)[: cap + 1])
-    return None if len(ids) > cap else ids
+def forget_stats() -> None:
+    global _stats
+    _stats = None
+
+
+def is_common(word: str, cap: int) -> bool:
+    """The statistics put more than `cap` groups under words starting with `word`."""
+    return sum(n for w, n in common_words().items() if w.startswith(word)) > cap
+
+
+def words_query(*, run_id: int, words: list[str]) -> QuerySet:
+    """The run's groups with a word starting with each of `words`, from the words index."""
+    found = SearchQuery(prefix_tsquery(words), config="simple", search_type="raw")
+    return MatchGroup.objects.filter(run_id=run_id).alias(words=SEARCH_WORDS).filter(words=found)
+
+
+def words_holding(*, run_id: int, words: list[str], cap: int) -> list[int] | None:
+    """The ids of the run's groups with a word starting with each of `words`, or None when they are common: every
+    word by the statistics, or more than `cap` groups holding the rare ones."""
+    rare = [w for w in words if not is_common(w, cap)]
+    if not rare:
+        return None
+    also = [w for w in words if w not in rare]
+    found = words_query(run_id=run_id, words=rare)
+    if not also:
+        ids = list(found.values_list("pk", flat=True)[: cap + 1])
+        return None if len(ids) > cap else ids
+    # The common words are checked here on the few groups found, split as the index splits search_text: in the
+    # statement, a tsvector made per row would price its plan into a parallel one (18 ms to start its workers).
+    rows = list(found.values_list("pk", "search_text")[: cap + 1])
+    if len(rows) > cap:
+        return None
+    return [pk for pk, text in rows if all(any(t.startswith(w) for t in words_of(text or "")) for w in also)]
 
 
 def search(qs: QuerySet, text: str, *, run_id: int) -> QuerySet:
@@ -59,13 +106,13 @@ def search(qs: QuerySet, text: str, *, run_id: int) -> QuerySet:
         return qs.filter(match_id__startswith=short[1], match_id__endswith=short[2])
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     part = _MATCH_PART.match(text) is not None
-    tsquery = prefix_tsquery(text)
-    if not tsquery:
+    words = words_of(text)
+    if not words:
         # Only punctuation: no word to find (a substring of punctuation would read the whole trigram index).
         return qs.none()
-    ids = words_holding(run_id=run_id, tsquery=tsquery, cap=WORDS_CAP)
+    ids = words_holding(run_id=run_id, words=words, cap=WORDS_CAP)
     if ids is None:
-        # Too common a word: the substring plan, as before the words index.
+        # Common words: the substring plan, as before the words index.
         where = f'"{_TABLE}"."search_text" ILIKE %s' + (f' OR "{_TABLE}"."match_id" LIKE %s' if part else "")
         return qs.extra(where=[f"({where})"], params=[pattern, pattern] if part else [pattern])
     if not ids and not part:

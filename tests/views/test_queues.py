@@ -315,6 +315,33 @@ def test_a_word_in_more_groups_than_the_cap_is_searched_as_a_substring(login, st
     assert row_ids(client.get(queue_url("review", q="navy"))) == [named["grace"].pk]
 
 
+def test_a_word_the_statistics_call_common_skips_the_words_index(login, steward, run, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from matches.selectors import queue_search
+
+    smiths = make_groups(run, [0.7] * 30, search_text="jo smith jo@example.com")
+    gold = MatchGroupFactory(run=run, confidence_score=0.8, search_text="ann goldsmith")
+    rare = MatchGroupFactory(run=run, confidence_score=0.81, search_text="zed smith")
+    rare_gold = MatchGroupFactory(run=run, confidence_score=0.82, search_text="zed goldsmith")
+    bins_add(run=run, scores=[0.8, 0.81, 0.82])
+    with connection.cursor() as cur:
+        cur.execute(f"ANALYZE {MatchGroup._meta.db_table}")  # "smith" becomes one of the index's most common words
+    monkeypatch.setattr(queue_search, "WORDS_CAP", 10)
+    queue_search.forget_stats()
+    monkeypatch.setattr(queue_search, "_stats", None)  # forgotten again when the test ends
+    assert queue_search.is_common("smith", 10) and not queue_search.is_common("zed", 10)
+    client = login(steward)
+    with CaptureQueriesContext(connection) as ctx:
+        ids = row_ids(client.get(queue_url("review", q="smith")))
+    # Common: the substring plan (goldsmith too), and no lookup in the words index first.
+    assert set(ids) == {g.pk for g in smiths} | {gold.pk, rare.pk, rare_gold.pk}
+    assert not any("to_tsquery" in q["sql"] for q in ctx.captured_queries)
+    # Beside a rare word, the common one is checked at a word's start on the groups the rare one finds.
+    assert row_ids(client.get(queue_url("review", q="smith zed"))) == [rare.pk]
+
+
 def test_the_words_lookup_reads_the_words_index(run, named):
     """The query's expression is the index's (matches/words.py): with scans other than a bitmap priced out, Postgres
     answers it from group_search_words (the only index on it), and finds the words."""
@@ -324,15 +351,15 @@ def test_the_words_lookup_reads_the_words_index(run, named):
     from matches.selectors.queue_search import words_query
     from matches.words import SEARCH_WORDS, prefix_tsquery
 
-    tsquery = prefix_tsquery("Lee")
-    words = SearchQuery(tsquery, config="simple", search_type="raw")
+    words = SearchQuery(prefix_tsquery(["lee"]), config="simple", search_type="raw")
     alone = MatchGroup.objects.alias(words=SEARCH_WORDS).filter(words=words).values_list("pk", flat=True)
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SET LOCAL enable_seqscan = off")
         cur.execute("SET LOCAL enable_indexscan = off")
         plan = alone.explain()
     assert "Bitmap Index Scan on group_search_words" in plan
-    assert set(words_query(run_id=run.pk, tsquery=tsquery)) == set(alone) == {named["lee"].pk, named["leeds"].pk}
+    found = words_query(run_id=run.pk, words=["lee"]).values_list("pk", flat=True)
+    assert set(found) == set(alone) == {named["lee"].pk, named["leeds"].pk}
 
 
 def test_manual_groups_are_listed_only_when_the_run_has_one(login, steward, run, django_assert_max_num_queries):
