@@ -72,6 +72,17 @@ def words_query(*, run_id: int, words: list[str]) -> QuerySet:
     return MatchGroup.objects.filter(run_id=run_id).alias(words=SEARCH_WORDS).filter(words=found)
 
 
+def _lookup(*, run_id: int, words: list[str], limit: int) -> list[tuple[int, str]]:
+    """(id, search_text) of up to `limit` of the run's groups with a word starting with each of `words`, from the
+    words index, through the function of migration 0023 (parallel plans off for this one lookup)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, search_text FROM matches_group_words(%s, to_tsquery('simple', %s), %s)",
+            [run_id, prefix_tsquery(words), limit],
+        )
+        return [(int(pk), text or "") for pk, text in cur.fetchall()]
+
+
 def words_holding(*, run_id: int, words: list[str], cap: int) -> list[int] | None:
     """The ids of the run's groups with a word starting with each of `words`, or None when they are common: every
     word by the statistics, or more than `cap` groups holding the rare ones."""
@@ -79,16 +90,14 @@ def words_holding(*, run_id: int, words: list[str], cap: int) -> list[int] | Non
     if not rare:
         return None
     also = [w for w in words if w not in rare]
-    found = words_query(run_id=run_id, words=rare)
-    if not also:
-        ids = list(found.values_list("pk", flat=True)[: cap + 1])
-        return None if len(ids) > cap else ids
-    # The common words are checked here on the few groups found, split as the index splits search_text: in the
-    # statement, a tsvector made per row would price its plan into a parallel one (18 ms to start its workers).
-    rows = list(found.values_list("pk", "search_text")[: cap + 1])
+    rows = _lookup(run_id=run_id, words=rare, limit=cap + 1)
     if len(rows) > cap:
         return None
-    return [pk for pk, text in rows if all(any(t.startswith(w) for t in words_of(text or "")) for w in also)]
+    if not also:
+        return [pk for pk, _ in rows]
+    # The common words are checked here on the few groups found, split as the index splits search_text: in the
+    # statement, a tsvector made per row would price its plan into a parallel one (18 ms to start its workers).
+    return [pk for pk, text in rows if all(any(t.startswith(w) for t in words_of(text)) for w in also)]
 
 
 def search(qs: QuerySet, text: str, *, run_id: int) -> QuerySet:

@@ -360,6 +360,18 @@ def test_the_words_lookup_reads_the_words_index(run, named):
     assert "Bitmap Index Scan on group_search_words" in plan
     found = words_query(run_id=run.pk, words=["lee"]).values_list("pk", flat=True)
     assert set(found) == set(alone) == {named["lee"].pk, named["leeds"].pk}
+    # The search itself looks up through migration 0023's function (parallel plans off): the same expression as the
+    # index, word for word, and the same groups.
+    from matches.selectors.queue_search import _lookup
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT prosrc FROM pg_proc WHERE proname = 'matches_group_words'")
+        (body,) = cur.fetchone()
+        cur.execute("SELECT pg_get_indexdef('group_search_words'::regclass)")
+        (index,) = cur.fetchone()
+    expression = index[index.index("(to_tsvector") + 1 : index.rindex(")")]
+    assert expression in body.replace("g.search_text", "search_text")
+    assert {pk for pk, _ in _lookup(run_id=run.pk, words=["lee"], limit=10)} == set(found)
 
 
 def test_manual_groups_are_listed_only_when_the_run_has_one(login, steward, run, django_assert_max_num_queries):
