@@ -228,7 +228,12 @@ def queue_page(*, run: MatchRun | None, policy: ThresholdPolicy, queue: str, fil
     columns += ["claimed_by__username", "linked_decision"] if queue == CARRIED else ["claimed_by__username"]
     # Drawn into a QA sample (marked in the list, score hidden): a subquery of the same statement, not a query.
     qs = qs.annotate(qa_sampled=Exists(QASampleItem.objects.filter(group_id=OuterRef("pk"))))
-    rows: list[MatchGroup] = list(qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1])
+    page = qs.select_related("claimed_by").only(*columns).order_by(*order)[: PAGE_SIZE + 1]
+    if filters.q:
+        with queue_search.serial_plans():
+            rows: list[MatchGroup] = list(page)
+    else:
+        rows = list(page)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     if backwards:
