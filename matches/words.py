@@ -3,8 +3,9 @@
 search_text holds each member's lowercased name, emails and profile id. Postgres's text-search parser keeps an email,
 a host name or a dotted or hyphenated run whole (`grace@navy.mil` is one token), so these characters become spaces
 first: every part of an email or a dotted name is a word of its own. The expression is IMMUTABLE (translate,
-coalesce, to_tsvector with a named configuration), and the index (MatchGroup's `group_search_words`) and the query
-(selectors/queue_search.py) compile this one object, so the two texts are the same and the planner matches them.
+coalesce, to_tsvector with a named configuration). The index (MatchGroup's `group_search_words`) compiles this
+object; the search's lookup, the SQL function of migration 0023, spells it out word for word (a test compares the
+two texts, so the planner keeps matching them).
 """
 
 from __future__ import annotations

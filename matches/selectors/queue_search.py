@@ -20,12 +20,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from matches.models import MatchGroup
-from matches.words import SEARCH_WORDS, prefix_tsquery, words_of
+from matches.words import prefix_tsquery, words_of
 
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 # A match id shown short (its start, an ellipsis, its distinctive end), and what could be part of a match id.
@@ -76,12 +75,6 @@ def forget_stats() -> None:
 def is_common(word: str, cap: int) -> bool:
     """The statistics put more than `cap` groups under words starting with `word`."""
     return sum(n for w, n in common_words().items() if w.startswith(word)) > cap
-
-
-def words_query(*, run_id: int, words: list[str]) -> QuerySet:
-    """The run's groups with a word starting with each of `words`, from the words index."""
-    found = SearchQuery(prefix_tsquery(words), config="simple", search_type="raw")
-    return MatchGroup.objects.filter(run_id=run_id).alias(words=SEARCH_WORDS).filter(words=found)
 
 
 def _lookup(*, run_id: int, words: list[str], limit: int) -> list[tuple[int, str]]:
