@@ -30,6 +30,8 @@ _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 # A match id shown short (its start, an ellipsis, its distinctive end), and what could be part of a match id.
 _MATCH_SHORT = re.compile(r"^([0-9A-Za-z-]+)(?:…|\.\.\.)([0-9A-Za-z-]+)$")
 _MATCH_PART = re.compile(r"^[0-9A-Za-z-]{4,}$")
+# Hex digits with a digit among them: more likely a piece of a match id than a name, so it is tried as both.
+_HEX_PART = re.compile(r"^(?=.*[0-9])[0-9a-f-]{4,}$")
 _TABLE = MatchGroup._meta.db_table
 # More groups than this holding the words: the substring search serves the term (its plan is fast for common words).
 WORDS_CAP = 2000
@@ -108,7 +110,8 @@ def words_holding(*, run_id: int, words: list[str], cap: int) -> list[int] | Non
 def search(qs: QuerySet, text: str, *, run_id: int) -> QuerySet:
     """`qs` (a queue of run `run_id`) narrowed to what `text` finds. An exact 32-hex id is looked up in profile_ids
     (GIN, exact) and as a match id; a match id as the pages show it short (`684d1a…3d4e5f6071`) by its start and end;
-    anything else by its words (above), or as part of the match id (its own trigram index) when it could be one."""
+    anything else by its words (above), or as part of the match id (its own trigram index) when no name holds the
+    words and it could be one, or when it is hex with a digit."""
     lowered = text.lower()
     if _HEX_ID.match(lowered):
         # The planner misjudges array containment and would walk the queue index over the whole run; the ids of the
@@ -129,9 +132,13 @@ def search(qs: QuerySet, text: str, *, run_id: int) -> QuerySet:
         # Common words: the substring plan, as before the words index.
         where = f'"{_TABLE}"."search_text" ILIKE %s' + (f' OR "{_TABLE}"."match_id" LIKE %s' if part else "")
         return qs.extra(where=[f"({where})"], params=[pattern, pattern] if part else [pattern])
-    if not ids and not part:
-        return qs.none()
-    # `= ANY` of one array parameter: up to WORDS_CAP ids without as many placeholders to compile.
-    if part:
-        return qs.extra(where=[f'("{_TABLE}"."id" = ANY(%s) OR "{_TABLE}"."match_id" LIKE %s)'], params=[ids, pattern])
+    match_part = f'"{_TABLE}"."match_id" LIKE %s'
+    if not ids:
+        # No name holds the words: a part of a match id, if it could be one.
+        return qs.extra(where=[match_part], params=[pattern]) if part else qs.none()
+    # `= ANY` of one array parameter: up to WORDS_CAP ids without as many placeholders to compile. A term that
+    # names found is a name (`lee1037`): the match ids' trigram scan would cost the whole page for nothing, so only
+    # hex with a digit (`3d4e5f`) is also tried as a part of a match id.
+    if part and _HEX_PART.match(lowered):
+        return qs.extra(where=[f'("{_TABLE}"."id" = ANY(%s) OR {match_part})'], params=[ids, pattern])
     return qs.extra(where=[f'"{_TABLE}"."id" = ANY(%s)'], params=[ids])

@@ -586,3 +586,24 @@ def test_the_queue_shows_the_distinctive_part_of_match_ids(login, steward, run):
     bins_add(run=run, scores=[0.7])
     page = login(steward).get(queue_url("review")).content.decode()
     assert f'title="MatchId {SHARED}3d4e5f6071">684d1a…3d4e5f6071</td>' in page
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("lee1037", [0]),  # names hold it: a name, not a piece of B's match id
+        ("rule2-ab", [1]),  # no name holds it: a piece of a match id
+        ("c0ffee1", [0, 1]),  # hex with a digit: both a name's word and a piece of a match id
+        ("zzz9zz", []),
+    ],
+)
+def test_a_term_names_hold_is_not_also_searched_in_match_ids(login, steward, run, query, expected):
+    groups = [
+        MatchGroupFactory(
+            run=run, confidence_score=0.7, match_id=SHARED + "0000000001", search_text="ann lee1037 c0ffee1"
+        ),
+        MatchGroupFactory(run=run, confidence_score=0.8, match_id="rule2-ab-lee1037-c0ffee1", search_text="bob lee"),
+    ]
+    bins_add(run=run, scores=[0.7, 0.8])
+    ids = row_ids(login(steward).get(queue_url("review", q=query)))
+    assert sorted(ids) == sorted(groups[i].pk for i in expected)
