@@ -319,9 +319,16 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-needs", action="store_true", help="experiment: later rounds by uncertainty only, not the lines' needs"
     )
+    parser.add_argument(
+        "--no-design", action="store_true", help="experiment: later rounds by the lines' needs, not the curve's design"
+    )
     args = parser.parse_args(argv)
     global NEEDS
     NEEDS = not args.no_needs
+    if args.no_design:
+        from matches.estimates import sampling
+
+        sampling.DESIGN = False
     if args.quick:
         args.seeds, args.repetitions = 1, 50
     hows = args.how or list(HOWS)

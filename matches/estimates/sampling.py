@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matches.estimates.design import curve_design, reachable_line
 from matches.estimates.model import (
     BINS,
     DEFAULT_MERGE_TARGET,
@@ -18,6 +19,8 @@ from matches.estimates.model import (
     histogram_array,
 )
 from matches.estimates.shares import Estimates
+
+DESIGN = True  # later rounds placed by the curve's design where the curve is in use (design.py)
 
 # The calibration sample ---------------------------------------------------------------------------------------------
 
@@ -77,6 +80,7 @@ def allocate(
     merge_target: float = DEFAULT_MERGE_TARGET,
     reject_target: float = DEFAULT_REJECT_TARGET,
     use_needs: bool = True,
+    design: bool | None = None,
 ) -> list[Stratum]:
     """How many groups to draw per score stratum for a calibration sample of `budget` decisions.
 
@@ -104,16 +108,28 @@ def allocate(
         want = min(max(floor - n_have[i], 0), n_avail[i], left)
         draw[i] += want
         left -= want
+    designed: set[str] = set()
+    if (DESIGN if design is None else design) and use_needs and estimates is not None and estimates.decisions:
+        sides = _design_sides(estimates, merge_target, reject_target)
+        designed = {"merge" if merge else "reject" for _, _, merge in sides}
     if use_needs and estimates is not None and estimates.decisions:
         for need in needs(estimates, merge_target, reject_target):
+            if need.side in designed:
+                continue
+            want = min(need.more, left)
             region = np.zeros(BINS)
             region[need.lo : need.hi] = pop[need.lo : need.hi]
             shares = [float(region[lo:hi].sum()) for lo, hi in edges]
-            want = min(need.more, left)
             for i, extra in enumerate(_largest_remainder(shares, want)):
                 extra = min(extra, n_avail[i] - draw[i])
                 draw[i] += extra
                 left -= extra
+    if designed and left > 0:
+        room = [n_avail[i] - draw[i] for i in range(len(edges))]
+        unknown = np.minimum(estimates.unknown, avail)  # type: ignore[union-attr]
+        for i, extra in enumerate(curve_design(sides, unknown, avail, edges, room, left)):
+            draw[i] += extra
+            left -= extra
     # Then one at a time to the stratum whose variance term weight² / n falls most (Neyman, in whole decisions).
     while left > 0:
         best, gain = None, -1.0
@@ -129,6 +145,24 @@ def allocate(
         draw[best] += 1
         left -= 1
     return [Stratum(lo, hi, n_pop[i], n_avail[i], draw[i]) for i, (lo, hi) in enumerate(edges)]
+
+
+def _design_sides(
+    estimates: Estimates, merge_target: float, reject_target: float
+) -> list[tuple[np.ndarray, int, bool]]:
+    """The sides whose curve is in use at the line the estimate could reach: (draws of the chance that hurts, line,
+    merge?)."""
+    out = []
+    for side, groups, target, merge in (
+        (estimates.merge_side, estimates.merge_groups, merge_target, True),
+        (estimates.reject_side, estimates.reject_groups, reject_target, False),
+    ):
+        if "hurt" not in side:
+            continue
+        line = reachable_line(side["estimate"], groups, target, merge)
+        if line is not None and side["curve"][line]:
+            out.append((side["hurt"], line, merge))
+    return out
 
 
 def _largest_remainder(weights: Sequence[float], total: int) -> list[int]:

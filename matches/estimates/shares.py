@@ -208,6 +208,7 @@ class Estimates:
         out["curve"] = trusted
         # Per bin: the range of p the curve's draws allow, for the calibration draw.
         out["curve_low"], out["curve_high"] = curve.band
+        out["hurt"] = hurt  # draws x bins: the chance that hurts, for the calibration draw (design.py)
         return out
 
     # Reading ----------------------------------------------------------------------------------------------------
