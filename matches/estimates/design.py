@@ -102,4 +102,3 @@ def reachable_line(estimate: np.ndarray, groups: np.ndarray, target: float, merg
     if not len(ok):
         return None
     return int(ok[0] if merge else ok[-1])
-
