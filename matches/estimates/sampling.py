@@ -20,6 +20,7 @@ from matches.estimates.model import (
 )
 from matches.estimates.shares import Estimates
 
+VERIFY = 0.5  # on a side the design serves, the share of a round its lines' needs may take (allocate, step 2)
 DESIGN = True  # later rounds placed by the curve's design where the curve is in use (design.py)
 
 # The calibration sample ---------------------------------------------------------------------------------------------
@@ -85,10 +86,13 @@ def allocate(
     """How many groups to draw per score stratum for a calibration sample of `budget` decisions.
 
     1. `floor` per populated stratum first, so that no range is left without evidence.
-    2. With estimates: where a line could go further than the evidence allows yet (see `needs`), the decisions that
-       would take it there, spread over that queue by population; the line that frees more review work per decision
-       first.
-    3. The rest by Neyman allocation: a stratum's share follows (groups in it) x (how unsure its outcome is), counting
+    2. With estimates and `use_needs`: where a line could go further than the evidence allows yet (see `needs`),
+       the decisions that would take it there, spread over that queue by population; the line that frees more
+       review work per decision first. On a side step 3 serves, at most VERIFY of what is left.
+    3. On a side whose smooth curve is in use at the line it could reach (`design`, default DESIGN): one decision at
+       a time where it shrinks the uncertainty of that queue's share most (design.py), each counted before the next
+       is placed.
+    4. The rest by Neyman allocation: a stratum's share follows (groups in it) x (how unsure its outcome is), counting
        the decisions it already has. Without estimates every outcome is as unsure, so this follows the population.
     `available` (per bin) caps a stratum at the groups that can still be drawn (default: the histogram)."""
     if budget < 0:
@@ -109,14 +113,19 @@ def allocate(
         draw[i] += want
         left -= want
     designed: set[str] = set()
-    if (DESIGN if design is None else design) and use_needs and estimates is not None and estimates.decisions:
+    if (DESIGN if design is None else design) and estimates is not None and estimates.decisions:
         sides = _design_sides(estimates, merge_target, reject_target)
         designed = {"merge" if merge else "reject" for _, _, merge in sides}
     if use_needs and estimates is not None and estimates.decisions:
+        # On a side the curve's design serves, its needs take at most VERIFY of what is left: decisions spread over
+        # the queue by population, which let the curve's check see a tail that is too optimistic.
+        verify_left = int(VERIFY * left)
         for need in needs(estimates, merge_target, reject_target):
             if need.side in designed:
-                continue
-            want = min(need.more, left)
+                want = min(need.more, left, verify_left)
+                verify_left -= want
+            else:
+                want = min(need.more, left)
             region = np.zeros(BINS)
             region[need.lo : need.hi] = pop[need.lo : need.hi]
             shares = [float(region[lo:hi].sum()) for lo, hi in edges]
@@ -273,8 +282,8 @@ def draw_sample(candidates: Mapping[int, Sequence[int]], strata: Sequence[Stratu
 
 @dataclass(frozen=True)
 class Advice:
-    """Where more decisions would tighten the estimates most: the range where the next `more` would go by uncertainty
-    and population, and per line that could move, how many decisions from which queue would let it (`needs`)."""
+    """Where more decisions would tighten the estimates most: the range where the next `more` would go, and per line
+    that could move, how many decisions from which queue would let it (`needs`)."""
 
     more: int
     lo: int
@@ -296,8 +305,9 @@ def advice(
     merge_target: float = DEFAULT_MERGE_TARGET,
     reject_target: float = DEFAULT_REJECT_TARGET,
 ) -> Advice | None:
-    """The next `step` decisions placed by uncertainty and population (Neyman, given the decisions already made), the
-    narrowest range of strata holding most (at least half) of them, and the lines' needs."""
+    """The next `step` decisions placed as a calibration round would place them (the curve's design where it is in
+    use, else by uncertainty and population, given the decisions already made), the narrowest range of strata
+    holding most (at least half) of them, and the lines' needs."""
     strata = allocate(
         estimates.population,
         step,
