@@ -6,6 +6,7 @@ import math
 import random
 import time
 
+import numpy as np
 import pytest
 
 from matches import estimates as es
@@ -305,3 +306,12 @@ def test_the_curve_does_not_reach_across_a_range_nobody_looked_at():
     est = es.Estimates(hist_of(scores), [es.Label(scores[i], truth[i], truth[i]) for i in picked])
     assert est.wrong_merges(950).method == "model-free"
     assert est.wrong_merges(800).method == "model-free"
+
+
+def test_the_curves_log_sigmoid_is_the_stable_one_at_both_ends():
+    from matches.estimates.curve import _log_sigmoid
+
+    z = np.concatenate([np.linspace(-800, 800, 4001), [0.0, 1e-12, -1e-12]])
+    expected = -np.logaddexp(0.0, -z)
+    assert np.isfinite(_log_sigmoid(z)).all()
+    assert np.allclose(_log_sigmoid(z), expected, rtol=1e-12, atol=1e-15)
