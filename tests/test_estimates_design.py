@@ -17,14 +17,19 @@ def _edges():
     return es.strata_edges()
 
 
-def test_decisions_go_to_the_stratum_that_says_most_about_the_queue_even_outside_it():
-    # One unknown a per draw: stratum 2 (0.10-0.15) has chance a, the merge queue (0.50 up) chance a / 10. A decision
-    # at 0.10-0.15 tells about a ten times better than one inside the queue, whose coin tosses are nearly all heads.
-    rng = np.random.default_rng(3)
-    a = rng.uniform(0.0, 1.0, 400)
+def _one_unknown(seed: int) -> np.ndarray:
+    """400 draws of the chance that hurts: one unknown a per draw, chance a at 0.10-0.15 and a / 10 from 0.50 up."""
+    a = np.random.default_rng(seed).uniform(0.0, 1.0, 400)
     hurt = np.full((400, es.BINS), 0.01)
     hurt[:, 100:150] = a[:, None]
     hurt[:, 500:] = a[:, None] / 10
+    return hurt
+
+
+def test_decisions_go_to_the_stratum_that_says_most_about_the_queue_even_outside_it():
+    # A decision at 0.10-0.15 tells about a ten times better than one inside the queue (0.50 up), whose coin tosses
+    # are nearly all heads.
+    hurt = _one_unknown(seed=3)
     unknown = np.zeros(es.BINS)
     unknown[500:] = 2
     unknown[100:150] = 1
@@ -36,11 +41,7 @@ def test_decisions_go_to_the_stratum_that_says_most_about_the_queue_even_outside
 
 
 def test_the_design_stops_at_what_a_stratum_can_give_and_spends_the_rest_elsewhere():
-    rng = np.random.default_rng(4)
-    a = rng.uniform(0.0, 1.0, 400)
-    hurt = np.full((400, es.BINS), 0.01)
-    hurt[:, 100:150] = a[:, None]
-    hurt[:, 500:] = a[:, None] / 10
+    hurt = _one_unknown(seed=4)
     unknown = np.zeros(es.BINS)
     unknown[500:] = 2
     avail = unknown.copy()

@@ -7,19 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from matches.models import MatchGroup
 
-_BOTH_ENGINES = mark_safe(
-    ' <span class="tag both-engines" title="Rule-based matching proposes this profile set too">ML + rules</span>'
+# The fixed bits of a row, made the same way as the rest (format_html of constant text: no markup is trusted).
+_BOTH_ENGINES = format_html(
+    ' <span class="tag both-engines" title="{}">{}</span>',
+    "Rule-based matching proposes this profile set too",
+    "ML + rules",
 )
-_QA_SAMPLE = mark_safe(' <span class="tag warn" title="Drawn into a QA sample: decided blind">QA sample</span>')
-_OVERDUE = mark_safe(' <span class="tag warn">overdue</span>')
-_NOBODY = mark_safe('<td class="claim"><span class="muted">—</span></td>')
-_MINE = mark_safe('<span class="tag mine">you</span>')
-_EMPTY = mark_safe("")
+_QA_SAMPLE = format_html(
+    ' <span class="tag warn" title="{}">{}</span>', "Drawn into a QA sample: decided blind", "QA sample"
+)
+_OVERDUE = format_html(' <span class="tag warn">{}</span>', "overdue")
+_NOBODY = format_html('<td class="claim"><span class="muted">{}</span></td>', "—")
+_MINE = format_html('<span class="tag mine">{}</span>', "you")
+_EMPTY = SafeString()
 
 _ROW = (
     '<tr data-row id="group-{}">{}<td class="num">{}</td>'
@@ -58,4 +63,4 @@ def queue_rows(rows: Iterable[MatchGroup], *, blind: bool) -> SafeString:
                 _OVERDUE if g.overdue else _EMPTY,
             )
         )
-    return mark_safe("".join(out))  # each part is escaped above
+    return format_html_join("", "{}", ((row,) for row in out))  # each row is escaped already: kept as it is
