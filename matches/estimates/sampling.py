@@ -166,11 +166,11 @@ def _design_sides(
         (estimates.merge_side, estimates.merge_groups, merge_target, True),
         (estimates.reject_side, estimates.reject_groups, reject_target, False),
     ):
-        if "hurt" not in side:
+        if "p" not in side:
             continue
         line = reachable_line(side["estimate"], groups, target, merge)
         if line is not None and side["curve"][line]:
-            out.append((side["hurt"], line, merge))
+            out.append((1 - side["p"] if merge else side["p"], line, merge))
     return out
 
 

@@ -208,7 +208,9 @@ class Estimates:
         out["curve"] = trusted
         # Per bin: the range of p the curve's draws allow, for the calibration draw.
         out["curve_low"], out["curve_high"] = curve.band
-        out["hurt"] = hurt  # draws x bins: the chance that hurts, for the calibration draw (design.py)
+        # Draws x bins: the curve's own chance of the outcome (the same array as curve.p, so a pickled Estimates
+        # holds it once), for the calibration draw (design.py).
+        out["p"] = p
         return out
 
     # Reading ----------------------------------------------------------------------------------------------------
