@@ -41,7 +41,7 @@ def _side_state(
         if w.sum() <= 0:
             w = np.ones(hi - lo)
         strata.append(p_hurt[:, lo:hi] @ (w / w.sum()))
-        inside.append(bool(region[lo:hi].any()) and bool(region[lo:hi].all()))
+        inside.append(bool(region[lo:hi].all()))  # the whole stratum in the queue
     ps = np.column_stack(strata)
     cov = np.cov(np.column_stack([total, ps]), rowvar=False)
     noise = (ps * (1 - ps)).mean(axis=0)
