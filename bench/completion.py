@@ -58,14 +58,17 @@ def _build(n: int) -> tuple[int, int]:
             indexes = cur.fetchall()
             for name, _ in indexes:
                 cur.execute(f'DROP INDEX "{name}"')
+            # The old run's sets were first seen a week ago, as in a weekly run, and the new run's rows hold that age
+            # as the pull stores them (store._EARLIEST_SEEN).
             for run_id, prefix in ((old.pk, "a"), (new.pk, "b")):
                 cur.execute(
                     f"""
                     INSERT INTO {gt} (run_id, match_id, profile_ids, profile_set_key, confidence_score, size, status,
-                                      status_reason, display_names, search_text, created_at, updated_at)
+                                      status_reason, display_names, search_text, created_at, updated_at,
+                                      first_seen_at)
                     SELECT %s, %s || i, ARRAY[md5('a' || i), md5('b' || i)]::varchar(32)[], md5('set' || i),
                            ((i::bigint * 7919) %% 1000003)::float8 / 1000003, 2, 'open', '',
-                           'Ann Lee' || i, 'ann lee' || i, now(), now()
+                           'Ann Lee' || i, 'ann lee' || i, now(), now(), now() - interval '7 days'
                     FROM generate_series(1, %s) AS i
                     """,
                     [run_id, prefix, n],

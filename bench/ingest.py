@@ -6,7 +6,10 @@ a 1,000,000-group pull needs.
   figure is ours, not the network's;
 - COPY: the same rows, already validated and keyed, loaded with COPY into matches_matchgroup in a fresh clone;
 - memory: M groups streamed page by page through the same path, peak RSS (ru_maxrss) of that process.
-Each measurement runs in its own child process on a fresh clone of the bench template.
+Each measurement runs in its own child process on a fresh clone of the bench template. By default the domain already
+holds last week's run with the same profile sets (loaded by COPY, not timed), as a weekly pull finds it: the pull
+then looks up each set's age in it as it stores the row (store._EARLIEST_SEEN), and COPY writes into a table of the
+same size. `--no-history`: the domain's first pull.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--memory-groups", type=int, default=memory, help=f"groups for the peak-memory run (default {memory:,})"
     )
     parser.add_argument("--skip-memory", action="store_true", help="only the throughput comparison")
+    parser.add_argument("--no-history", action="store_true", help="the domain's first pull (no earlier run)")
     parser.add_argument("--seed", type=int, default=42)
 
 
@@ -81,7 +85,7 @@ def pages(total: int, seed: int) -> Iterator[dict]:
 
 
 def child_main(argv: list[str]) -> int:
-    """`python -m bench _ingest-child setup|ours|copy|stream N SEED`: prints one JSON line."""
+    """`python -m bench _ingest-child setup|ours|copy|stream N SEED [history]`: prints one JSON line."""
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
@@ -91,6 +95,8 @@ def child_main(argv: list[str]) -> int:
         _setup()
         return 0
     total, seed = int(argv[1]), int(argv[2])
+    if argv[3:] == ["history"]:  # last week's run of the same sets, not timed
+        _copy(total, seed, status="completed")
     result = {"ours": _ours, "copy": _copy, "stream": _stream}[mode](total, seed)
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
@@ -109,10 +115,10 @@ def _setup() -> None:
         )
 
 
-def _new_run():
+def _new_run(status: str = "running"):
     from matches.models import Domain, MatchRun
 
-    return MatchRun.objects.create(domain=Domain.objects.get(name=DOMAIN), status="running")
+    return MatchRun.objects.create(domain=Domain.objects.get(name=DOMAIN), status=status)
 
 
 class _Timed:
@@ -147,13 +153,13 @@ def _ours(total: int, seed: int) -> dict:
     return {"groups": total, "seconds": seconds, "stored": run.groups_stored}
 
 
-def _copy(total: int, seed: int) -> dict:
+def _copy(total: int, seed: int, status: str = "running") -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
     from matches.models import MatchGroup, profile_set_key
 
-    run = _new_run()
+    run = _new_run(status)
     now = timezone.now()
 
     def keyed() -> Iterator[tuple]:
@@ -193,10 +199,10 @@ def _stream(total: int, seed: int) -> dict:
 # The parent ---------------------------------------------------------------------------------------------------------
 
 
-def _measure(template: str, mode: str, total: int, seed: int) -> dict:
+def _measure(template: str, mode: str, total: int, seed: int, history: bool) -> dict:
     name = db.clone(template)
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "_ingest-child", mode, str(total), str(seed)],
+        [sys.executable, "-m", "bench", "_ingest-child", mode, str(total), str(seed), *(["history"] * history)],
         cwd=db.ROOT,
         env=db.child_env(name),
         capture_output=True,
@@ -211,20 +217,24 @@ def _measure(template: str, mode: str, total: int, seed: int) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     template = db.ensure_template(["_ingest-child", "setup"])
-    print(f"bench ingest: {args.groups:,} groups (throughput), {args.memory_groups:,} groups (memory)")
-    ours = _measure(template, "ours", args.groups, args.seed)
+    history = not args.no_history
+    print(
+        f"bench ingest: {args.groups:,} groups (throughput), {args.memory_groups:,} groups (memory), "
+        + ("beside last week's run of the same sets" if history else "the domain's first pull")
+    )
+    ours = _measure(template, "ours", args.groups, args.seed, history)
     print(
         f"  ours  {ours['groups']:>10,} groups in {ours['seconds']:7.2f} s = {ours['rate']:>9,.0f} groups/s"
         f" (peak RSS {ours['rss_mb']:.0f} MB: the pages are made as they are stored, never held)"
     )
-    copy = _measure(template, "copy", args.groups, args.seed)
+    copy = _measure(template, "copy", args.groups, args.seed, history)
     print(f"  COPY  {copy['groups']:>10,} groups in {copy['seconds']:7.2f} s = {copy['rate']:>9,.0f} groups/s")
     ratio = ours["rate"] / copy["rate"]
     ok = ratio >= TARGET_RATIO
     print(f"  ratio ours/COPY = {ratio:.0%} (target >= {TARGET_RATIO:.0%}): {'OK' if ok else 'BELOW TARGET'}")
     figures.record("ingest", f"groups/s vs COPY, {args.groups:,} groups", f"{ratio:.0%}", f">= {TARGET_RATIO:.0%}", ok)
     if not args.skip_memory:
-        stream = _measure(template, "stream", args.memory_groups, args.seed)
+        stream = _measure(template, "stream", args.memory_groups, args.seed, False)
         fits = stream["rss_mb"] < TARGET_RSS_MB
         print(
             f"  memory {stream['groups']:>9,} groups streamed in {stream['seconds']:7.2f} s "

@@ -19,6 +19,7 @@ from matches.models import (
     MatchGroup,
     MatchRun,
     MergeJob,
+    profile_set_key,
 )
 from matches.selectors import assignments as assignment_reads
 from matches.selectors import quality as quality_reads
@@ -26,6 +27,7 @@ from matches.selectors.reports import ReportFilters
 from matches.services import assignments, quality, work
 from matches.services.decisions import group_claim, group_merge_approve, group_reject
 from matches.services.pulls.carry_over import carry_over
+from matches.services.pulls.store import first_seen_of
 from matches.services.qa import qa_sample_draw
 from tests.admin_helpers import run_with_scores
 from tests.factories import MatchGroupFactory, MatchRunFactory, UserFactory
@@ -136,12 +138,17 @@ def test_age_counts_from_the_first_run_and_follows_the_profile_set_with_its_assi
     # A new weekly run holds the same two profile sets (new rows, new match ids), stored now.
     MatchRun.objects.filter(pk=first_run.pk).update(status=MatchRun.Status.SUPERSEDED)
     run2 = MatchRunFactory(domain=domain, status=MatchRun.Status.COMPLETED)
-    again = MatchGroupFactory(run=run2, profile_ids=old.profile_ids, confidence_score=0.8)
-    new = MatchGroupFactory(run=run2, profile_ids=sorted(["a" * 32, "b" * 32]), confidence_score=0.7)
+    new_ids = sorted(["a" * 32, "b" * 32])
+    # Stored as a pull stores them: each with its profile set's earliest time in an earlier run, if any.
+    seen = first_seen_of(run=run2, keys=[old.profile_set_key, profile_set_key(new_ids)])
+    assert set(seen) == {old.profile_set_key} and abs((seen[old.profile_set_key] - ten_days_ago).total_seconds()) < 1
+    again = MatchGroupFactory(
+        run=run2, profile_ids=old.profile_ids, confidence_score=0.8, first_seen_at=seen[old.profile_set_key]
+    )
+    new = MatchGroupFactory(run=run2, profile_ids=new_ids, confidence_score=0.7)
     carry_over(run=run2)
     again.refresh_from_db()
     new.refresh_from_db()
-    assert abs((again.first_seen_at - ten_days_ago).total_seconds()) < 1
     assert again.age_days(timezone.now()) == 10 and new.age_days(timezone.now()) == 0
     # Overdue: none without a deadline; with 7 days, the carried-over set only.
     assert assignment_reads.overdue_count(domain=domain, run=run2) is None

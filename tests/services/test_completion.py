@@ -103,6 +103,59 @@ def test_a_completion_killed_mid_carry_over_resumes_exactly_once(two_generations
     assert MatchRun.objects.get(pk=first.run_id).groups_superseded_at is not None
 
 
+def test_carry_over_walks_the_run_in_id_order_and_resumes_from_an_earlier_versions_checkpoint(
+    two_generations, monkeypatch, emu
+):
+    domain, first = two_generations
+    # Scores falling as the pull stores them: the rejected sets (s0-s5) come first by id and last by score.
+    second = [
+        {"MatchId": f"b-s{i}", "ProfileIds": [pid(f"s{i}-a"), pid(f"s{i}-b")], "ConfidenceScore": 0.9 - i * 0.05}
+        for i in range(10)
+    ]
+    emu.set_matches(domain.name, second, generation=generation(8))
+    worker = kill_after_batches(monkeypatch, 2)
+    with pytest.raises(Interrupt):
+        pull_domain(domain=domain)
+
+    run = MatchRun.objects.exclude(pk=first.run_id).get(domain=domain)
+    ids = sorted(MatchGroup.objects.filter(run=run).values_list("pk", flat=True))
+    # Two batches of two: the checkpoint is the fourth group by id, and only the first four were looked at.
+    assert run.carry_over_cursor == f"id_{ids[3]}"
+    looked_at = MatchGroup.objects.filter(run=run).exclude(status=Status.OPEN).values_list("pk", flat=True)
+    assert set(looked_at) <= set(ids[:4]) and looked_at
+
+    # A checkpoint in the (score, id) form an earlier version wrote starts the walk again from the run's first
+    # group: what was carried stays carried, once.
+    MatchRun.objects.filter(pk=run.pk).update(carry_over_cursor=f"0.8_{ids[1]}")
+    worker["alive"] = True
+    assert completion_finish(domain=domain) is True
+
+    run.refresh_from_db()
+    assert run.status == MatchRun.Status.COMPLETED
+    statuses = dict(MatchGroup.objects.filter(run=run).values_list("match_id", "status"))
+    assert statuses == {f"b-s{i}": Status.CARRIED_OVER if i < 6 else Status.OPEN for i in range(10)}
+    (completed,) = AuditEvent.objects.filter(action="pull.completed", object_id=str(run.pk))
+    assert completed.details["carried_over"] == 6
+
+
+def test_a_pulled_group_is_stored_with_its_profile_sets_first_seen_time(two_generations, monkeypatch):
+    """The age is written as the row is stored, not by carry-over (which would rewrite every row of the run)."""
+    domain, first = two_generations
+    ten_days_ago = timezone.now() - timedelta(days=10)
+    MatchGroup.objects.filter(run_id=first.run_id, match_id__in=["a-s7", "a-s8"]).update(first_seen_at=ten_days_ago)
+    kill_after_batches(monkeypatch, 0)  # stored, then the worker dies before any carry-over batch
+    with pytest.raises(Interrupt):
+        pull_domain(domain=domain)
+
+    run = MatchRun.objects.exclude(pk=first.run_id).get(domain=domain)
+    assert run.status == MatchRun.Status.CARRYING_OVER and "batches" not in run.completion
+    ages = dict(MatchGroup.objects.filter(run=run).values_list("match_id", "first_seen_at"))
+    old_sets = {m for m, seen in ages.items() if abs((seen - ten_days_ago).total_seconds()) < 1}
+    assert old_sets == {"b-s7", "b-s8"}
+    first_ages = MatchGroup.objects.filter(run_id=first.run_id).values_list("match_id", "first_seen_at")
+    assert all(ages[f"b{m[1:]}"] == seen for m, seen in first_ages if m not in {"a-s7", "a-s8"})
+
+
 def test_a_run_carried_over_in_one_go_or_in_batches_ends_the_same(two_generations, monkeypatch):
     domain, first = two_generations
     monkeypatch.setattr(carry_over_module, "CARRY_OVER_BATCH", 3)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from matches.models import AuditEvent, MatchGroup, MatchRun, Queue, profile_set_key
 from matches.services.pulls import pull_domain, rules
@@ -199,7 +201,10 @@ def test_a_decided_rule_group_carries_over_to_the_next_run(emu, ruled, steward, 
     rejected, left_open = list(phone.order_by("id")[:2])
     decisions.group_reject(group=rejected, actor=steward)
     emu.set_matches(ruled.name, [match(1, base=9000)], generation=generation(8))
-    # Small batches: the scored groups take one batch, the rule-based ones several, behind their own checkpoint.
+    # The rule group left open was first seen ten days ago: the next run's row is stored with that age.
+    ten_days_ago = timezone.now() - timedelta(days=10)
+    MatchGroup.objects.filter(pk=left_open.pk).update(first_seen_at=ten_days_ago)
+    # Small batches: 132 groups in id order, 50 at a time.
     monkeypatch.setattr(importlib.import_module("matches.services.pulls.carry_over"), "CARRY_OVER_BATCH", 50)
 
     second = pull_domain(domain=ruled)
@@ -207,10 +212,12 @@ def test_a_decided_rule_group_carries_over_to_the_next_run(emu, ruled, steward, 
     again = MatchGroup.objects.get(run_id=second.run_id, profile_set_key=rejected.profile_set_key)
     assert (again.source, again.status, again.linked_decision.group_id) == ("rule_based", "carried_over", rejected.pk)
     still = MatchGroup.objects.get(run_id=second.run_id, profile_set_key=left_open.profile_set_key)
-    assert still.status == "open"
+    assert still.status == "open" and abs((still.first_seen_at - ten_days_ago).total_seconds()) < 1
+    fresh = MatchGroup.objects.filter(run_id=second.run_id, source="rule_based").exclude(pk=still.pk)
+    assert fresh.filter(first_seen_at__lt=timezone.now() - timedelta(days=1)).count() == 0
     run = MatchRun.objects.get(pk=second.run_id)
     assert run.status == "completed" and run.completion["carried_over"] == 1
-    assert run.completion["batches"] >= 3  # one scored batch, then 130 rule-based groups 50 at a time
+    assert run.completion["batches"] == 3
 
 
 def test_a_rule_page_is_stored_in_statements_that_do_not_grow_with_it(db, django_assert_max_num_queries):

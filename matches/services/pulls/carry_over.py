@@ -3,13 +3,12 @@ earlier decisions carry over to the new groups in batches after that.
 
 1. The completion transaction (`runs_step_down`, called from `run`) touches run rows only: the domain's completed runs
    become `superseded` and the new run `carrying_over`. Its cost does not grow with the runs' groups.
-2. Carry-over (`run_carry_over`) walks the new run's open groups in keyset order (score, id) on the queue index, then
-   its groups without a score (rule-based) by id,
-   CARRY_OVER_BATCH at a time, each batch one durable transaction that re-reads the run under FOR UPDATE, applies
-   `carry_over` to the batch, and moves the checkpoint (`MatchRun.carry_over_cursor`, the totals in
-   `MatchRun.completion`) past it: a killed worker resumes after the last committed batch, and no batch counts twice.
-   The last transaction makes the run `completed`: only then do the queues show it (they read the latest completed
-   run), so nobody sees a half-carried-over run.
+2. Carry-over (`run_carry_over`) walks the new run's open groups in id order (the order they were stored: a batch
+   reads consecutive pages however large the table), CARRY_OVER_BATCH at a time, each batch one durable transaction
+   that re-reads the run under FOR UPDATE, applies `carry_over` to the batch, and moves the checkpoint
+   (`MatchRun.carry_over_cursor`, the totals in `MatchRun.completion`) past it: a killed worker resumes after the
+   last committed batch, and no batch counts twice. The last transaction makes the run `completed`: only then do the
+   queues show it (they read the latest completed run), so nobody sees a half-carried-over run.
 3. The superseded run's open rows are rewritten to `superseded` in the background (`run_groups_supersede`,
    SUPERSEDE_CHUNK per transaction). Until a row is reached, every reader treats an open group of a superseded run as
    superseded (`MatchGroup.read_status`; decisions refuse it through `MatchRun.takes_decisions`).
@@ -30,11 +29,11 @@ strict subset of a merged set normally holds merged-away profiles and becomes `s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Min, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -52,13 +51,14 @@ Status = MatchGroup.Status
 RunStatus = MatchRun.Status
 _GROUP_TABLE = MatchGroup._meta.db_table
 
-# The groups a carry-over statement looks at: the run's open groups, or only those of one batch.
+# The groups a carry-over statement looks at: the run's open groups, or only those of one batch (its open groups
+# hold every id of the run's open groups in that range: a range of the primary key, not a probe per id).
 _ALL = ""
-_BATCH = " AND {alias}.id = ANY(%(ids)s)"
+_BATCH = " AND {alias}.id > %(after)s AND {alias}.id <= %(last)s"
 
-# The profile sets looked at, computed once (MATERIALIZED): were the batch's ids a filter inside the join, Postgres
-# would test every earlier decision against the whole id array (decisions × batch comparisons per batch); this way it
-# walks from the batch's sets to their earlier groups (group_set_key) and their decisions.
+# The profile sets looked at, computed once (MATERIALIZED): were the batch a filter inside the join, Postgres would
+# test every earlier decision against it (decisions × batch comparisons per batch); this way it walks from the
+# batch's sets to their earlier groups (group_set_key) and their decisions.
 _BATCH_SETS = f"""
     batch AS MATERIALIZED (
         SELECT DISTINCT b.profile_set_key FROM {_GROUP_TABLE} b WHERE b.run_id = %(run)s AND b.status = 'open'{{b}}
@@ -87,24 +87,6 @@ _LINK_EARLIER_DECISIONS = f"""
     RETURNING n.id, latest.action, latest.job_status
 """
 
-# Age (MatchGroup.first_seen_at): an open group whose profile set was stored by an earlier run of the domain takes
-# the earliest time that set was first seen; a new set keeps the time this pull stored it.
-_FIRST_SEEN = f"""
-    WITH {_BATCH_SETS},
-    earliest AS (
-        SELECT g.profile_set_key, MIN(g.first_seen_at) AS first_seen_at
-        FROM batch
-        JOIN {_GROUP_TABLE} g ON g.profile_set_key = batch.profile_set_key
-        JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
-        WHERE r.domain_id = %(domain)s AND r.id <> %(run)s
-        GROUP BY g.profile_set_key
-    )
-    UPDATE {_GROUP_TABLE} n SET first_seen_at = earliest.first_seen_at
-    FROM earliest
-    WHERE n.run_id = %(run)s AND n.status = 'open' AND n.profile_set_key = earliest.profile_set_key{{n}}
-      AND earliest.first_seen_at < n.first_seen_at
-"""
-
 # The pending merge jobs an earlier decision on one of the run's profile sets may be waiting on, locked before any
 # group is linked: a job that finishes meanwhile either commits before the statuses are read below, or waits for the
 # carry-over to commit and then finds the linked `approved` groups (services.groups.linked_groups_follow). Jobs first,
@@ -131,20 +113,21 @@ _GONE_MEMBERS = f"""
 """
 
 
-def _sql(template: str, ids: list[int] | None) -> str:
-    scope = _ALL if ids is None else _BATCH
+def _sql(template: str, batch: tuple[int, int] | None) -> str:
+    scope = _ALL if batch is None else _BATCH
     return template.format(b=scope.format(alias="b"), n=scope.format(alias="n"), g=scope.format(alias="g"))
 
 
-def carry_over(*, run: MatchRun, group_ids: list[int] | None = None) -> dict[str, int]:
-    """Apply earlier decisions on the same profile sets to the run's open groups, or to those of `group_ids` (see
-    the module docstring), inside the caller's transaction or its own."""
-    params: dict[str, Any] = {"domain": run.domain_id, "run": run.pk, "ids": group_ids}
+def carry_over(*, run: MatchRun, batch: tuple[int, int] | None = None) -> dict[str, int]:
+    """Apply earlier decisions on the same profile sets to the run's open groups, or to those with an id in `batch`
+    (after, last] (see the module docstring), inside the caller's transaction or its own. A group's age is not its
+    business: the pull writes it as it stores the row (store._EARLIEST_SEEN)."""
+    after, last = batch or (0, 0)
+    params: dict[str, Any] = {"domain": run.domain_id, "run": run.pk, "after": after, "last": last}
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_sql(_FIRST_SEEN, group_ids), params)
-            cursor.execute(_sql(_LOCK_PENDING_JOBS, group_ids), params)
-            cursor.execute(_sql(_LINK_EARLIER_DECISIONS, group_ids), params)
+            cursor.execute(_sql(_LOCK_PENDING_JOBS, batch), params)
+            cursor.execute(_sql(_LINK_EARLIER_DECISIONS, batch), params)
             linked = cursor.fetchall()
         moves = {
             Status.CARRIED_OVER: "Rejected in an earlier run; reopen to decide again.",
@@ -166,7 +149,7 @@ def carry_over(*, run: MatchRun, group_ids: list[int] | None = None) -> dict[str
                     queryset=MatchGroup.objects.filter(pk__in=to[status]), status=status, reason=reason
                 )
         with connection.cursor() as cursor:
-            cursor.execute(_sql(_GONE_MEMBERS, group_ids), params)
+            cursor.execute(_sql(_GONE_MEMBERS, batch), params)
             stale_ids = [row[0] for row in cursor.fetchall()]
         counts[Status.STALE] = groups_set_status(
             queryset=MatchGroup.objects.filter(pk__in=stale_ids),
@@ -196,39 +179,31 @@ def runs_step_down(*, run: MatchRun) -> tuple[list[int], int]:
     return previous, open_groups
 
 
-def encode_position(score: float, pk: int) -> str:
-    return f"{float(score)!r}_{pk}"
+# The checkpoint: the id of the last group of the last committed batch.
+_POSITION = "id_"
 
 
-# After the scored groups, the run's groups without a score (rule-based) are walked by id; their checkpoint says so.
-_UNSCORED = "unscored_"
+def _position_of(value: str) -> int:
+    """The last id carried over; an empty checkpoint, or one written in the (score, id) order of earlier versions,
+    starts from the run's first group (carry-over is idempotent: a group it has moved is no longer open)."""
+    return int(value.removeprefix(_POSITION)) if value.startswith(_POSITION) else 0
 
 
-def _decode_position(value: str) -> tuple[float, int] | None:
-    if not value:
-        return None
-    score, pk = value.split("_", 1)
-    return float(score), int(pk)
+def _before_first(run: MatchRun) -> int:
+    """Just below the run's first id, found once per walk: the ids below it are earlier runs' rows, which a walk
+    from 0 along the primary key would read through first."""
+    return (MatchGroup.objects.filter(run=run).aggregate(first=Min("id"))["first"] or 1) - 1
 
 
-def _next_batch(run: MatchRun, size: int) -> list[tuple[int, str]]:
-    """The next `size` open groups of the run after its checkpoint with the checkpoint each would leave: the scored
-    ones in (score, id) order (the queue index), then those without a score (rule-based; a run being carried over
-    holds no manual group) in id order (the partial index group_unscored)."""
-    open_groups = MatchGroup.objects.filter(run=run, status=Status.OPEN)
-    position = run.carry_over_cursor
-    if not position.startswith(_UNSCORED):
-        qs = open_groups.filter(confidence_score__isnull=False)
-        after = _decode_position(position)
-        if after is not None:
-            where = f'("{_GROUP_TABLE}"."confidence_score", "{_GROUP_TABLE}"."id") > (%s, %s)'
-            qs = qs.extra(where=[where], params=after)
-        scored = qs.order_by("confidence_score", "id").values_list("pk", "confidence_score")[:size]
-        if rows := [(pk, encode_position(cast(float, score), pk)) for pk, score in scored]:
-            return rows
-        position = f"{_UNSCORED}0"
-    unscored = open_groups.filter(confidence_score__isnull=True, pk__gt=int(position.removeprefix(_UNSCORED)))
-    return [(pk, f"{_UNSCORED}{pk}") for pk in unscored.order_by("id").values_list("pk", flat=True)[:size]]
+def _next_batch(run: MatchRun, size: int) -> tuple[int, int] | None:
+    """The next `size` open groups of the run after its checkpoint, in id order, as the id range (after, last] that
+    holds them: the order a pull stored them, so a batch is a few hundred consecutive pages of the table and its
+    primary key, however large the table (in score order its ids were spread over the whole run: a random page each
+    once the table outgrew the cache). None when no open group is left past the checkpoint."""
+    after = _position_of(run.carry_over_cursor) or _before_first(run)
+    open_groups = MatchGroup.objects.filter(run=run, status=Status.OPEN, pk__gt=after).order_by("id")
+    ids = list(open_groups.values_list("pk", flat=True)[:size])
+    return (after, ids[-1]) if ids else None
 
 
 def carry_over_step(*, run_id: int, actor: User | None = None, batch: int | None = None) -> MatchRun:
@@ -237,14 +212,14 @@ def carry_over_step(*, run_id: int, actor: User | None = None, batch: int | None
         run = MatchRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.CARRYING_OVER:
             return run  # finished meanwhile by another worker
-        rows = _next_batch(run, batch or CARRY_OVER_BATCH)
+        span = _next_batch(run, batch or CARRY_OVER_BATCH)
         totals = {**{name: 0 for name in COUNTED}, **run.completion}
-        if rows:
-            counts = carry_over(run=run, group_ids=[pk for pk, _ in rows])
+        if span is not None:
+            counts = carry_over(run=run, batch=span)
             for name in COUNTED:
                 totals[name] += counts[name]
             totals["batches"] = totals.get("batches", 0) + 1
-            run.carry_over_cursor = rows[-1][1]
+            run.carry_over_cursor = f"{_POSITION}{span[1]}"
             run.completion = totals
             run.heartbeat_at = timezone.now()
             run.save(update_fields=["carry_over_cursor", "completion", "heartbeat_at"])
@@ -307,12 +282,13 @@ def run_carry_over(
 def run_groups_supersede(*, run: MatchRun, chunk: int | None = None) -> int:
     """The background rewrite: a superseded run's still-open rows become `superseded`, a chunk per durable
     transaction (the histogram with them); marks the run when none is left. Returns the rows rewritten."""
-    total = 0
+    total, after = 0, _before_first(run)
     while True:
         with transaction.atomic(durable=True):
+            # In id order, past the last chunk (like carry-over's batches: consecutive pages, not one per row).
             ids = list(
-                MatchGroup.objects.filter(run=run, status=Status.OPEN)
-                .order_by("confidence_score", "id")
+                MatchGroup.objects.filter(run=run, status=Status.OPEN, pk__gt=after)
+                .order_by("id")
                 .values_list("pk", flat=True)[: chunk or SUPERSEDE_CHUNK]
             )
             if not ids:
@@ -325,6 +301,7 @@ def run_groups_supersede(*, run: MatchRun, chunk: int | None = None) -> int:
                 status=Status.SUPERSEDED,
                 reason=f"A newer pull replaced run {run.pk}.",
             )
+            after = ids[-1]
         connection.queries_log.clear()
 
 

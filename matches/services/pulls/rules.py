@@ -24,7 +24,7 @@ from matches.aws import AwsBadRequest
 from matches.models import PROFILE_ID_RE, Domain, MatchGroup, MatchRun, QuarantinedMatch, profile_set_key
 from matches.services.audit import audit_log
 from matches.services.pulls.results import ProgressCallback, PullFailed, PullLost
-from matches.services.pulls.store import progress_of
+from matches.services.pulls.store import first_seen_of, progress_of
 from matches.services.pulls.validate import raw_plain
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,9 @@ def rule_page_store(*, run: MatchRun, items: list[dict[str, Any]], next_token: s
                         rule_level=match.rule_level,
                     )
                 )
+        earliest = first_seen_of(run=run, keys=[g.profile_set_key for g in new])  # the age, as a scored group's
+        for group in new:
+            group.first_seen_at = earliest.get(group.profile_set_key, group.first_seen_at)
         stored += len(MatchGroup.objects.bulk_create(new))
         run.rule_pages += 1
         run.rule_groups_stored += stored

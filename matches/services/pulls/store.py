@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from django.db import connection, transaction
@@ -45,13 +46,35 @@ _CREATE_STAGE = f"""
     ) ON COMMIT DELETE ROWS
 """
 _COPY_STAGE = f"COPY {_STAGE} (match_id, profile_ids, profile_set_key, confidence_score, size) FROM STDIN"
+# A group's age (first_seen_at) is written as it is stored: the earliest time an earlier run of the domain stored the
+# same profile set (that run's row already holds its own earliest), else now. Carry-over would otherwise rewrite
+# nearly every row of a weekly run a second time (a new version of the row in every index) only to set it.
+_EARLIEST_SEEN = f"""
+    SELECT min(e.first_seen_at) FROM {_GROUP_TABLE} e JOIN {MatchRun._meta.db_table} r ON r.id = e.run_id
+    WHERE e.profile_set_key = {{key}} AND r.domain_id = %(domain)s AND e.run_id <> %(run)s
+"""
+
+
+def first_seen_of(*, run: MatchRun, keys: Iterable[str]) -> dict[str, datetime]:
+    """For groups stored one by one (rule-based pages): each profile set's earliest first_seen_at in an earlier run of
+    the domain, where one holds it. One statement."""
+    if not (keys := sorted(set(keys))):
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT k, ({_EARLIEST_SEEN.format(key='k')}) FROM unnest(%(keys)s::text[]) AS k",
+            {"keys": keys, "run": run.pk, "domain": run.domain_id},
+        )
+        return {key: seen for key, seen in cursor.fetchall() if seen is not None}
+
+
 _INSERT_GROUPS = f"""
     INSERT INTO {_GROUP_TABLE}
         (run_id, match_id, profile_ids, profile_set_key, confidence_score, size,
-         status, status_reason, display_names, search_text, created_at, updated_at)
-    SELECT %s, match_id, string_to_array(profile_ids, ','), profile_set_key, confidence_score, size,
-           'open', '', '', '', now(), now()
-    FROM {_STAGE}
+         status, status_reason, display_names, search_text, created_at, updated_at, first_seen_at)
+    SELECT %(run)s, s.match_id, string_to_array(s.profile_ids, ','), s.profile_set_key, s.confidence_score, s.size,
+           'open', '', '', '', now(), now(), coalesce(({_EARLIEST_SEEN.format(key="s.profile_set_key")}), now())
+    FROM {_STAGE} s
     ON CONFLICT (run_id, match_id) DO NOTHING
     RETURNING match_id, confidence_score
 """
@@ -144,7 +167,7 @@ def items_store(
             for g in rows:
                 ids = g.profile_ids
                 copy.write_row((g.match_id, ",".join(ids), profile_set_key(ids), g.score, len(ids)))
-        cursor.execute(_INSERT_GROUPS, [run.pk])
+        cursor.execute(_INSERT_GROUPS, {"run": run.pk, "domain": run.domain_id})
         inserted: list[tuple[str, float]] = cursor.fetchall()
         outcome.stored = len(inserted)
         if len(inserted) < len(rows):
