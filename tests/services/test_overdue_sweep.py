@@ -18,6 +18,7 @@ from matches.services.notifications.config import webhook_create
 from matches.services.notifications.deliver import delivery_attempt
 from matches.services.overdue import overdue_notices_send
 from matches.services.pulls.carry_over import carry_over
+from matches.services.pulls.store import first_seen_of
 from matches.tasks import overdue_sweep_task
 from tests.admin_helpers import run_with_scores
 from tests.factories import DomainFactory, MatchGroupFactory, MatchRunFactory, UserFactory
@@ -109,7 +110,9 @@ def test_a_profile_set_carried_into_a_new_run_is_not_told_of_again(domain, team)
     assert overdue_notices_send().told == {domain.name: 1}
     MatchRun.objects.filter(pk=first.pk).update(status=MatchRun.Status.SUPERSEDED)
     run2 = MatchRunFactory(domain=domain, status=MatchRun.Status.COMPLETED)
-    again = MatchGroupFactory(run=run2, profile_ids=groups[0].profile_ids, confidence_score=0.9)
+    # Stored as a pull stores it: with its profile set's earliest time in an earlier run.
+    (seen,) = first_seen_of(run=run2, keys=[groups[0].profile_set_key]).values()
+    again = MatchGroupFactory(run=run2, profile_ids=groups[0].profile_ids, confidence_score=0.9, first_seen_at=seen)
     carry_over(run=run2)
     again.refresh_from_db()
     assert again.status == MatchGroup.Status.OPEN and again.is_overdue(timezone.now())
