@@ -66,18 +66,19 @@ _BATCH_SETS = f"""
 
 # Per profile set of the batch, its latest counting decision in an earlier run, found from the set (LATERAL: a probe
 # of group_set_key and decision_group_latest per set, so a batch costs the same however many decisions the domain
-# holds; a join let the planner scan every decision and its group for each batch: 0.6 s a batch at 100,000).
+# holds; a join let the planner scan every decision and its group for each batch: 0.6 s a batch at 100,000). The
+# set's groups by group_set_key alone, as in store._EARLIEST_SEEN (OFFSET 0).
 _LINK_EARLIER_DECISIONS = f"""
     WITH {_BATCH_SETS},
     latest AS (
         SELECT batch.profile_set_key, x.decision_id, x.action, x.job_status
         FROM batch CROSS JOIN LATERAL (
             SELECT d.id AS decision_id, d.action, j.status AS job_status
-            FROM {_GROUP_TABLE} g
+            FROM (SELECT id, run_id FROM {_GROUP_TABLE} WHERE profile_set_key = batch.profile_set_key OFFSET 0) g
             JOIN {MatchRun._meta.db_table} r ON r.id = g.run_id
             JOIN {Decision._meta.db_table} d ON d.group_id = g.id
             LEFT JOIN {MergeJob._meta.db_table} j ON j.decision_id = d.id
-            WHERE g.profile_set_key = batch.profile_set_key AND r.domain_id = %(domain)s AND r.id <> %(run)s
+            WHERE r.domain_id = %(domain)s AND r.id <> %(run)s
               AND d.action IN ('merge', 'reject', 'split')
               AND NOT EXISTS (SELECT 1 FROM {Decision._meta.db_table} u WHERE u.reverts_id = d.id)
             ORDER BY d.created_at DESC, d.id DESC
