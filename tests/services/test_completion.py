@@ -263,6 +263,29 @@ def test_the_background_rewrite_is_chunked_and_idempotent(two_generations):
     assert open_in_bins(run.pk) == 0
 
 
+def test_the_background_rewrite_finds_a_row_that_went_back_to_open_behind_it(two_generations, monkeypatch):
+    domain, first = two_generations
+    run = MatchRun.objects.get(pk=first.run_id)
+    MatchRun.objects.filter(pk=run.pk).update(status=MatchRun.Status.SUPERSEDED, superseded_at=timezone.now())
+    real = carry_over_module.groups_set_status
+    behind: list[int] = []
+
+    def chunk_then_reopen(*, queryset, **kwargs):
+        ids = sorted(queryset.values_list("pk", flat=True))
+        done = real(queryset=queryset, **kwargs)
+        if not behind:  # after the first chunk, its first row is open again (as a merge job sent back would leave it)
+            behind.append(ids[0])
+            MatchGroup.objects.filter(pk=ids[0]).update(status=Status.OPEN)
+        return done
+
+    monkeypatch.setattr(carry_over_module, "groups_set_status", chunk_then_reopen)
+    assert run_groups_supersede(run=run, chunk=3) == 5  # the four open rows, and the one reopened once more
+
+    assert not MatchGroup.objects.filter(run=run, status=Status.OPEN).exists()
+    assert MatchGroup.objects.get(pk=behind[0]).status == Status.SUPERSEDED
+    assert MatchRun.objects.get(pk=run.pk).groups_superseded_at is not None
+
+
 @pytest.mark.django_db(transaction=True)  # the decision's thread must see the groups
 def test_a_decision_in_flight_holds_its_run_so_a_completion_waits_for_it(two_generations):
     """A decision locks its group with its run (decisions.locked): the completion's step-down of that run waits for

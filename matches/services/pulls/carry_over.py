@@ -289,7 +289,8 @@ def run_carry_over(
 def run_groups_supersede(*, run: MatchRun, chunk: int | None = None) -> int:
     """The background rewrite: a superseded run's still-open rows become `superseded`, a chunk per durable
     transaction (the histogram with them); marks the run when none is left. Returns the rows rewritten."""
-    total, after = 0, _before_first(run)
+    start = _before_first(run)
+    total, after = 0, start
     while True:
         with transaction.atomic(durable=True):
             # In id order, past the last chunk (like carry-over's batches: consecutive pages, not one per row).
@@ -298,6 +299,9 @@ def run_groups_supersede(*, run: MatchRun, chunk: int | None = None) -> int:
                 .order_by("id")
                 .values_list("pk", flat=True)[: chunk or SUPERSEDE_CHUNK]
             )
+            if not ids and after > start and MatchGroup.objects.filter(run=run, status=Status.OPEN).exists():
+                after = start  # a row went back to open behind the walk (a merge job sent back): once more
+                continue
             if not ids:
                 MatchRun.objects.filter(pk=run.pk, groups_superseded_at__isnull=True).update(
                     groups_superseded_at=timezone.now()
