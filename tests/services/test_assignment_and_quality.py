@@ -149,6 +149,7 @@ def test_age_counts_from_the_first_run_and_follows_the_profile_set_with_its_assi
     carry_over(run=run2)
     again.refresh_from_db()
     new.refresh_from_db()
+    assert abs((again.first_seen_at - ten_days_ago).total_seconds()) < 1
     assert again.age_days(timezone.now()) == 10 and new.age_days(timezone.now()) == 0
     # Overdue: none without a deadline; with 7 days, the carried-over set only.
     assert assignment_reads.overdue_count(domain=domain, run=run2) is None

@@ -204,7 +204,7 @@ def test_a_decided_rule_group_carries_over_to_the_next_run(emu, ruled, steward, 
     # The rule group left open was first seen ten days ago: the next run's row is stored with that age.
     ten_days_ago = timezone.now() - timedelta(days=10)
     MatchGroup.objects.filter(pk=left_open.pk).update(first_seen_at=ten_days_ago)
-    # Small batches: 132 groups in id order, 50 at a time.
+    # Small batches: the run's 101-150 groups (one ML, the rest rule-based) in id order, 50 at a time: three.
     monkeypatch.setattr(importlib.import_module("matches.services.pulls.carry_over"), "CARRY_OVER_BATCH", 50)
 
     second = pull_domain(domain=ruled)
