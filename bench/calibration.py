@@ -303,7 +303,7 @@ def _line(x: float | None) -> str:
 
 
 def run(argv: list[str] | None = None) -> int:
-    from bench.ceiling import ceiling  # it reads a World
+    from bench.ceiling import ceiling, fade  # they read a World
 
     parser = argparse.ArgumentParser(prog="python -m bench calibration", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="worlds (emulator seeds) per size")
@@ -364,6 +364,12 @@ def run(argv: list[str] | None = None) -> int:
                         f"{limit.merge_changed} of {limit.merge_pool} and {limit.reject_changed} of "
                         f"{limit.reject_pool} groups changed fool it with chance S = {limit.fooled:.3f}, so its "
                         f"unsafe rate here is >= {_pct(limit.unsafe_at_least)}"
+                    )
+                    tail = fade(world, budget, min(args.repetitions, 21), limit.t_max, args.merge_target, seed=seed)
+                    print(
+                        f"    the breaking fade at {_line(limit.t_max)} (middle {tail.middle:.3f}, steepness "
+                        f"{tail.slope:.1f} per unit of score): p = {tail.likely:.3f}, the decisions "
+                        + ("cannot rule it out" if tail.likely >= 0.05 else "rule it out: the gap is the method's")
                     )
             print(
                 f"{'how':>11} {'budget':>6} {'merge':>6} {'sugg':>5} {'wrong':>6} {'held':>6} {'within':>6} "

@@ -22,6 +22,8 @@ of both sides. Pure arithmetic on the world's truth; no estimator involved.
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,3 +86,97 @@ def ceiling(
     fooled = min(missed_all(pool_m, f_m, a) + missed_all(pool_r, f_r, budget - a) for a in range(budget + 1))
     floor = max(0.0, 0.5 - 0.2 / fooled) if fooled > 0 else 0.0
     return Ceiling(t_max, r_min, pool_m, f_m, pool_r, f_r, fooled, floor)
+
+
+# The tail the decisions cannot rule out (the middle budgets) -------------------------------------------------------
+#
+# Where the argument above excludes nothing, this asks whether the decisions could vouch for a line within 10 points
+# (t_max) at all, given only what the app assumes: a chance of "not one person" falling along a logistic curve. Place
+# the curve's middle at the run's own 50% point (the isotonic fit of its truth: knowledge no sample has, given to the
+# method for free) and make the curve as gentle as it can be while the run still stays within the target at t_max if
+# the undecided groups there follow it (the decided ones as they are): the breaking fade, with its steepness per unit
+# of score. Any gentler fade puts t_max over the target. The decisions above the middle (those between the middle and
+# the line speak to the steepness most) test that steepness against steeper ones (likelihood ratio, one-sided). Where
+# the p-value is 5% or more, the decisions cannot rule out a fade a little gentler: a 95% bound that vouched for t_max
+# would be assuming it away, and the gap at that budget is what the decisions do not say. Where it is under 5%, the
+# decisions did hold the evidence (with the middle known), and the gap is the method's.
+
+
+@dataclass(frozen=True)
+class Fade:
+    middle: float  # the run's 50% point: the lowest score where the isotonic fit of "one person" reaches one half
+    slope: float  # median over draws: the breaking fade's steepness per unit of score (inf: no gentle fade breaks)
+    likely: float  # median over draws: one-sided p-value of the breaking fade against steeper ones, from the draw's
+    # decisions above the middle (likelihood ratio)
+
+
+def isotonic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The non-decreasing fit of y on x closest in squared error (pool adjacent violators), at each point."""
+    order = np.argsort(x, kind="stable")
+    values: list[float] = []
+    weights: list[int] = []
+    for v in y[order].astype(float):
+        values.append(v)
+        weights.append(1)
+        while len(values) > 1 and values[-2] > values[-1]:
+            v2, w2 = values.pop(), weights.pop()
+            values[-1] = (values[-1] * weights[-1] + v2 * w2) / (weights[-1] + w2)
+            weights[-1] += w2
+    fit = np.empty(len(x))
+    fit[order] = np.repeat(values, weights)
+    return fit
+
+
+def slope_p_value(scores: np.ndarray, wrong: np.ndarray, middle: float, slope: float) -> float:
+    """One-sided p-value of "the fade is this gentle" against steeper fades, from decisions at `scores` (wrong: not
+    one person) on the logistic with the middle fixed: the likelihood-ratio test, half the chi-square(1) tail."""
+
+    def loglik(k: float) -> float:
+        z = k * (scores - middle)  # log-odds of one person
+        return float(-np.logaddexp(0, np.where(wrong, z, -z)).sum())
+
+    grid = np.geomspace(1.0, 1000.0, 400)
+    lls = np.array([loglik(k) for k in grid])
+    best = int(lls.argmax())
+    deviance = max(0.0, 2 * (lls[best] - loglik(slope)))
+    tail = 0.5 * math.erfc(math.sqrt(deviance / 2))
+    return tail if grid[best] > slope else 1.0 - tail
+
+
+def breaking_slope(middle: float, known_wrong: int, undecided: np.ndarray, size: int, target: float) -> float:
+    """The steepest logistic fade (per unit of score, middle fixed) whose expected share at the line, the known wrong
+    merges plus its chance summed over the undecided scores, still reaches the target; inf when none from 1 up does."""
+
+    def share(slope: float) -> float:
+        return (known_wrong + float((1.0 / (1.0 + np.exp(slope * (undecided - middle)))).sum())) / size
+
+    low, high = 1.0, 1000.0
+    if share(low) < target:
+        return float("inf")
+    if share(high) >= target:
+        return high
+    for _ in range(50):  # on log scale: share falls as the slope rises
+        mid = float(np.sqrt(low * high))
+        low, high = (mid, high) if share(mid) >= target else (low, mid)
+    return low
+
+
+def fade(world: World, budget: int, repetitions: int, line: int, target: float = 0.01, seed: int = 0) -> Fade:
+    """The breaking fade at a merge line (Ceiling.t_max) for the app's calibration draws of `budget` decisions."""
+    from bench.calibration import decide
+
+    scores = np.array(world.scores)
+    half = isotonic(scores, world.one) >= 0.5
+    middle = float(scores[half].min()) if half.any() else 1.0
+    side = world.bins >= line
+    slopes, likely = [], []
+    for rep in range(repetitions):
+        decided = np.zeros(world.size, dtype=bool)
+        decided[decide(world, "calibration", budget, random.Random(seed + rep))] = True
+        wrong_seen = int((side & decided & ~world.one).sum())
+        slope = breaking_slope(middle, wrong_seen, scores[side & ~decided], int(side.sum()), target)
+        slopes.append(slope)
+        # Every decision above the middle speaks to the steepness, those between the middle and the line most.
+        upper = decided & (scores >= middle)
+        likely.append(slope_p_value(scores[upper], ~world.one[upper], middle, slope) if np.isfinite(slope) else 0.0)
+    return Fade(middle, float(np.median(slopes)), float(np.median(likely)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.calibration import World, emulator_world
-from bench.ceiling import ceiling, fewest_to_break, missed_all
+from bench.ceiling import breaking_slope, ceiling, fade, fewest_to_break, isotonic, missed_all, slope_p_value
 
 
 @pytest.mark.parametrize("pool, changed", [(6, 2), (7, 3), (5, 1)])
@@ -73,3 +73,39 @@ def test_the_bound_follows_from_the_best_split_of_the_budget(world):
     assert small.unsafe_at_least == pytest.approx(max(0.0, 0.5 - 0.2 / best))
     assert large.fooled < small.fooled  # more decisions, less chance of missing every changed group
     assert math.isclose(ceiling(world, 0).fooled, 2.0)  # nothing decided: fooled on both sides
+
+
+def test_the_isotonic_fit_pools_adjacent_violators():
+    x = np.array([0.5, 0.1, 0.2, 0.3, 0.4, 0.6])
+    y = np.array([0, 1, 0, 1, 1, 1])  # in score order: 1, 0, 1, 1, 0, 1
+    fit = isotonic(x, y)
+    # (1, 0) pool to 0.5; (1, 1, 0) then pool to 2/3; the last stays 1.
+    assert fit[np.argsort(x)] == pytest.approx([0.5, 0.5, 2 / 3, 2 / 3, 2 / 3, 1.0])
+
+
+def test_the_breaking_fade_is_the_steepest_that_still_reaches_the_target():
+    undecided = np.linspace(0.6, 1.0, 200)
+    slope = breaking_slope(0.5, 0, undecided, 400, 0.01)
+
+    def share(k):
+        return (1 / (1 + np.exp(k * (undecided - 0.5)))).sum() / 400
+
+    assert share(slope) >= 0.01 > share(slope * 1.01)
+    assert breaking_slope(0.5, 0, np.array([]), 400, 0.01) == float("inf")  # nothing undecided, nothing wrong
+    assert breaking_slope(0.5, 5, undecided, 400, 0.01) == 1000.0  # the known wrong merges alone exceed it
+
+
+def test_decisions_from_a_steep_curve_rule_a_gentle_one_out_and_keep_their_own():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.5, 1.0, 400)
+    wrong = rng.random(400) < 1 / (1 + np.exp(30 * (scores - 0.55)))
+    assert slope_p_value(scores, wrong, 0.55, 8.0) < 0.001
+    assert slope_p_value(scores, wrong, 0.55, 30.0) > 0.05
+    assert slope_p_value(scores, wrong, 0.55, 200.0) > 0.5  # steeper than the decisions say: nothing to rule out
+
+
+def test_a_near_census_rules_the_breaking_fade_out_and_a_small_sample_does_not(world):
+    limit = ceiling(world, 50)
+    small, census = fade(world, 50, 11, limit.t_max), fade(world, 200, 5, limit.t_max)
+    assert small.likely >= 0.05 > census.likely
+    assert 0.4 < small.middle < 0.7
