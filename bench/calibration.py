@@ -369,7 +369,7 @@ def run(argv: list[str] | None = None) -> int:
                     print(
                         f"    the breaking fade at {_line(limit.t_max)} (middle {tail.middle:.3f}, steepness "
                         f"{tail.slope:.1f} per unit of score): p = {tail.likely:.3f}, the decisions "
-                        + ("cannot rule it out" if tail.likely >= 0.05 else "rule it out (any gap here is the method's)")
+                        + ("cannot rule it out" if tail.likely >= 0.05 else "rule it out (a gap here is the method's)")
                     )
             print(
                 f"{'how':>11} {'budget':>6} {'merge':>6} {'sugg':>5} {'wrong':>6} {'held':>6} {'within':>6} "
