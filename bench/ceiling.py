@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.calibration import World
+from matches.estimates.model import pava
 
 
 @dataclass(frozen=True)
@@ -111,19 +112,11 @@ class Fade:
 
 
 def isotonic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The non-decreasing fit of y on x closest in squared error (pool adjacent violators), at each point."""
+    """The non-decreasing fit of y on x closest in squared error (the estimator's own pava), at each point."""
     order = np.argsort(x, kind="stable")
-    values: list[float] = []
-    weights: list[int] = []
-    for v in y[order].astype(float):
-        values.append(v)
-        weights.append(1)
-        while len(values) > 1 and values[-2] > values[-1]:
-            v2, w2 = values.pop(), weights.pop()
-            values[-1] = (values[-1] * weights[-1] + v2 * w2) / (weights[-1] + w2)
-            weights[-1] += w2
     fit = np.empty(len(x))
-    fit[order] = np.repeat(values, weights)
+    for value, _, first, last in pava(y[order].astype(float).tolist(), [1.0] * len(x)):
+        fit[order[first : last + 1]] = value
     return fit
 
 
