@@ -47,6 +47,16 @@ def test_the_page_shows_both_pairs_estimates_the_chart_and_the_suggestions(login
     assert 'data-e="proposed-review">' in html and 'id="calibration"' in html
 
 
+def test_with_no_decision_the_page_says_so_instead_of_an_estimate(login, admin, domain):
+    run_with_scores(domain, [0.3, 0.5, 0.7, 0.9, 0.97])
+    html = login(admin).get(reverse("admin-thresholds", args=["demo"])).content.decode()
+    for cell in ("in-force-merge", "proposed-merge", "in-force-reject", "proposed-reject"):
+        shown = re.search(rf'data-e="{cell}">(.*?)</td>', html, re.S).group(1)
+        assert "no decisions yet" in shown and "est." not in shown, cell
+    assert "No decisions count yet" in html
+    assert 'data-e="in-force-review">2 ' in html  # the workload is exact all the same: 0.70 and 0.90
+
+
 def test_the_htmx_preview_carries_the_estimates(login, admin, domain, decided_run):
     response = login(admin).get(
         reverse("admin-thresholds-preview", args=["demo"]),
