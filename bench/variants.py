@@ -9,6 +9,9 @@ Each variant changes one part of the method for the length of a `with` block and
   target, instead of the line where it is within half of it;
 - `one-slope`: the curve has one steepness on both sides of its middle (all the prior mass on b_low = b_high, instead
   of half of it);
+- `flat`: no preference among steepnesses: log-uniform over the grid's slopes (the reference prior of a scale),
+  instead of half-Cauchy;
+- `flat-high`: log-uniform for the steepness above the middle only, half-Cauchy below it and for the single slope;
 - `transition`: the second round drawn at random from the scores 0.45-0.70 only. It knows where the linkage runs'
   matches and non-matches overlap, which no sample knows: a ceiling for where decisions could go, not a method;
 - `profile`: no prior at all: the bound at a line is the largest share any curve of the likelihood's one-sided 95%
@@ -32,7 +35,7 @@ from matches.estimates import curve as cv
 from matches.estimates import sampling
 from matches.estimates.model import BINS
 
-VARIANTS = ("aim", "one-slope", "transition", "profile")
+VARIANTS = ("aim", "one-slope", "flat", "flat-high", "transition", "profile")
 TRANSITION = (450, 700)  # bins of the transition variant's second round
 PROFILE_DROP = 1.353  # half the chi-square(1) 90% point: a one-sided 95% region for one share
 PROFILE_Z = 1.645
@@ -70,6 +73,26 @@ def one_slope_posterior(
     return total + np.where(same, cv.slope_prior(population, link)[:, None], -np.inf)[None]
 
 
+def flat_prior(population: np.ndarray, link: cv.Link = cv.LINKS[0]) -> np.ndarray:
+    """curve.slope_prior made log-uniform: every grid slope the same mass, whatever the run."""
+    return np.full(len(link.slopes), -np.log(len(link.slopes)))
+
+
+def flat_high_posterior(
+    link: cv.Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, population: np.ndarray
+) -> np.ndarray:
+    """curve._log_posterior with the slope above the middle log-uniform in the two-slope half of the prior."""
+    d = x[None, :] - link.centres[:, None]
+    z = link.slopes[None, :, None] * d[:, None, :]
+    ll = n * cv._log_sigmoid(z) - (n - k) * z
+    below = (d < 0)[:, None, :]
+    total = np.where(below, ll, 0.0).sum(axis=2)[:, :, None] + np.where(below, 0.0, ll).sum(axis=2)[:, None, :]
+    cauchy = cv.slope_prior(population, link)
+    pair = cauchy[:, None] + flat_prior(population, link)[None, :]
+    one = np.where(np.eye(len(link.slopes), dtype=bool), cauchy[:, None], -np.inf)
+    return total + np.logaddexp(np.log(0.5) + pair, np.log(0.5) + one)[None]
+
+
 def transition_rounds(world: cb.World, budget: int, rng: random.Random, rounds: int = 2) -> list[int]:
     """The app's first round, then the rest of the budget at random from the transition scores."""
     first = cb.calibration_draw(world, budget // 2, rng)
@@ -87,6 +110,12 @@ def variant(name: str) -> Iterator[None]:
             yield
     elif name == "one-slope":
         with _patched(cv, "_log_posterior", one_slope_posterior):
+            yield
+    elif name == "flat":
+        with _patched(cv, "slope_prior", flat_prior):
+            yield
+    elif name == "flat-high":
+        with _patched(cv, "_log_posterior", flat_high_posterior):
             yield
     elif name == "transition":
         with _patched(cb, "calibration_rounds", transition_rounds):

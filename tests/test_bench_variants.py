@@ -50,6 +50,25 @@ def test_one_slope_gives_every_draw_one_steepness_on_both_sides(world):
     assert cv._log_posterior is original
 
 
+def test_flat_gives_every_slope_the_same_prior_mass_and_flat_high_only_the_slope_above_the_middle(world):
+    population = world.histogram()
+    cauchy = cv.slope_prior(population, cv.LINKS[0])
+    assert np.ptp(cauchy) > 1  # the app's prior prefers some slopes
+    with variants.variant("flat"):
+        flat = cv.slope_prior(population, cv.LINKS[0])
+    assert np.allclose(flat, flat[0]) and np.isclose(np.exp(flat).sum(), 1)
+    assert np.allclose(cv.slope_prior(population, cv.LINKS[0]), cauchy)  # undone after the block
+    # With no decision the posterior is the prior: above the middle flat in the two-slope half, below it not.
+    none = np.zeros(0)
+    with variants.variant("flat-high"):
+        grid = cv._log_posterior(cv.LINKS[0], none, none, none, population)[0]
+    mass = np.exp(grid)  # below the middle x above it
+    above = mass[0, 1:]  # the slope below held at the first, the one above varying (off the single-slope diagonal)
+    below = mass[1:, 0]  # and the other way round
+    assert np.allclose(above / above[0], 1)
+    assert np.ptp(np.log(below)) > 1
+
+
 def test_transition_draws_its_second_round_from_the_transition_scores_only(world):
     with variants.variant("transition"):
         decided = cb.decide(world, "calibration", 100, random.Random(5))
