@@ -12,6 +12,8 @@ Each variant changes one part of the method for the length of a `with` block and
 - `flat`: no preference among steepnesses: log-uniform over the grid's slopes (the reference prior of a scale),
   instead of half-Cauchy;
 - `flat-high`: log-uniform for the steepness above the middle only, half-Cauchy below it and for the single slope;
+- `flat-high-overlap`: `flat-high`, and a fifth of the second round drawn at random between the lines the first
+  round's estimates could reach (design.reachable_line on each side), the rest as the app draws it;
 - `transition`: the second round drawn at random from the scores 0.45-0.70 only. It knows where the linkage runs'
   matches and non-matches overlap, which no sample knows: a ceiling for where decisions could go, not a method;
 - `profile`: no prior at all: the bound at a line is the largest share any curve of the likelihood's one-sided 95%
@@ -32,10 +34,11 @@ import numpy as np
 
 from bench import calibration as cb
 from matches.estimates import curve as cv
-from matches.estimates import sampling
+from matches.estimates import design, sampling
 from matches.estimates.model import BINS
 
-VARIANTS = ("aim", "one-slope", "flat", "flat-high", "transition", "profile")
+VARIANTS = ("aim", "one-slope", "flat", "flat-high", "flat-high-overlap", "transition", "profile")
+OVERLAP = 0.2  # flat-high-overlap: the share of the second round drawn between the lines the first could reach
 TRANSITION = (450, 700)  # bins of the transition variant's second round
 PROFILE_DROP = 1.353  # half the chi-square(1) 90% point: a one-sided 95% region for one share
 PROFILE_Z = 1.645
@@ -102,6 +105,21 @@ def transition_rounds(world: cb.World, budget: int, rng: random.Random, rounds: 
     return first + rng.sample(pool, min(budget - len(first), len(pool)))
 
 
+def overlap_rounds(world: cb.World, budget: int, rng: random.Random, rounds: int = 2) -> list[int]:
+    """The app's first round; then OVERLAP of the rest at random between the lines its estimates could reach, and
+    the remainder as the app's second round, placed with all of those decisions."""
+    first = cb.calibration_draw(world, budget // 2, rng)
+    est = cb._estimate(world, first)
+    merge = design.reachable_line(est.merge_side["estimate"], est.merge_groups, 0.01, True)
+    reject = design.reachable_line(est.reject_side["estimate"], est.reject_groups, 0.05, False)
+    lo, hi = reject or 0, merge if merge is not None else BINS
+    rest = budget - len(first)
+    taken = set(first)
+    pool = [i for i in range(world.size) if i not in taken and lo <= world.bins[i] < hi]
+    middle = rng.sample(pool, min(round(OVERLAP * rest), len(pool)))
+    return first + middle + cb.calibration_draw(world, rest - len(middle), rng, decided=first + middle)
+
+
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[None]:
     """The method with one part changed, inside the block."""
@@ -116,6 +134,9 @@ def variant(name: str) -> Iterator[None]:
             yield
     elif name == "flat-high":
         with _patched(cv, "_log_posterior", flat_high_posterior):
+            yield
+    elif name == "flat-high-overlap":
+        with _patched(cv, "_log_posterior", flat_high_posterior), _patched(cb, "calibration_rounds", overlap_rounds):
             yield
     elif name == "transition":
         with _patched(cb, "calibration_rounds", transition_rounds):

@@ -82,6 +82,21 @@ def test_transition_draws_its_second_round_from_the_transition_scores_only(world
     assert cb.calibration_rounds is not variants.transition_rounds
 
 
+def test_flat_high_overlap_draws_a_fifth_of_its_second_round_between_the_lines_the_first_could_reach(world):
+    rng = random.Random(9)
+    first = cb.calibration_draw(world, 50, random.Random(9))
+    est = cb._estimate(world, first)
+    merge = design.reachable_line(est.merge_side["estimate"], est.merge_groups, 0.01, True)
+    reject = design.reachable_line(est.reject_side["estimate"], est.reject_groups, 0.05, False)
+    with variants.variant("flat-high-overlap"):
+        assert cv._log_posterior is variants.flat_high_posterior
+        decided = cb.decide(world, "calibration", 100, rng)
+    assert decided[:50] == first and len(set(decided)) == 100
+    middle = world.bins[decided[50:60]]
+    assert ((middle >= (reject or 0)) & (middle < merge)).all()
+    assert cb.calibration_rounds is not variants.overlap_rounds
+
+
 def test_the_profile_bound_is_the_true_share_when_every_group_is_decided_and_nothing_without_decisions(world):
     population = world.histogram()
     n_bin = population.copy()
