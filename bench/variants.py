@@ -239,7 +239,8 @@ def run(argv: list[str] | None = None) -> int:
         print(
             f"{row} {args.variant}: merge {cb._line(s.merge_line)} within {cb._pct(s.merge_within)}, reject "
             f"{cb._line(s.reject_line)} within {cb._pct(s.reject_within)}, review {cb._pct(s.review)} "
-            f"(truth's lines {truth:.1%}), {s.merge_suggested} / {s.reject_suggested} suggested",
+            f"(truth's lines {truth:.1%}), {s.merge_suggested} / {s.reject_suggested} suggested; the bound at the "
+            f"policy in force held {cb._pct(s.policy_merge_held)} / {cb._pct(s.policy_reject_held)}",
             flush=True,
         )
     return 0
