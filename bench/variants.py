@@ -67,11 +67,7 @@ def one_slope_posterior(
     link: cv.Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, population: np.ndarray
 ) -> np.ndarray:
     """curve._log_posterior with all the prior mass on b_low = b_high (one half-Cauchy slope for both halves)."""
-    d = x[None, :] - link.centres[:, None]
-    z = link.slopes[None, :, None] * d[:, None, :]
-    ll = n * cv._log_sigmoid(z) - (n - k) * z
-    below = (d < 0)[:, None, :]
-    total = np.where(below, ll, 0.0).sum(axis=2)[:, :, None] + np.where(below, 0.0, ll).sum(axis=2)[:, None, :]
+    total = cv.log_likelihood(link, n, k, x)
     same = np.eye(len(link.slopes), dtype=bool)
     return total + np.where(same, cv.slope_prior(population, link)[:, None], -np.inf)[None]
 
@@ -85,11 +81,7 @@ def flat_high_posterior(
     link: cv.Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, population: np.ndarray
 ) -> np.ndarray:
     """curve._log_posterior with the slope above the middle log-uniform in the two-slope half of the prior."""
-    d = x[None, :] - link.centres[:, None]
-    z = link.slopes[None, :, None] * d[:, None, :]
-    ll = n * cv._log_sigmoid(z) - (n - k) * z
-    below = (d < 0)[:, None, :]
-    total = np.where(below, ll, 0.0).sum(axis=2)[:, :, None] + np.where(below, 0.0, ll).sum(axis=2)[:, None, :]
+    total = cv.log_likelihood(link, n, k, x)
     cauchy = cv.slope_prior(population, link)
     pair = cauchy[:, None] + flat_prior(population, link)[None, :]
     one = np.where(np.eye(len(link.slopes), dtype=bool), cauchy[:, None], -np.inf)
@@ -156,16 +148,10 @@ def profile_bounds(population: np.ndarray, n_bin: np.ndarray, k_bin: np.ndarray,
     keep = n > 0
     if not keep.any():
         return np.ones(BINS)
-    lls = []
-    for link in cv.LINKS:
-        x = np.bincount(group, weights=n_bin * link.x)[keep] / n[keep]
-        d = x[None, :] - link.centres[:, None]
-        z = link.slopes[None, :, None] * d[:, None, :]
-        ll = n[keep] * cv._log_sigmoid(z) - (n[keep] - k[keep]) * z
-        below = (d < 0)[:, None, :]
-        low = np.where(below, ll, 0.0).sum(axis=2)
-        high = np.where(below, 0.0, ll).sum(axis=2)
-        lls.append(low[:, :, None] + high[:, None, :])
+    lls = [
+        cv.log_likelihood(link, n[keep], k[keep], np.bincount(group, weights=n_bin * link.x)[keep] / n[keep])
+        for link in cv.LINKS
+    ]
     best = max(float(ll.max()) for ll in lls)
     hurts = []
     for i, (link, ll) in enumerate(zip(cv.LINKS, lls, strict=True)):

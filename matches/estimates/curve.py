@@ -135,9 +135,9 @@ class Curve:
         return low, high
 
 
-def _log_posterior(link: Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, population: np.ndarray) -> np.ndarray:
-    """Log posterior mass (unnormalised) on the link's grid, centres x b_low x b_high, from n decisions at positions
-    x of which k had the outcome. The two halves' likelihoods separate given the middle."""
+def log_likelihood(link: Link, n: np.ndarray, k: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Log likelihood on the link's grid, centres x b_low x b_high, of n decisions at positions x of which k had the
+    outcome. The two halves' likelihoods separate given the middle."""
     # z[c, b, j] = b * (x_j - c); below[c, j] when decision bin j lies below the centre c.
     d = x[None, :] - link.centres[:, None]
     z = link.slopes[None, :, None] * d[:, None, :]
@@ -146,7 +146,12 @@ def _log_posterior(link: Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, popu
     below = (d < 0)[:, None, :]
     ll_low = np.where(below, ll, 0.0).sum(axis=2)  # centres x slopes
     ll_high = np.where(below, 0.0, ll).sum(axis=2)
-    total = ll_low[:, :, None] + ll_high[:, None, :]  # centres x b_low x b_high
+    return ll_low[:, :, None] + ll_high[:, None, :]
+
+
+def _log_posterior(link: Link, n: np.ndarray, k: np.ndarray, x: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """Log posterior mass (unnormalised) on the link's grid, centres x b_low x b_high (log_likelihood x prior)."""
+    total = log_likelihood(link, n, k, x)
     # Prior: half the mass on one slope for both halves (a single S-curve), half spread over every pair; each
     # slope half-Cauchy (slope_prior). The prior sums to one per middle, so each link carries the same mass.
     log_prior = slope_prior(population, link)
