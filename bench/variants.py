@@ -37,7 +37,6 @@ from matches.estimates import curve as cv
 from matches.estimates import design, sampling
 from matches.estimates.model import BINS
 
-VARIANTS = ("aim", "one-slope", "flat", "flat-high", "flat-high-overlap", "transition", "profile")
 OVERLAP = 0.2  # flat-high-overlap: the share of the second round drawn between the lines the first could reach
 TRANSITION = (450, 700)  # bins of the transition variant's second round
 PROFILE_DROP = 1.353  # half the chi-square(1) 90% point: a one-sided 95% region for one share
@@ -112,31 +111,28 @@ def overlap_rounds(world: cb.World, budget: int, rng: random.Random, rounds: int
     return first + middle + cb.calibration_draw(world, rest - len(middle), rng, decided=first + middle)
 
 
+# Per variant, the (module, name, replacement) it swaps in; `profile` swaps nothing: it is a different bound
+# (profile_lines), not a change of the app's.
+PATCHES: dict[str, list[tuple[object, str, object]]] = {
+    "aim": [(sampling, "reachable_line", aimed_line)],
+    "one-slope": [(cv, "_log_posterior", one_slope_posterior)],
+    "flat": [(cv, "slope_prior", flat_prior)],
+    "flat-high": [(cv, "_log_posterior", flat_high_posterior)],
+    "flat-high-overlap": [(cv, "_log_posterior", flat_high_posterior), (cb, "calibration_rounds", overlap_rounds)],
+    "transition": [(cb, "calibration_rounds", transition_rounds)],
+    "profile": [],
+}
+
+
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[None]:
     """The method with one part changed, inside the block."""
-    if name == "aim":
-        with _patched(sampling, "reachable_line", aimed_line):
-            yield
-    elif name == "one-slope":
-        with _patched(cv, "_log_posterior", one_slope_posterior):
-            yield
-    elif name == "flat":
-        with _patched(cv, "slope_prior", flat_prior):
-            yield
-    elif name == "flat-high":
-        with _patched(cv, "_log_posterior", flat_high_posterior):
-            yield
-    elif name == "flat-high-overlap":
-        with _patched(cv, "_log_posterior", flat_high_posterior), _patched(cb, "calibration_rounds", overlap_rounds):
-            yield
-    elif name == "transition":
-        with _patched(cb, "calibration_rounds", transition_rounds):
-            yield
-    elif name == "profile":
-        yield  # a different bound, not a change of the app's: see profile_lines
-    else:
+    if name not in PATCHES:
         raise ValueError(name)
+    with contextlib.ExitStack() as stack:
+        for owner, attr, value in PATCHES[name]:
+            stack.enter_context(_patched(owner, attr, value))
+        yield
 
 
 def profile_bounds(population: np.ndarray, n_bin: np.ndarray, k_bin: np.ndarray, merge: bool) -> np.ndarray:
@@ -209,7 +205,7 @@ def _profile_row(world: cb.World, budget: int, repetitions: int) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.variants", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=VARIANTS, required=True)
+    parser.add_argument("--variant", choices=tuple(PATCHES), required=True)
     parser.add_argument("--repetitions", type=int, default=200)
     parser.add_argument("rows", nargs="+", help="SEED:CUSTOMERS:BUDGET (seed 0: the synthetic run)")
     args = parser.parse_args(argv)
