@@ -153,9 +153,9 @@ def profile_bounds(population: np.ndarray, n_bin: np.ndarray, k_bin: np.ndarray,
     for i, (link, ll) in enumerate(zip(cv.LINKS, lls, strict=True)):
         ci, lo_i, hi_i = np.nonzero(ll >= best - PROFILE_DROP)
         on_score = i == 1
-        pivot = cv._sigmoid(cv.CENTRES[ci]) if on_score else cv.CENTRES[ci]
+        pivot = cv.sigmoid(cv.CENTRES[ci]) if on_score else cv.CENTRES[ci]
         d = (cv._S if on_score else cv.X)[None, :] - pivot[:, None]
-        p = cv._sigmoid(np.where(d < 0, link.slopes[lo_i][:, None], link.slopes[hi_i][:, None]) * d)
+        p = cv.sigmoid(np.where(d < 0, link.slopes[lo_i][:, None], link.slopes[hi_i][:, None]) * d)
         hurts.append(1 - p if merge else p)
     hurt = np.concatenate(hurts)
     unknown = population - n_bin

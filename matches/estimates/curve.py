@@ -36,11 +36,10 @@ there happen to be).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
-from matches.estimates.model import BINS, STRATUM_MILLI, _quantiles
+from matches.estimates.model import BINS, STRATUM_MILLI
 
 CENTRES = np.linspace(-4.0, 4.0, 161)  # logit(score) of the 50% point
 SLOPES = np.geomspace(0.1, 100.0, 20)  # per unit of logit(score)
@@ -50,7 +49,7 @@ _S = np.clip((np.arange(BINS) + 0.5) / 1000, _EDGE, 1 - _EDGE)  # a bin's middle
 X = np.log(_S / (1 - _S))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(np.minimum(-z, 700.0)))
 
 
@@ -71,7 +70,7 @@ class Link:
 
 # logit(score), and the score itself: the same 161 middles (the score link's are the same scores), slopes from a
 # rise over the whole score range to one within 0.001 of score. Equal prior mass on each.
-LINKS = (Link(X, CENTRES, SLOPES), Link(_S, _sigmoid(CENTRES), np.geomspace(0.4, 1000.0, 20)))
+LINKS = (Link(X, CENTRES, SLOPES), Link(_S, sigmoid(CENTRES), np.geomspace(0.4, 1000.0, 20)))
 
 
 @dataclass
@@ -119,20 +118,12 @@ class Curve:
             high[mine] = link.slopes[hi] * np.exp(rng.uniform(-ratio / 2, ratio / 2, size))
         return cls(centre, low, high, which)
 
-    @cached_property
-    def p(self) -> np.ndarray:
-        """Draws x bins: the chance of the outcome at each bin, each draw on its own scale."""
+    def log_odds(self) -> np.ndarray:
+        """Draws x bins: the log-odds of the outcome at each bin, each draw on its own scale (not kept)."""
         on_score = (self.link == 1)[:, None]
-        pivot = np.where(on_score[:, 0], _sigmoid(self.centre), self.centre)
+        pivot = np.where(on_score[:, 0], sigmoid(self.centre), self.centre)
         d = np.where(on_score, _S[None, :], X[None, :]) - pivot[:, None]
-        slope = np.where(d < 0, self.low[:, None], self.high[:, None])
-        return _sigmoid(slope * d)
-
-    @cached_property
-    def band(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per bin, the 2.5% and 97.5% points of p over the draws."""
-        low, high = _quantiles(self.p, (0.025, 0.975))
-        return low, high
+        return np.where(d < 0, self.low[:, None], self.high[:, None]) * d
 
 
 def log_likelihood(link: Link, n: np.ndarray, k: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from matches.estimates.curve import Curve, anchored, check, side_sum
+from matches.estimates.curve import Curve, anchored, check, side_sum, sigmoid
+from matches.estimates.departure import departed, ordered
 from matches.estimates.model import (
     BINS,
     DEFAULT_MERGE_TARGET,
@@ -74,7 +75,8 @@ class Estimates:
         # passes its check, the model-free side elsewhere (see curve.py).
         self.merge_free = self._side(self.merge_blocks, run_n - run_one, rng, replicates, merge=True)
         self.reject_free = self._side(self.reject_blocks, run_dup, rng, replicates, merge=False)
-        self._curves: dict[bytes, Curve] = {}
+        # Per outcome: the curve's fit, its draws' chances, and those with their departures.
+        self._chances: dict[bytes, tuple[Curve, np.ndarray, np.ndarray]] = {}
         if smooth:
             self.merge_side = self._curve_side(
                 n_bin, one_bin, run_n - run_one, self.merge_free, rng, replicates, merge=True
@@ -82,6 +84,7 @@ class Estimates:
             self.reject_side = self._curve_side(n_bin, dup_bin, run_dup, self.reject_free, rng, replicates, merge=False)
         else:
             self.merge_side, self.reject_side = self.merge_free, self.reject_free
+        del self._chances  # not kept: each side holds what it needs
         suffix = np.cumsum(self.population[::-1])[::-1]
         self.merge_groups = suffix.astype(int)  # groups with bin >= m
         self.reject_groups = np.concatenate([[0.0], np.cumsum(self.population)[:-1]]).astype(int)  # bin < r
@@ -181,14 +184,20 @@ class Estimates:
     ) -> dict[str, np.ndarray]:
         """The curve's side where it passes its check, the model-free side (`free`) elsewhere; "curve" says where."""
         key = k_bin.tobytes()
-        if key not in self._curves:  # without splits both outcomes are the same: one fit
-            self._curves[key] = Curve.fit(n_bin, k_bin, self.population, rng, replicates)
-        curve = self._curves[key]
-        p = curve.p
+        if key not in self._chances:  # without splits both outcomes are the same: one fit
+            curve = Curve.fit(n_bin, k_bin, self.population, rng, replicates)
+            eta = curve.log_odds()
+            # The curve as fitted (for its check), and with each stratum's departure where its decisions say the
+            # curve is off there (departure.py: what the shares use).
+            self._chances[key] = curve, sigmoid(eta), departed(eta, n_bin, k_bin, rng)
+        curve, plain, chance = self._chances[key]
+        p = ordered(chance, merge)  # in order, the way unfavourable to this side
         hurt = 1 - p if merge else p
         hurt_bin = n_bin - k_bin if merge else k_bin
+        # The check asks whether the S-shape itself describes this side (a plateau of look-alikes at the top does
+        # not fit one); the departures mend smaller misfits and would hide that.
         trusted = (
-            check(hurt, n_bin, hurt_bin, rng, merge)
+            check(1 - plain if merge else plain, n_bin, hurt_bin, rng, merge)
             & anchored(curve.centre, n_bin, self.population, merge)
             & (n_bin.sum() > 0)
         )
@@ -206,11 +215,11 @@ class Estimates:
             out[name] = np.where(trusted, value, free[name])
         out["plain"] = np.where(trusted, estimate, free["plain"])
         out["curve"] = trusted
-        # Per bin: the range of p the curve's draws allow, for the calibration draw.
-        out["curve_low"], out["curve_high"] = curve.band
-        # Draws x bins: the curve's own chance of the outcome (the same array as curve.p, so a pickled Estimates
-        # holds it once), for the calibration draw (design.py).
-        out["p"] = p
+        # Per bin: the range of p the draws allow, for the calibration draw.
+        out["curve_low"], out["curve_high"] = _quantiles(p, TWO_SIDED)
+        # Draws x bins: the chance of the outcome, for the calibration draw (design.py); single precision is plenty
+        # there and halves what a cached Estimates holds.
+        out["p"] = p.astype(np.float32)
         return out
 
     # Reading ----------------------------------------------------------------------------------------------------
