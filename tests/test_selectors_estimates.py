@@ -102,3 +102,17 @@ def test_tradeoff_chart_draws_both_curves_and_the_lines(steward, domain):
     assert [line["queue"] for line in chart["lines"]] == ["merge", "reject"]
     xs = [float(p.split(",")[0]) for p in chart["merge"]["estimate"].split()]
     assert min(xs) >= chart["lines"][1]["x"] - 1e-9  # the merge curve lives right of the reject line
+
+
+def test_tradeoff_chart_draws_no_expected_share_before_any_decision(domain):
+    run_with_scores(domain, [i / 100 for i in range(100)])
+    result = estimate_reads.run_estimates(domain=domain)
+    chart = estimate_reads.tradeoff_chart(result, "0.900", "0.300")
+    assert not chart["known"]
+    assert chart["merge"]["estimate"] == chart["merge"]["upper"] == ""
+    assert chart["reject"]["estimate"] == chart["reject"]["upper"] == ""
+    # The bands still say how little is known: from the chart's floor to its top at every line drawn.
+    top_y, floor_y = chart["plot"]["y"], chart["plot"]["bottom"]
+    ys = {float(p.split(",")[1]) for p in chart["merge"]["band"].split()}
+    assert ys == {top_y, floor_y}
+    assert chart["review_merge"]  # the workload is exact and always drawn

@@ -293,7 +293,9 @@ def tradeoff_chart(result: RunEstimates, merge_min: Line, reject_below: Line, st
     """Geometry of the trade-off chart (drawn by the template as SVG, like the score histogram): as the merge line
     moves (right of the reject line) the expected share of wrong merges with its 95% interval, as the reject line
     moves (left of the merge line) the missed duplicates with theirs, and the review workload for each position (the
-    other line where it is). Shares above the chart's top are drawn at the top."""
+    other line where it is). Shares above the chart's top are drawn at the top. Before any decision counts nothing
+    is known: the bands span the whole chart and no expected share or bound is drawn (the prior's 50% is not a
+    finding)."""
     width, height, pad_l, pad_r, pad_t, pad_b = 760, 240, 44, 44, 14, 26
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
     est = result.estimates
@@ -314,6 +316,8 @@ def tradeoff_chart(result: RunEstimates, merge_min: Line, reject_below: Line, st
     reject = [p for p in est.curve("reject", step) if p["line"] <= m and p["groups"]]
 
     def line_of(points: list[dict], key: str) -> str:
+        if not est.decisions:
+            return ""
         return " ".join(f"{x(p['line'])},{y(p[key])}" for p in points)
 
     def band(points: list[dict]) -> str:
@@ -331,6 +335,7 @@ def tradeoff_chart(result: RunEstimates, merge_min: Line, reject_below: Line, st
     return {
         "width": width,
         "height": height,
+        "known": bool(est.decisions),
         "plot": {"x": pad_l, "y": pad_t, "w": plot_w, "h": plot_h, "bottom": pad_t + plot_h, "right": pad_l + plot_w},
         "merge": {"estimate": line_of(merge, "estimate"), "upper": line_of(merge, "upper"), "band": band(merge)},
         "reject": {"estimate": line_of(reject, "estimate"), "upper": line_of(reject, "upper"), "band": band(reject)},

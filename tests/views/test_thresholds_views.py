@@ -55,6 +55,9 @@ def test_with_no_decision_the_page_says_so_instead_of_an_estimate(login, admin, 
         assert "no decisions yet" in shown and "est." not in shown, cell
     assert "No decisions count yet" in html
     assert 'data-e="in-force-review">2 ' in html  # the workload is exact all the same: 0.70 and 0.90
+    # The chart draws no expected share at the prior's 50%, and its caption says why.
+    assert re.search(r'class="curve curve-merge" points=""', html)
+    assert "could be anything from 0% to 100%" in html
 
 
 def test_the_htmx_preview_carries_the_estimates(login, admin, domain, decided_run):
