@@ -29,6 +29,9 @@ to an admin; in short:
    the groups at 0.80), fitted on a grid with stated priors; where it fails its posterior predictive check, or would
    reach across a populated stratum nobody decided, the model-free bound above is used instead. Every Share
    says which method gave it.
+7. **Departures from the curve** (departure.py). Each draw of the curve may be off in each 0.05 stratum by its own
+   amount on the log-odds scale (normal, with a spread the decisions estimate), so a stratum whose decisions disagree
+   with the S-shape moves the bound near it, however many decisions elsewhere pin the curve.
 
 A *wrong merge* is a group whose profiles are not all one person (a split counts against the merge side); a *real
 duplicate* is a group with at least two profiles of one person (merge or split). Shares are over every group of the

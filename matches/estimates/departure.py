@@ -42,20 +42,22 @@ _LOG_TAU_PRIOR = np.log(TAUS) - np.log1p((TAUS / TAU_SCALE) ** 2)  # half-Cauchy
 
 
 def _log_likelihood(eta: np.ndarray, n_bin: np.ndarray, k_bin: np.ndarray) -> np.ndarray:
-    """Draws x strata x DELTAS: the log likelihood of each stratum's decisions under each draw moved by each delta."""
+    """Draws x strata x DELTAS: the log likelihood of each stratum's decisions under each draw moved by each delta.
+    In single precision (its error, about 1e-5 of a log likelihood, moves no draw that matters; it halves the
+    cost)."""
     group = np.arange(BINS) // POOL
     n_pool = np.bincount(group, weights=n_bin)
     k_pool = np.bincount(group, weights=k_bin)
     used = np.nonzero(n_pool > 0)[0]
     decided = np.nonzero(n_bin > 0)[0]
-    mean = np.zeros((BINS, len(used)))  # bin -> pooled bin, weighted by the bin's share of the pool's decisions
-    mean[decided, np.searchsorted(used, group[decided])] = n_bin[decided] / n_pool[group[decided]]
-    eta_pool = eta @ mean
-    member = np.zeros((len(used), STRATA))
+    mean = np.zeros((len(decided), len(used)))  # decided bin -> its pool, weighted by its share of the decisions
+    mean[np.arange(len(decided)), np.searchsorted(used, group[decided])] = n_bin[decided] / n_pool[group[decided]]
+    eta_pool = (eta[:, decided] @ mean).astype(np.float32)
+    member = np.zeros((len(used), STRATA), dtype=np.float32)
     member[np.arange(len(used)), STRATUM[used * POOL]] = 1.0
-    n, k = n_pool[used], k_pool[used]
+    n, k = n_pool[used].astype(np.float32), k_pool[used].astype(np.float32)
     out = np.empty((eta.shape[0], STRATA, len(DELTAS)))
-    for g, d in enumerate(DELTAS):
+    for g, d in enumerate(DELTAS.astype(np.float32)):
         z = eta_pool + d
         # k log p + (n - k) log (1 - p) = k z - n log(1 + e^z)
         out[:, :, g] = (k * z - n * (np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))))) @ member
@@ -90,6 +92,6 @@ def departed(eta: np.ndarray, n_bin: np.ndarray, k_bin: np.ndarray, rng: np.rand
 def ordered(p: np.ndarray, merge: bool) -> np.ndarray:
     """Each draw put back in non-decreasing order, the way unfavourable to its side: merge (the hurt is 1 - p) takes
     the lowest chance of any bin at or above; reject (the hurt is p) the highest of any bin at or below."""
-    if merge:
-        return np.minimum.accumulate(p[:, ::-1], axis=1)[:, ::-1]
+    if merge:  # a reversed view would slow every sum over it: a fresh array in the usual order
+        return np.ascontiguousarray(np.minimum.accumulate(p[:, ::-1], axis=1)[:, ::-1])
     return np.maximum.accumulate(p, axis=1)

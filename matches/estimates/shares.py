@@ -75,8 +75,8 @@ class Estimates:
         # passes its check, the model-free side elsewhere (see curve.py).
         self.merge_free = self._side(self.merge_blocks, run_n - run_one, rng, replicates, merge=True)
         self.reject_free = self._side(self.reject_blocks, run_dup, rng, replicates, merge=False)
-        # Per outcome: the curve's fit, its draws' chances, and those with their departures.
-        self._chances: dict[bytes, tuple[Curve, np.ndarray, np.ndarray]] = {}
+        # Per outcome: the curve's fit, its draws' chances, those with their departures, and their 95% band per bin.
+        self._chances: dict[bytes, tuple[Curve, np.ndarray, np.ndarray, list[np.ndarray]]] = {}
         if smooth:
             self.merge_side = self._curve_side(
                 n_bin, one_bin, run_n - run_one, self.merge_free, rng, replicates, merge=True
@@ -189,8 +189,9 @@ class Estimates:
             eta = curve.log_odds()
             # The curve as fitted (for its check), and with each stratum's departure where its decisions say the
             # curve is off there (departure.py: what the shares use).
-            self._chances[key] = curve, sigmoid(eta), departed(eta, n_bin, k_bin, rng)
-        curve, plain, chance = self._chances[key]
+            chance = departed(eta, n_bin, k_bin, rng)
+            self._chances[key] = curve, sigmoid(eta), chance, _quantiles(chance, TWO_SIDED)
+        curve, plain, chance, band = self._chances[key]
         p = ordered(chance, merge)  # in order, the way unfavourable to this side
         hurt = 1 - p if merge else p
         hurt_bin = n_bin - k_bin if merge else k_bin
@@ -216,7 +217,7 @@ class Estimates:
         out["plain"] = np.where(trusted, estimate, free["plain"])
         out["curve"] = trusted
         # Per bin: the range of p the draws allow, for the calibration draw.
-        out["curve_low"], out["curve_high"] = _quantiles(p, TWO_SIDED)
+        out["curve_low"], out["curve_high"] = band
         # Draws x bins: the chance of the outcome, for the calibration draw (design.py); single precision is plenty
         # there and halves what a cached Estimates holds.
         out["p"] = p.astype(np.float32)
