@@ -218,8 +218,9 @@ class Estimates:
         out["curve"] = trusted
         # Per bin: the range of p the draws allow, for the calibration draw.
         out["curve_low"], out["curve_high"] = band
-        # Draws x bins: the chance of the outcome, for the calibration draw (design.py); single precision is plenty
-        # there and halves what a cached Estimates holds.
+        # Draws x bins: the chance of the outcome, for the calibration draw (design.py). Each side now holds its own
+        # (ordered its way); in single precision the two take what the one shared array took before in a cached
+        # Estimates, and the design needs no more.
         out["p"] = p.astype(np.float32)
         return out
 
