@@ -1,4 +1,6 @@
-"""Measured alternatives to the threshold method, none adopted (docs/thresholds.md, "Four more ways, measured").
+"""Measured alternatives to the threshold method, none adopted (docs/thresholds.md, "Six more ways, measured").
+The figures there were measured before the departures from the curve (departure.py); run today, each variant
+changes the current method, departures included.
 
     python -m bench.variants --variant aim|one-slope|transition|profile [--repetitions 200] SEED:CUSTOMERS:BUDGET ...
 

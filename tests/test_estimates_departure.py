@@ -57,6 +57,8 @@ def test_a_stratum_whose_decisions_disagree_moves_towards_them_and_widens():
     curve = 1 / (1 + np.exp(-eta))
     assert stratum_mean(curve, 9) < 0.15
     assert 0.2 < stratum_mean(p, 9) < 0.45
+    # Every draw of the curve is the same here: the spread across draws is the departure's own uncertainty.
+    assert float(p[:, STRATUM == 9].std(axis=0).mean()) > 0.03
     # And far from the shoulder the curve stays where its agreeing decisions hold it.
     assert abs(stratum_mean(p, 15) - stratum_mean(curve, 15)) < 0.04
 
